@@ -1,0 +1,56 @@
+// The core's ABI: numbers in, numbers out (pointers, lengths, counts, negative error
+// codes from errors.ts). No AS strings, arrays or classes cross the boundary.
+
+import { E_TOO_LARGE } from "./errors";
+import { arenaReset, arenaSize, input, raw, reserve, snap } from "./memory";
+import { reqLen, reqPtr } from "./prompb";
+import { compress, decodedLen, decompress, maxCompressedLen } from "./snappy";
+
+export {
+  addSeries, buildLabels, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
+  resultLen, resultPtr, stageReserve,
+} from "./prompb";
+
+/** Drops every cached label block; JS invalidates its handles by generation. */
+export function cacheReset(): void { arenaReset(); }
+/** Bytes held by the series cache. */
+export function cacheBytes(): usize { return arenaSize(); }
+
+let snapLen: usize = 0;
+
+/** Snappy-compresses the current request into `snap`; returns the compressed length. */
+export function reqCompress(): usize {
+  let n = reqLen();
+  let dst = reserve(snap, maxCompressedLen(n), 0);
+  snapLen = compress(reqPtr(), n, dst);
+  return snapLen;
+}
+/** Pointer of the compressed request (valid until the next allocating call). */
+export function snapPtr(): usize { return snap.ptr; }
+
+/** Makes `input` hold `bytes` and returns its pointer, for JS to copy bytes into. */
+export function inputReserve(bytes: usize): usize { return reserve(input, bytes, 0); }
+
+/**
+ * Snappy-compresses input[0..len) into `snap`; returns the compressed length
+ * (read it at snapPtr()).
+ */
+export function compressInput(len: usize): usize {
+  let dst = reserve(snap, maxCompressedLen(len), 0);
+  return compress(input.ptr, len, dst);
+}
+
+/**
+ * Decompresses input[0..len) into `raw`, refusing a decoded length above maxLen.
+ * Returns the decoded length, or a negative error code. Read the bytes at rawPtr().
+ */
+export function decompressInput(len: usize, maxLen: usize): i32 {
+  let n = decodedLen(input.ptr, len);
+  if (n < 0) return <i32>n;
+  if (<u64>n > <u64>maxLen) return E_TOO_LARGE;
+  let dst = reserve(raw, max<usize>(<usize>n, 1), 0);
+  let r = decompress(input.ptr, len, dst, <usize>n);
+  return r < 0 ? r : <i32>n;
+}
+/** Pointer of the last decompressed bytes. */
+export function rawPtr(): usize { return raw.ptr; }

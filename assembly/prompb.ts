@@ -1,0 +1,333 @@
+// Remote Write 1.0 encoder: prometheus.WriteRequest, written forward with exact lengths.
+//
+//   message WriteRequest { repeated TimeSeries timeseries = 1; }
+//   message TimeSeries   { repeated Label labels = 1; repeated Sample samples = 2; }
+//   message Label        { string name = 1; string value = 2; }
+//   message Sample       { double value = 1; int64 timestamp = 2; }
+//
+// Field tables: shared/docs/protocol.md §1.1. A request is the concatenation of
+// TimeSeries records (WriteRequest has no length prefix of its own), so addSeries()
+// appends one record to `out` per call. Every length is measured before it is written:
+// no shifting, and the bytes are canonical. Zero scalars are omitted as proto3 does (a
+// value is omitted only when its bits are all zero, so -0.0 survives).
+//
+// A label set is turned into a "label block" once: the TimeSeries.labels records
+// (tag 0x0a, length, Label) of the validated, sorted labels. The series cache keeps these
+// blocks in the arena, so a series seen before costs one memory.copy per request.
+
+import {
+  E_LABEL_DUPLICATE, E_LABEL_NAME, E_METRIC_NAME, E_NO_METRIC_NAME,
+  E_TS_FRACTIONAL, E_TS_NOT_FINITE, E_TS_RANGE, E_TS_SECONDS, E_TS_UNSORTED,
+} from "./errors";
+import { arenaAlloc, lstage, out, reserve, scratch, stage } from "./memory";
+import { varint32Size, varint64Size, writeVarint32, writeVarint64 } from "./varint";
+
+// Tags: (field << 3) | wire type.
+const TAG_TS: u8 = (1 << 3) | 2; //      WriteRequest.timeseries
+const TAG_LABEL: u8 = (1 << 3) | 2; //   TimeSeries.labels
+const TAG_SAMPLE: u8 = (2 << 3) | 2; //  TimeSeries.samples
+const TAG_NAME: u8 = (1 << 3) | 2; //    Label.name
+const TAG_VALUE: u8 = (2 << 3) | 2; //   Label.value
+const TAG_DOUBLE: u8 = (1 << 3) | 1; //  Sample.value
+const TAG_TSTAMP: u8 = (2 << 3) | 0; //  Sample.timestamp
+
+/** buildLabels flag: write the block to scratch (valid until the next call), not the arena. */
+export const LB_EPHEMERAL: u32 = 1;
+/** buildLabels flag: accept any UTF-8 label and metric names (Remote Write 2.0 rules). */
+export const LB_UTF8_NAMES: u32 = 2;
+/** buildLabels flag: accept a label set without __name__. */
+export const LB_NAME_OPTIONAL: u32 = 4;
+
+/** addSeries flag: timestamps are int64 (BigInt64Array), not float64. */
+export const AS_TS_I64: u32 = 1;
+/** addSeries flag: a first timestamp below 1e10 means the series is in seconds. */
+export const AS_AUTO_SECONDS: u32 = 2;
+/** addSeries flag: reject fractional milliseconds and seconds instead of converting. */
+export const AS_STRICT: u32 = 4;
+
+/** Prometheus's stale marker (model/value/value.go StaleNaN). */
+const STALE_NAN: u64 = 0x7ff0000000000002;
+/** StaleNaN after a JS engine quieted it (bit 51 set): what a number[] can carry. */
+const STALE_NAN_QUIET: u64 = 0x7ff8000000000002;
+/** "__name__" read as a little-endian u64. */
+const NAME_LABEL: u64 = 0x5f5f656d616e5f5f;
+/** First timestamps below this are taken as seconds (2286-11-20 in seconds). */
+const SECONDS_BELOW: f64 = 1e10;
+
+let resPtr: usize = 0;
+let resLen: usize = 0;
+let errIndex: i32 = -1;
+
+/** Pointer of the last label block built. */
+export function resultPtr(): usize { return resPtr; }
+/** Length of the last label block built. */
+export function resultLen(): usize { return resLen; }
+/** Index of the label or sample that caused the last error, or -1. */
+export function errorIndex(): i32 { return errIndex; }
+
+// @ts-ignore: decorator
+@inline
+function isAlpha(c: u32): bool { return ((c | 0x20) - 0x61) < 26; }
+// @ts-ignore: decorator
+@inline
+function isDigit(c: u32): bool { return (c - 0x30) < 10; }
+
+/** Whether p[0..n) matches [a-zA-Z_][a-zA-Z0-9_]*, or with `colon` also ':'. */
+function validName(p: usize, n: usize, colon: bool): bool {
+  if (n == 0) return false;
+  let c = <u32>load<u8>(p);
+  if (!(isAlpha(c) || c == 0x5f || (colon && c == 0x3a))) return false;
+  for (let i: usize = 1; i < n; i++) {
+    c = <u32>load<u8>(p + i);
+    if (!(isAlpha(c) || isDigit(c) || c == 0x5f || (colon && c == 0x3a))) return false;
+  }
+  return true;
+}
+
+// Sort table entry: name pointer, name length, value pointer, value length, input index.
+const ENTRY: usize = 20;
+
+/** Byte-wise comparison of two names, as Go compares strings. */
+// @ts-ignore: decorator
+@inline
+function compareNames(ap: usize, al: usize, bp: usize, bl: usize): i32 {
+  let c = memory.compare(ap, bp, min<usize>(al, bl));
+  if (c != 0) return c;
+  return al < bl ? -1 : i32(al > bl);
+}
+
+/**
+ * Builds the label block of the label set JS staged in `lstage`:
+ *   u32 lengths[2n] (name, value, name, value, ...), then the UTF-8 bytes in that order.
+ * Validates names, drops labels with empty values, sorts by name, rejects duplicates and
+ * a missing __name__. Returns 0 (block at resultPtr()/resultLen()) or an error code with
+ * errorIndex() naming the label by its input position.
+ */
+export function buildLabels(n: u32, flags: u32): i32 {
+  errIndex = -1;
+  let lens = lstage.ptr;
+  let bytes = lens + (<usize>n << 3);
+  let total: usize = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    total += <usize>load<u32>(lens + (<usize>i << 3)) + <usize>load<u32>(lens + (<usize>i << 3) + 4);
+  }
+  // Table, then (if ephemeral) the block: each label adds at most 3 tags and 3 varints.
+  let blockMax = total + <usize>n * 18;
+  let table = reserve(scratch, <usize>n * ENTRY + blockMax, 0);
+
+  let utf8 = (flags & LB_UTF8_NAMES) != 0;
+  let hasName = false;
+  let kept: usize = 0;
+  let p = bytes;
+  for (let i: u32 = 0; i < n; i++) {
+    let nl = <usize>load<u32>(lens + (<usize>i << 3));
+    let vl = <usize>load<u32>(lens + (<usize>i << 3) + 4);
+    let np = p;
+    let vp = p + nl;
+    p = vp + vl;
+    if (nl == 0 || (!utf8 && !validName(np, nl, false))) {
+      errIndex = <i32>i;
+      return E_LABEL_NAME;
+    }
+    if (vl == 0) continue; // an empty value means the label is absent
+    if (nl == 8 && load<u64>(np) == NAME_LABEL) {
+      if (!utf8 && !validName(vp, vl, true)) {
+        errIndex = <i32>i;
+        return E_METRIC_NAME;
+      }
+      hasName = true;
+    }
+    // Insertion sort: label sets are small and usually arrive sorted or nearly so.
+    let j = kept;
+    while (j > 0) {
+      let e = table + (j - 1) * ENTRY;
+      if (compareNames(load<u32>(e), load<u32>(e, 4), np, nl) <= 0) break;
+      memory.copy(e + ENTRY, e, ENTRY);
+      j--;
+    }
+    let e = table + j * ENTRY;
+    store<u32>(e, <u32>np);
+    store<u32>(e, <u32>nl, 4);
+    store<u32>(e, <u32>vp, 8);
+    store<u32>(e, <u32>vl, 12);
+    store<u32>(e, i, 16);
+    kept++;
+  }
+  if (!hasName && (flags & LB_NAME_OPTIONAL) == 0) return E_NO_METRIC_NAME;
+
+  let size: usize = 0;
+  for (let k: usize = 0; k < kept; k++) {
+    let e = table + k * ENTRY;
+    if (k > 0) {
+      let d = e - ENTRY;
+      if (compareNames(load<u32>(d), load<u32>(d, 4), load<u32>(e), load<u32>(e, 4)) == 0) {
+        errIndex = <i32>load<u32>(e, 16);
+        return E_LABEL_DUPLICATE;
+      }
+    }
+    let m = labelSize(load<u32>(e, 4), load<u32>(e, 12));
+    size += 1 + varint32Size(<u32>m) + m;
+  }
+
+  let dst = (flags & LB_EPHEMERAL) != 0 ? table + kept * ENTRY : arenaAlloc(size);
+  resPtr = dst;
+  resLen = size;
+  for (let k: usize = 0; k < kept; k++) {
+    let e = table + k * ENTRY;
+    let np = <usize>load<u32>(e);
+    let nl = <usize>load<u32>(e, 4);
+    let vp = <usize>load<u32>(e, 8);
+    let vl = <usize>load<u32>(e, 12);
+    store<u8>(dst++, TAG_LABEL);
+    dst = writeVarint32(dst, <u32>labelSize(nl, vl));
+    store<u8>(dst++, TAG_NAME);
+    dst = writeVarint32(dst, <u32>nl);
+    memory.copy(dst, np, nl);
+    dst += nl;
+    store<u8>(dst++, TAG_VALUE);
+    dst = writeVarint32(dst, <u32>vl);
+    memory.copy(dst, vp, vl);
+    dst += vl;
+  }
+  return 0;
+}
+
+/** Encoded size of a Label with non-empty name and value of these lengths. */
+// @ts-ignore: decorator
+@inline
+function labelSize(nl: usize, vl: usize): usize {
+  return 2 + varint32Size(<u32>nl) + nl + varint32Size(<u32>vl) + vl;
+}
+
+/** Bytes of a Sample record's payload (without its tag and 1-byte length). */
+// @ts-ignore: decorator
+@inline
+function samplePayload(bits: u64, t: i64): usize {
+  return (bits != 0 ? 9 : 0) + (t != 0 ? 1 + varint64Size(<u64>t) : 0);
+}
+
+// ---- the request being built -----------------------------------------------------------
+
+let outLen: usize = 0;
+
+/** Starts a new request: `out` becomes empty. */
+export function reqReset(): void { outLen = 0; }
+/** Bytes of protobuf written so far for the current request. */
+export function reqLen(): usize { return outLen; }
+/** Pointer of the current request's protobuf bytes (valid until the next allocating call). */
+export function reqPtr(): usize { return out.ptr; }
+
+/** Makes `stage` hold `bytes` and returns its pointer; the previous contents are dropped. */
+export function stageReserve(bytes: usize): usize { return reserve(stage, bytes, 0); }
+/** Makes `lstage` hold `bytes` and returns its pointer; the previous contents are dropped. */
+export function labelStageReserve(bytes: usize): usize { return reserve(lstage, bytes, 0); }
+
+/**
+ * Appends one TimeSeries to the request: the label block at labels[0..labelsLen) and the
+ * `n` samples JS staged in `stage` (f64 values[n], then timestamps[n] as f64 or, with
+ * AS_TS_I64, i64). Timestamps are validated and converted to int64 milliseconds in place
+ * first; nothing is written unless the whole series is valid. Returns 0, or an error code
+ * with errorIndex() naming the sample.
+ */
+export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): i32 {
+  errIndex = -1;
+  let vals = stage.ptr;
+  let ts = vals + (<usize>n << 3);
+  let body = labelsLen + (<usize>n << 1);
+  let r = (flags & AS_TS_I64) != 0
+    ? convertI64(ts, n, flags)
+    : convertF64(ts, n, flags);
+  if (r < 0) return r;
+
+  let prev = i64.MIN_VALUE;
+  for (let i: usize = 0; i < <usize>n; i++) {
+    let t = load<i64>(ts + (i << 3));
+    if (t < prev) {
+      errIndex = <i32>i;
+      return E_TS_UNSORTED;
+    }
+    prev = t;
+    body += samplePayload(load<u64>(vals + (i << 3)), t);
+  }
+
+  let p = reserve(out, outLen + 6 + body, outLen) + outLen;
+  store<u8>(p++, TAG_TS);
+  p = writeVarint32(p, <u32>body);
+  memory.copy(p, labels, labelsLen);
+  p += labelsLen;
+  for (let i: usize = 0; i < <usize>n; i++) {
+    let bits = load<u64>(vals + (i << 3));
+    let t = load<i64>(ts + (i << 3));
+    if (bits == STALE_NAN_QUIET) bits = STALE_NAN;
+    store<u8>(p, TAG_SAMPLE);
+    store<u8>(p, <u8>samplePayload(bits, t), 1);
+    p += 2;
+    if (bits != 0) {
+      store<u8>(p, TAG_DOUBLE);
+      store<u64>(p, bits, 1);
+      p += 9;
+    }
+    if (t != 0) {
+      store<u8>(p++, TAG_TSTAMP);
+      p = writeVarint64(p, <u64>t);
+    }
+  }
+  outLen = p - out.ptr;
+  return 0;
+}
+
+/** Converts float64 timestamps at `ts` to int64 milliseconds in place. */
+function convertF64(ts: usize, n: u32, flags: u32): i32 {
+  if (n == 0) return 0;
+  let strict = (flags & AS_STRICT) != 0;
+  let t0 = load<f64>(ts);
+  let scale: f64 = 1;
+  if ((flags & AS_AUTO_SECONDS) != 0 && t0 < SECONDS_BELOW) {
+    if (strict) {
+      errIndex = 0;
+      return E_TS_SECONDS;
+    }
+    scale = 1000;
+  }
+  for (let i: usize = 0; i < <usize>n; i++) {
+    let t = load<f64>(ts + (i << 3));
+    if (t - t != 0) {
+      errIndex = <i32>i;
+      return E_TS_NOT_FINITE;
+    }
+    t *= scale;
+    // f64.nearest rounds half to even, as Python's round() does.
+    let r = nearest<f64>(t);
+    if (strict && r != t) {
+      errIndex = <i32>i;
+      return E_TS_FRACTIONAL;
+    }
+    // [-2^63, 2^63): both bounds are exact doubles.
+    if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0)) {
+      errIndex = <i32>i;
+      return E_TS_RANGE;
+    }
+    store<i64>(ts + (i << 3), <i64>r);
+  }
+  return 0;
+}
+
+/** Applies the seconds rule to int64 timestamps at `ts` in place. */
+function convertI64(ts: usize, n: u32, flags: u32): i32 {
+  if (n == 0 || (flags & AS_AUTO_SECONDS) == 0) return 0;
+  if (<f64>load<i64>(ts) >= SECONDS_BELOW) return 0;
+  if ((flags & AS_STRICT) != 0) {
+    errIndex = 0;
+    return E_TS_SECONDS;
+  }
+  const LIMIT: i64 = i64.MAX_VALUE / 1000;
+  for (let i: usize = 0; i < <usize>n; i++) {
+    let t = load<i64>(ts + (i << 3));
+    if (t > LIMIT || t < -LIMIT) {
+      errIndex = <i32>i;
+      return E_TS_RANGE;
+    }
+    store<i64>(ts + (i << 3), t * 1000);
+  }
+  return 0;
+}

@@ -1,0 +1,495 @@
+/**
+ * The codec: validates items and encodes them into a snappy-compressed Remote Write 1.0
+ * request inside WebAssembly linear memory (src/wasm.ts, assembly/prompb.ts).
+ *
+ * Data path per item: label strings are written once into linear memory (ASCII by hand,
+ * anything else with TextEncoder.encodeInto) and turned into a pre-encoded label block by
+ * the core; values and timestamps go in with one typed-array `set()` each when they are
+ * typed arrays (element by element for plain arrays); the core validates timestamps and
+ * appends the TimeSeries record; at the end the core snappy-compresses the body and JS
+ * reads it out as a view or a copy.
+ *
+ * The series cache keeps label blocks in linear memory, keyed by a SeriesHandle or by the
+ * label object itself. A label object found in the cache is compared name by name and value
+ * by value with what was encoded, so a mutated object is re-encoded, never sent stale.
+ */
+import { CoreCode, InvalidArgumentError, ValidationError, coreMessages } from './errors.js'
+import type { ValidationField } from './errors.js'
+import { decodeWriteRequest } from './decode.js'
+import type { DecodeOptions } from './decode.js'
+import {
+  AS_AUTO_SECONDS, AS_STRICT, AS_TS_I64, Core, DEFAULT_MAX_DECODED, LB_EPHEMERAL, loadCore,
+} from './wasm.js'
+import type { DecodedItem, EncodeOptions, Item, Labels, SeriesRef, Timestamps, Values } from './types.js'
+
+/** Options of createCodec(). */
+export interface CodecOptions extends EncodeOptions {
+  /**
+   * Upper bound, in bytes of linear memory, for cached label blocks. When it is reached the
+   * whole cache is dropped and refilled from use. 0 disables the cache. Default 128 MiB.
+   */
+  seriesCacheBytes?: number
+  /** Largest decompressed body decode() accepts. Default 32 MiB. */
+  maxDecodedBytes?: number
+}
+
+/** Cache and size counters of a codec. */
+export interface CodecStats {
+  /** Label sets encoded from strings. */
+  labelEncodes: number
+  /** Label sets served from the series cache. */
+  cacheHits: number
+  /** Times the cache was dropped because it reached seriesCacheBytes (or after a trap). */
+  cacheResets: number
+  /** Bytes of linear memory held by the cache. */
+  cacheBytes: number
+}
+
+const DEFAULT_CACHE_BYTES = 128 << 20
+
+/** A label set's cached block: valid while `gen` equals the codec's cache generation. */
+interface CacheEntry {
+  ptr: number
+  len: number
+  gen: number
+  names: string[]
+  values: string[]
+}
+
+const handleState = new WeakMap<SeriesHandle, CacheEntry & { codec: Codec }>()
+
+/**
+ * A series whose labels were validated and pre-encoded by `codec.series()`. Its labels are a
+ * frozen copy, so the cached encoding can never go stale. Pass it as `item.series`.
+ */
+export class SeriesHandle implements SeriesRef {
+  readonly labels: Readonly<Record<string, string>>
+  /** @internal */
+  constructor (labels: Readonly<Record<string, string>>) {
+    this.labels = labels
+  }
+}
+
+const encoder = new TextEncoder()
+
+/** Loads the WebAssembly core (compiled once per process) and returns a new codec. */
+export async function createCodec (options: CodecOptions = {}): Promise<Codec> {
+  await loadCore()
+  return new Codec(options)
+}
+
+/** Encoder and decoder for Remote Write 1.0 requests. Not safe to share across threads. */
+export class Codec {
+  readonly #core: Core
+  readonly #flags: number
+  readonly #sort: boolean
+  readonly #cacheCap: number
+  readonly #maxDecoded: number
+  readonly #byObject = new WeakMap<object, CacheEntry>()
+  #gen = 1
+  #coreGen: number
+  #stats = { labelEncodes: 0, cacheHits: 0, cacheResets: 0 }
+  /** Series and samples appended to the request being built. */
+  #series = 0
+  #samples = 0
+
+  /** Use createCodec(); this constructor needs the module compiled already. */
+  constructor ({
+    autoConvertSecondsToMs = true,
+    strictTimestamps = false,
+    sortSamples = true,
+    seriesCacheBytes = DEFAULT_CACHE_BYTES,
+    maxDecodedBytes = DEFAULT_MAX_DECODED,
+  }: CodecOptions = {}) {
+    if (!Number.isFinite(seriesCacheBytes) || seriesCacheBytes < 0) throw new InvalidArgumentError('invalid seriesCacheBytes')
+    if (!Number.isInteger(maxDecodedBytes) || maxDecodedBytes < 0) throw new InvalidArgumentError('invalid maxDecodedBytes')
+    this.#core = new Core()
+    this.#coreGen = this.#core.generation
+    this.#flags = (autoConvertSecondsToMs ? AS_AUTO_SECONDS : 0) | (strictTimestamps ? AS_STRICT : 0)
+    this.#sort = sortSamples
+    this.#cacheCap = seriesCacheBytes
+    this.#maxDecoded = maxDecodedBytes
+  }
+
+  /**
+   * Encodes `items` into one snappy-compressed WriteRequest and returns a **copy** of the
+   * body, safe to keep and to send. Throws ValidationError (naming the series and field)
+   * before returning anything if an item is invalid; the codec stays usable.
+   */
+  encode (items: readonly Item[]): Uint8Array {
+    this.#build(items)
+    return this.finish(true)
+  }
+
+  /**
+   * Like encode(), but returns a **view into linear memory**: no copy, valid only until the
+   * next call on this codec. Use it when the bytes are consumed synchronously.
+   */
+  encodeView (items: readonly Item[]): Uint8Array {
+    this.#build(items)
+    return this.finish(false)
+  }
+
+  /** Encodes `items` into an uncompressed WriteRequest protobuf (a copy), for debugging and tests. */
+  encodeProtobuf (items: readonly Item[]): Uint8Array {
+    this.#build(items)
+    const core = this.#core
+    const p = core.exports.reqPtr() >>> 0
+    return core.u8.slice(p, p + (core.exports.reqLen() >>> 0))
+  }
+
+  /**
+   * Decodes a snappy-compressed WriteRequest into items: labels as on the wire, values as a
+   * Float64Array (bit-exact, stale markers included), timestamps as numbers (or a
+   * BigInt64Array with `{ bigint: true }`). Throws SnappyError or DecodeError.
+   */
+  decode (body: Uint8Array, options?: DecodeOptions): DecodedItem[] {
+    const raw = this.#core.decompressView(body, this.#maxDecoded)
+    return decodeWriteRequest(raw, options)
+  }
+
+  /** Decompresses a snappy block (a copy). Throws SnappyError. */
+  decompress (body: Uint8Array): Uint8Array {
+    return this.#core.decompressView(body, this.#maxDecoded).slice()
+  }
+
+  /**
+   * Validates and pre-encodes a label set, and returns a handle to pass as `item.series`.
+   * The handle holds a frozen copy of the labels; re-encoding after a cache reset is
+   * automatic. Throws ValidationError (seriesIndex -1) for an invalid label set.
+   */
+  series (labels: Labels): SeriesHandle {
+    const [names, values] = splitLabels(labels, -1)
+    const frozen: Record<string, string> = {}
+    for (let i = 0; i < names.length; i++) frozen[names[i]] = values[i]
+    const handle = new SeriesHandle(Object.freeze(frozen))
+    const entry = this.#encodeLabels(names, values, -1, true)
+    handleState.set(handle, { ...entry, codec: this })
+    return handle
+  }
+
+  /** Cache counters. */
+  stats (): CodecStats {
+    return { ...this.#stats, cacheBytes: this.#core.exports.cacheBytes() >>> 0 }
+  }
+
+  // ---- incremental building (used by the writer) ---------------------------------------
+
+  /** Starts a new request, discarding anything appended since the last finish(). */
+  begin (): void {
+    this.#core.exports.reqReset()
+    this.#series = 0
+    this.#samples = 0
+  }
+
+  /**
+   * Appends samples [start, end) of `item` to the request being built, as one TimeSeries.
+   * `index` names the item in errors. Throws ValidationError and appends nothing when the
+   * item is invalid.
+   */
+  append (item: Item, index: number, start = 0, end?: number): void {
+    try {
+      this.#append(item, index, start, end)
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  /** Bytes of uncompressed protobuf appended since begin(). */
+  get size (): number {
+    return this.#core.exports.reqLen() >>> 0
+  }
+
+  /** Series (TimeSeries records) appended since begin(). */
+  get seriesCount (): number {
+    return this.#series
+  }
+
+  /** Samples appended since begin(). */
+  get sampleCount (): number {
+    return this.#samples
+  }
+
+  /**
+   * Snappy-compresses the request built since begin(). With `copy` true (the default)
+   * returns a fresh Uint8Array; with false a view into linear memory that is valid until the
+   * next call on this codec.
+   */
+  finish (copy = true): Uint8Array {
+    const core = this.#core
+    try {
+      const n = core.exports.reqCompress() >>> 0
+      core.refresh()
+      const p = core.exports.snapPtr() >>> 0
+      return copy ? core.u8.slice(p, p + n) : core.u8.subarray(p, p + n)
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  // ---- internals -----------------------------------------------------------------------
+
+  #build (items: readonly Item[]): void {
+    if (!Array.isArray(items)) throw new InvalidArgumentError('items must be an array')
+    this.begin()
+    try {
+      for (let i = 0; i < items.length; i++) this.#append(items[i], i, 0, undefined)
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  #recover (err: unknown): unknown {
+    const e = this.#core.recover(err)
+    if (this.#core.generation !== this.#coreGen) this.#dropCache()
+    return e
+  }
+
+  #dropCache (): void {
+    this.#coreGen = this.#core.generation
+    this.#gen++
+    this.#stats.cacheResets++
+  }
+
+  #append (item: Item, index: number, start: number, end: number | undefined): void {
+    if (item === null || typeof item !== 'object') {
+      throw new ValidationError('item must be an object with metric, values and timestamps', { seriesIndex: index, field: 'item' })
+    }
+    const { values, timestamps } = item
+    if (values == null || typeof values !== 'object' || typeof values.length !== 'number') {
+      throw invalid(item, index, 'values', 'must be an array of numbers or a Float64Array')
+    }
+    if (timestamps == null || typeof timestamps !== 'object' || typeof timestamps.length !== 'number') {
+      throw invalid(item, index, 'timestamps', 'must be an array of numbers, a Float64Array or a BigInt64Array')
+    }
+    if (values.length !== timestamps.length) {
+      throw invalid(item, index, 'values', `has ${values.length} entries but timestamps has ${timestamps.length}`)
+    }
+    const stop = end ?? values.length
+    const entry = this.#labelsOf(item, index)
+    const n = stop - start
+    const core = this.#core
+    const ex = core.exports
+    let flags = this.#flags
+    const vi = (ex.stageReserve(n * 16 || 8) >>> 0) >>> 3
+    core.refresh()
+    stageValues(core.f64, vi, values, start, stop, item, index)
+    if (timestamps instanceof BigInt64Array) {
+      core.i64.set(start === 0 && stop === timestamps.length ? timestamps : timestamps.subarray(start, stop), vi + n)
+      flags |= AS_TS_I64
+    } else {
+      stageTimestamps(core.f64, vi + n, timestamps, start, stop, item, index)
+    }
+    let rc = ex.addSeries(entry.ptr, entry.len, n, flags)
+    if (rc === CoreCode.TS_UNSORTED && this.#sort) {
+      flags = this.#stageSorted(values, timestamps, start, stop, flags)
+      rc = ex.addSeries(entry.ptr, entry.len, n, flags)
+    }
+    if (rc < 0) {
+      const at = ex.errorIndex()
+      throw invalid(item, index, 'timestamps', coreMessages[rc] ?? `error ${rc}`, at >= 0 ? start + at : undefined)
+    }
+    this.#series++
+    this.#samples += n
+  }
+
+  /** Stages samples [start, stop) sorted by timestamp (stable); returns the flags to use. */
+  #stageSorted (values: Values, timestamps: Timestamps, start: number, stop: number, flags: number): number {
+    const n = stop - start
+    const order = new Array<number>(n)
+    for (let i = 0; i < n; i++) order[i] = start + i
+    const core = this.#core
+    const vi = (core.exports.stageReserve(n * 16 || 8) >>> 0) >>> 3
+    core.refresh()
+    if (timestamps instanceof BigInt64Array) {
+      order.sort((a, b) => (timestamps[a] < timestamps[b] ? -1 : timestamps[a] > timestamps[b] ? 1 : 0))
+      for (let i = 0; i < n; i++) core.i64[vi + n + i] = timestamps[order[i]]
+    } else {
+      order.sort((a, b) => (timestamps[a] as number) - (timestamps[b] as number))
+      for (let i = 0; i < n; i++) core.f64[vi + n + i] = timestamps[order[i]] as number
+    }
+    if (values instanceof Float64Array) {
+      // Copy bytes, not numbers, so NaN payloads (stale markers) keep their bits.
+      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
+      for (let i = 0; i < n; i++) core.u8.set(bytes.subarray(order[i] * 8, order[i] * 8 + 8), (vi + i) * 8)
+    } else {
+      for (let i = 0; i < n; i++) core.f64[vi + i] = values[order[i]]
+    }
+    return flags
+  }
+
+  /** The cached (or freshly built) label block of an item. */
+  #labelsOf (item: Item, index: number): CacheEntry {
+    if (this.#core.generation !== this.#coreGen) this.#dropCache()
+    const handle = item.series
+    if (handle !== undefined) {
+      const state = handle instanceof SeriesHandle ? handleState.get(handle) : undefined
+      if (state === undefined || state.codec !== this) {
+        throw new ValidationError('series must be a handle made by this codec', { seriesIndex: index, field: 'item' })
+      }
+      if (state.gen === this.#gen) {
+        this.#stats.cacheHits++
+        return state
+      }
+      const fresh = this.#encodeLabels(state.names, state.values, index, true)
+      Object.assign(state, fresh)
+      return state
+    }
+    const metric = item.metric
+    if (metric === null || typeof metric !== 'object') {
+      throw new ValidationError('must be an object of label names to values', { seriesIndex: index, field: 'metric' })
+    }
+    const cached = this.#byObject.get(metric)
+    if (cached !== undefined && cached.gen === this.#gen && sameLabels(metric, cached)) {
+      this.#stats.cacheHits++
+      return cached
+    }
+    const [names, values] = splitLabels(metric, index)
+    const cache = this.#cacheCap > 0
+    const entry = this.#encodeLabels(names, values, index, cache)
+    if (cache) this.#byObject.set(metric, entry)
+    return entry
+  }
+
+  /** Writes a label set into linear memory and has the core build its block. */
+  #encodeLabels (names: string[], values: string[], index: number, cache: boolean): CacheEntry {
+    const core = this.#core
+    const ex = core.exports
+    const n = names.length
+    let chars = 0
+    for (let i = 0; i < n; i++) chars += names[i].length + values[i].length
+    const maxBlock = chars * 3 + n * 18
+    if (cache && (ex.cacheBytes() >>> 0) + maxBlock > this.#cacheCap) {
+      ex.cacheReset()
+      this.#gen++
+      this.#stats.cacheResets++
+    }
+    const base = ex.labelStageReserve(n * 8 + chars * 3 + 8) >>> 0
+    core.refresh()
+    const u8 = core.u8
+    const u32 = core.u32
+    let p = base + n * 8
+    for (let i = 0; i < n; i++) {
+      const nl = writeUtf8(u8, p, names[i])
+      p += nl
+      const vl = writeUtf8(u8, p, values[i])
+      p += vl
+      u32[(base >>> 2) + 2 * i] = nl
+      u32[(base >>> 2) + 2 * i + 1] = vl
+    }
+    const rc = ex.buildLabels(n, cache ? 0 : LB_EPHEMERAL)
+    core.refresh()
+    if (rc < 0) {
+      const at = ex.errorIndex()
+      const labels = Object.fromEntries(names.map((k, i) => [k, values[i]]))
+      throw new ValidationError(coreMessages[rc] ?? `error ${rc}`, {
+        seriesIndex: index,
+        labels,
+        field: 'metric',
+        label: at >= 0 ? names[at] : undefined,
+      })
+    }
+    this.#stats.labelEncodes++
+    return { ptr: ex.resultPtr() >>> 0, len: ex.resultLen() >>> 0, gen: this.#gen, names, values }
+  }
+}
+
+/** Whether `metric` still holds exactly the labels `entry` was built from. */
+function sameLabels (metric: Labels, entry: CacheEntry): boolean {
+  const names = entry.names
+  const values = entry.values
+  if (Array.isArray(metric)) {
+    if (metric.length !== names.length) return false
+    for (let i = 0; i < names.length; i++) {
+      const pair = metric[i]
+      if (pair[0] !== names[i] || pair[1] !== values[i]) return false
+    }
+    return true
+  }
+  let i = 0
+  const record = metric as Readonly<Record<string, string>>
+  for (const k in record) {
+    if (k !== names[i] || record[k] !== values[i]) return false
+    i++
+  }
+  return i === names.length
+}
+
+/** Splits a label set into names and values, checking that both are strings. */
+function splitLabels (metric: Labels, index: number): [string[], string[]] {
+  const names: string[] = []
+  const values: string[] = []
+  if (Array.isArray(metric)) {
+    for (const pair of metric) {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw new ValidationError('label pairs must be [name, value]', { seriesIndex: index, field: 'metric' })
+      }
+      names.push(pair[0])
+      values.push(pair[1])
+    }
+  } else {
+    for (const k in metric) {
+      names.push(k)
+      values.push((metric as Record<string, string>)[k])
+    }
+  }
+  for (let i = 0; i < names.length; i++) {
+    if (typeof names[i] !== 'string' || typeof values[i] !== 'string') {
+      const labels = Array.isArray(metric) ? undefined : metric as Record<string, string>
+      throw new ValidationError(`label ${typeof names[i] !== 'string' ? 'name' : 'value'} must be a string`, {
+        seriesIndex: index, labels, field: 'metric', label: String(names[i]),
+      })
+    }
+  }
+  return [names, values]
+}
+
+/**
+ * Writes `s` as UTF-8 at u8[p..] and returns the bytes written. ASCII is copied by hand
+ * (cheaper than a TextEncoder call for short strings); the rest goes through encodeInto.
+ * The caller reserved 3 bytes per UTF-16 unit.
+ */
+function writeUtf8 (u8: Uint8Array, p: number, s: string): number {
+  const n = s.length
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0x80) {
+      return i + encoder.encodeInto(s.slice(i), u8.subarray(p + i, p + n * 3)).written
+    }
+    u8[p + i] = c
+  }
+  return n
+}
+
+function stageValues (f64: Float64Array, at: number, values: Values, start: number, stop: number, item: Item, index: number): void {
+  if (values instanceof Float64Array) {
+    f64.set(start === 0 && stop === values.length ? values : values.subarray(start, stop), at)
+    return
+  }
+  for (let i = start; i < stop; i++) {
+    const v = values[i]
+    if (typeof v !== 'number') throw invalid(item, index, 'values', 'must be a number', i)
+    f64[at + i - start] = v
+  }
+}
+
+function stageTimestamps (f64: Float64Array, at: number, ts: Timestamps, start: number, stop: number, item: Item, index: number): void {
+  if (ts instanceof Float64Array) {
+    f64.set(start === 0 && stop === ts.length ? ts : ts.subarray(start, stop), at)
+    return
+  }
+  for (let i = start; i < stop; i++) {
+    const t = ts[i]
+    if (typeof t !== 'number') throw invalid(item, index, 'timestamps', 'must be a number', i)
+    f64[at + i - start] = t
+  }
+}
+
+function invalid (item: Item, index: number, field: ValidationField, reason: string, sampleIndex?: number): ValidationError {
+  let labels: Record<string, string> | undefined
+  if (item.series instanceof SeriesHandle) labels = item.series.labels
+  else if (item.metric && !Array.isArray(item.metric)) labels = item.metric as Record<string, string>
+  else if (Array.isArray(item.metric)) labels = Object.fromEntries(item.metric as Array<[string, string]>)
+  return new ValidationError(reason, { seriesIndex: index, labels, field, sampleIndex })
+}
+

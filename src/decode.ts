@@ -1,0 +1,211 @@
+/**
+ * Decoder for an uncompressed prometheus.WriteRequest (Remote Write 1.0), for the receiver
+ * and for debugging. It accepts what protobuf decoders must: fields in any order, packed
+ * and unpacked repeats, unknown fields (skipped by wire type). Exemplars, histograms and
+ * metadata are skipped for now.
+ *
+ * Values are copied as raw bytes into a Float64Array, so NaN payloads (stale markers)
+ * survive. int64 timestamps are read as two 32-bit halves, never through BigInt.
+ */
+import { DecodeError } from './errors.js'
+import type { DecodedItem } from './types.js'
+
+/** Options of decode(). */
+export interface DecodeOptions {
+  /** Return timestamps as a BigInt64Array (exact over the whole int64 range). Default false: numbers. */
+  bigint?: boolean
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false })
+
+/** Wire types. */
+const VARINT = 0
+const I64 = 1
+const LEN = 2
+const I32 = 5
+
+/** A cursor over protobuf bytes. */
+class Reader {
+  pos = 0
+  /** High 32 bits of the last varint64() read. */
+  hi = 0
+  readonly end: number
+  constructor (readonly buf: Uint8Array, start: number, end: number) {
+    this.pos = start
+    this.end = end
+  }
+
+  /** Reads a varint of at most 32 significant bits (tags, lengths). */
+  uint32 (): number {
+    let result = 0
+    let shift = 0
+    const buf = this.buf
+    while (shift < 35) {
+      if (this.pos >= this.end) throw new DecodeError('unexpected end of input')
+      const b = buf[this.pos++]
+      result |= (b & 0x7f) << shift
+      if (b < 0x80) return result >>> 0
+      shift += 7
+    }
+    // A 10-byte encoding (a negative int32): the upper bytes carry nothing we keep.
+    for (let i = 0; i < 5; i++) {
+      if (this.pos >= this.end) throw new DecodeError('unexpected end of input')
+      if (buf[this.pos++] < 0x80) return result >>> 0
+    }
+    throw new DecodeError('varint longer than 10 bytes')
+  }
+
+  /** Reads a varint of up to 64 bits: returns the low 32 bits and leaves the high in `hi`. */
+  varint64 (): number {
+    let lo = 0
+    let hi = 0
+    const buf = this.buf
+    let b = 0
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (this.pos >= this.end) throw new DecodeError('unexpected end of input')
+      b = buf[this.pos++]
+      lo |= (b & 0x7f) << shift
+      if (b < 0x80) {
+        this.hi = 0
+        return lo >>> 0
+      }
+    }
+    if (this.pos >= this.end) throw new DecodeError('unexpected end of input')
+    b = buf[this.pos++]
+    lo |= (b & 0x0f) << 28
+    hi = (b & 0x7f) >> 4
+    if (b >= 0x80) {
+      for (let shift = 3; shift < 64; shift += 7) {
+        if (this.pos >= this.end) throw new DecodeError('unexpected end of input')
+        b = buf[this.pos++]
+        if (shift < 32) hi |= (b & 0x7f) << shift
+        if (b < 0x80) break
+        if (shift >= 31) throw new DecodeError('varint longer than 10 bytes')
+      }
+    }
+    this.hi = hi >>> 0
+    return lo >>> 0
+  }
+
+  /** Returns the end of a length-delimited field that starts here, checking it fits. */
+  delimited (): number {
+    const len = this.uint32()
+    const end = this.pos + len
+    if (end > this.end) throw new DecodeError('length past end of message')
+    return end
+  }
+
+  skip (wire: number): void {
+    switch (wire) {
+      case VARINT: this.varint64(); break
+      case I64: this.pos += 8; break
+      case LEN: this.pos = this.delimited(); break
+      case I32: this.pos += 4; break
+      default: throw new DecodeError(`wrong wire type ${wire}`)
+    }
+    if (this.pos > this.end) throw new DecodeError('unexpected end of input')
+  }
+}
+
+/** Decodes an uncompressed WriteRequest. Throws DecodeError on malformed input. */
+export function decodeWriteRequest (buf: Uint8Array, options: DecodeOptions = {}): DecodedItem[] {
+  const r = new Reader(buf, 0, buf.length)
+  const items: DecodedItem[] = []
+  while (r.pos < r.end) {
+    const tag = r.uint32()
+    if (tag === ((1 << 3) | LEN)) {
+      const end = r.delimited()
+      items.push(decodeTimeSeries(new Reader(buf, r.pos, end), options.bigint === true))
+      r.pos = end
+    } else {
+      r.skip(tag & 7)
+    }
+  }
+  return items
+}
+
+function decodeTimeSeries (r: Reader, bigint: boolean): DecodedItem {
+  const metric: Record<string, string> = {}
+  // Raw sample bits: value as two u32 halves, timestamp as two u32 halves.
+  let bits = new Uint32Array(32)
+  let n = 0
+  while (r.pos < r.end) {
+    const tag = r.uint32()
+    if (tag === ((1 << 3) | LEN)) {
+      const end = r.delimited()
+      decodeLabel(new Reader(r.buf, r.pos, end), metric)
+      r.pos = end
+    } else if (tag === ((2 << 3) | LEN)) {
+      const end = r.delimited()
+      if ((n + 1) * 4 > bits.length) {
+        const grown = new Uint32Array(bits.length * 2)
+        grown.set(bits)
+        bits = grown
+      }
+      decodeSample(new Reader(r.buf, r.pos, end), bits, n * 4)
+      n++
+      r.pos = end
+    } else {
+      r.skip(tag & 7)
+    }
+  }
+  const values = new Float64Array(n)
+  const vbits = new Uint32Array(values.buffer)
+  const tbits = new Uint32Array(n * 2)
+  for (let i = 0; i < n; i++) {
+    vbits[2 * i] = bits[4 * i]
+    vbits[2 * i + 1] = bits[4 * i + 1]
+    tbits[2 * i] = bits[4 * i + 2]
+    tbits[2 * i + 1] = bits[4 * i + 3]
+  }
+  let timestamps: number[] | BigInt64Array
+  if (bigint) {
+    timestamps = new BigInt64Array(tbits.buffer)
+  } else {
+    timestamps = new Array<number>(n)
+    for (let i = 0; i < n; i++) timestamps[i] = (tbits[2 * i + 1] | 0) * 4294967296 + tbits[2 * i]
+  }
+  return { metric, values, timestamps }
+}
+
+function decodeLabel (r: Reader, metric: Record<string, string>): void {
+  let name = ''
+  let value = ''
+  while (r.pos < r.end) {
+    const tag = r.uint32()
+    if (tag === ((1 << 3) | LEN) || tag === ((2 << 3) | LEN)) {
+      const end = r.delimited()
+      const s = utf8.decode(r.buf.subarray(r.pos, end))
+      if (tag >>> 3 === 1) name = s
+      else value = s
+      r.pos = end
+    } else {
+      r.skip(tag & 7)
+    }
+  }
+  metric[name] = value
+}
+
+/** Reads a Sample into bits[at..at+4): value lo, value hi, timestamp lo, timestamp hi. */
+function decodeSample (r: Reader, bits: Uint32Array, at: number): void {
+  bits[at] = 0
+  bits[at + 1] = 0
+  bits[at + 2] = 0
+  bits[at + 3] = 0
+  const buf = r.buf
+  while (r.pos < r.end) {
+    const tag = r.uint32()
+    if (tag === ((1 << 3) | I64)) {
+      if (r.pos + 8 > r.end) throw new DecodeError('unexpected end of input')
+      const p = r.pos
+      bits[at] = (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)) >>> 0
+      bits[at + 1] = (buf[p + 4] | (buf[p + 5] << 8) | (buf[p + 6] << 16) | (buf[p + 7] << 24)) >>> 0
+      r.pos += 8
+    } else if (tag === ((2 << 3) | VARINT)) {
+      bits[at + 2] = r.varint64()
+      bits[at + 3] = r.hi
+    } else {
+      r.skip(tag & 7)
+    }
+  }
+}

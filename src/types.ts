@@ -1,0 +1,58 @@
+/** Public types shared by the codec and the writer. */
+
+/** A label set: `{ __name__: 'up', job: 'x' }`, or `[['__name__', 'up'], ['job', 'x']]`. */
+export type Labels = Readonly<Record<string, string>> | ReadonlyArray<readonly [string, string]>
+
+/** Sample values: float64s. A Float64Array carries NaN payloads (stale markers) bit-exact. */
+export type Values = ArrayLike<number> | Float64Array
+
+/**
+ * Sample timestamps: unix milliseconds (or seconds, see `autoConvertSecondsToMs`).
+ * A BigInt64Array carries the full int64 range exactly.
+ */
+export type Timestamps = ArrayLike<number> | Float64Array | BigInt64Array
+
+/**
+ * One series and its samples, in the shape of the Python library and of VictoriaMetrics'
+ * JSON-lines export: `{ metric, values, timestamps }`. Instead of `metric`, `series` may
+ * name a handle from `codec.series()`.
+ */
+export interface Item {
+  metric?: Labels
+  series?: SeriesRef
+  values: Values
+  timestamps: Timestamps
+}
+
+/** A handle for a label set whose encoding the codec keeps (see Codec.series). */
+export interface SeriesRef {
+  /** The label set, frozen. */
+  readonly labels: Readonly<Record<string, string>>
+}
+
+/** A decoded series: labels sorted as on the wire, values bit-exact. */
+export interface DecodedItem {
+  metric: Record<string, string>
+  values: Float64Array
+  timestamps: number[] | BigInt64Array
+}
+
+/** Options that shape how items are validated and encoded. */
+export interface EncodeOptions {
+  /**
+   * Treat a series whose first timestamp is below 1e10 as seconds and multiply all its
+   * timestamps by 1000, as the Python library does. Default true.
+   */
+  autoConvertSecondsToMs?: boolean
+  /**
+   * Reject fractional milliseconds and seconds-looking timestamps instead of rounding
+   * (half to even, like Python's round()) and converting. Default false.
+   */
+  strictTimestamps?: boolean
+  /**
+   * Sort the samples of a series whose timestamps are out of order (stable, so equal
+   * timestamps keep their order). With false, such a series is a ValidationError.
+   * Default true.
+   */
+  sortSamples?: boolean
+}

@@ -1,0 +1,195 @@
+/**
+ * The bridge to the WebAssembly core. This is the only module that touches
+ * `memory.buffer`: it owns the instance, keeps typed-array views over linear memory and
+ * rebuilds them whenever the memory has grown (growth replaces the ArrayBuffer).
+ *
+ * A trap inside WebAssembly may leave the instance's heap inconsistent, so after any trap
+ * the instance is thrown away and a fresh one created from the compiled module; callers
+ * see a CoreTrapError and `generation` moves on, which invalidates every pointer held
+ * into the old memory (the codec's series cache checks it).
+ */
+import { readFileSync } from 'node:fs'
+import { CoreTrapError, SnappyError } from './errors.js'
+
+/** The raw exports of assembly/index.ts. Pointers and lengths are wasm32 `usize`. */
+export interface CoreExports {
+  memory: WebAssembly.Memory
+  addSeries(labels: number, labelsLen: number, n: number, flags: number): number
+  buildLabels(n: number, flags: number): number
+  errorIndex(): number
+  labelStageReserve(bytes: number): number
+  stageReserve(bytes: number): number
+  reqReset(): void
+  reqLen(): number
+  reqPtr(): number
+  reqCompress(): number
+  snapPtr(): number
+  resultPtr(): number
+  resultLen(): number
+  cacheReset(): void
+  cacheBytes(): number
+  inputReserve(bytes: number): number
+  compressInput(len: number): number
+  decompressInput(len: number, maxLen: number): number
+  rawPtr(): number
+}
+
+/** Flags of buildLabels(); mirror assembly/prompb.ts. */
+export const LB_EPHEMERAL = 1
+export const LB_UTF8_NAMES = 2
+export const LB_NAME_OPTIONAL = 4
+/** Flags of addSeries(); mirror assembly/prompb.ts. */
+export const AS_TS_I64 = 1
+export const AS_AUTO_SECONDS = 2
+export const AS_STRICT = 4
+
+/** Largest decompressed body accepted by default: the 32 MiB receivers allow (protocol.md §3.4). */
+export const DEFAULT_MAX_DECODED = 32 << 20
+
+let compiled: WebAssembly.Module | undefined
+
+function wasmUrl (): URL {
+  const name = process.env.PRW_WASM === 'debug' ? 'debug.wasm' : 'release.wasm'
+  return new URL(`../build/${name}`, import.meta.url)
+}
+
+/** Compiles the module once per process. */
+function compileModule (): WebAssembly.Module {
+  if (compiled === undefined) {
+    let bytes: Buffer
+    try {
+      bytes = readFileSync(wasmUrl())
+    } catch (err) {
+      throw new Error(`cannot read the WebAssembly core at ${wasmUrl().pathname}: run \`npm run build\``, { cause: err })
+    }
+    compiled = new WebAssembly.Module(bytes)
+  }
+  return compiled
+}
+
+/** One instance of the core with views over its memory. */
+export class Core {
+  /** The current instance's exports. Call through them, then `refresh()` before reading views. */
+  exports!: CoreExports
+  /** Bumped every time the instance is replaced; pointers from older generations are void. */
+  generation = 0
+  u8!: Uint8Array
+  u32!: Uint32Array
+  f64!: Float64Array
+  i64!: BigInt64Array
+  #buffer!: ArrayBuffer
+
+  constructor () {
+    this.#instantiate()
+  }
+
+  #instantiate (): void {
+    let memory: WebAssembly.Memory | undefined
+    const instance = new WebAssembly.Instance(compileModule(), {
+      env: {
+        abort: (msg: number, file: number, line: number, col: number) => {
+          const text = memory ? readAsString(memory, msg) : 'abort'
+          const where = memory ? readAsString(memory, file) : '?'
+          throw new Error(`${text} in ${where}:${line}:${col}`)
+        },
+      },
+    })
+    this.exports = instance.exports as unknown as CoreExports
+    memory = this.exports.memory
+    this.generation++
+    this.refresh()
+  }
+
+  /** Rebuilds the views if linear memory has grown since they were made. */
+  refresh (): void {
+    const buffer = this.exports.memory.buffer
+    if (buffer === this.#buffer) return
+    this.#buffer = buffer as ArrayBuffer
+    this.u8 = new Uint8Array(buffer)
+    this.u32 = new Uint32Array(buffer)
+    this.f64 = new Float64Array(buffer)
+    this.i64 = new BigInt64Array(buffer)
+  }
+
+  /**
+   * Replaces the instance after a trap and returns the error to throw. Any error that is not
+   * a WebAssembly trap is returned unchanged.
+   */
+  recover (err: unknown): unknown {
+    if (err instanceof WebAssembly.RuntimeError || (err instanceof Error && / in ~lib\//.test(err.message))) {
+      this.#instantiate()
+      return new CoreTrapError(err)
+    }
+    return err
+  }
+
+  /** Snappy-compresses `input` (block format); returns a copy. */
+  compress (input: Uint8Array): Uint8Array {
+    try {
+      const p = this.exports.inputReserve(input.length) >>> 0
+      this.refresh()
+      this.u8.set(input, p)
+      const n = this.exports.compressInput(input.length) >>> 0
+      this.refresh()
+      const q = this.exports.snapPtr() >>> 0
+      return this.u8.slice(q, q + n)
+    } catch (err) {
+      throw this.recover(err)
+    }
+  }
+
+  /**
+   * Decompresses a snappy block into linear memory and returns a view of the result, valid
+   * until the next call into this core. Throws SnappyError on corrupt input or when the
+   * decoded length exceeds `maxLength`.
+   */
+  decompressView (input: Uint8Array, maxLength = DEFAULT_MAX_DECODED): Uint8Array {
+    let n: number
+    try {
+      const p = this.exports.inputReserve(input.length) >>> 0
+      this.refresh()
+      this.u8.set(input, p)
+      n = this.exports.decompressInput(input.length, Math.min(maxLength, 0x7fffffff))
+      this.refresh()
+    } catch (err) {
+      throw this.recover(err)
+    }
+    if (n < 0) throw new SnappyError(n)
+    const q = this.exports.rawPtr() >>> 0
+    return this.u8.subarray(q, q + n)
+  }
+}
+
+/** Reads an AssemblyScript string (UTF-16, byte length at ptr-4) for abort messages. */
+function readAsString (memory: WebAssembly.Memory, ptr: number): string {
+  if (!ptr) return ''
+  const p = ptr >>> 0
+  const len = new Uint32Array(memory.buffer, p - 4, 1)[0] >>> 1
+  return String.fromCharCode(...new Uint16Array(memory.buffer, p, Math.min(len, 1000)))
+}
+
+let shared: Core | undefined
+
+/** The process-wide core used by the stand-alone snappy helpers. */
+export function sharedCore (): Core {
+  shared ??= new Core()
+  return shared
+}
+
+/** Compiles the WebAssembly module (once per process). */
+export async function loadCore (): Promise<void> {
+  compileModule()
+}
+
+/** Snappy block compression through the core; returns a fresh copy. */
+export function snappyCompress (input: Uint8Array): Uint8Array {
+  return sharedCore().compress(input)
+}
+
+/**
+ * Snappy block decompression through the core; returns a fresh copy. Throws SnappyError
+ * (coreCode -1 corrupt, -2 too large) and leaves the core usable.
+ */
+export function snappyDecompress (input: Uint8Array, maxLength = DEFAULT_MAX_DECODED): Uint8Array {
+  return sharedCore().decompressView(input, maxLength).slice()
+}

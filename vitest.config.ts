@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // The suites share 2 cores with real servers in CI; keep parallelism modest.
+    maxWorkers: 2,
+  },
+})
