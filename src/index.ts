@@ -1,0 +1,12 @@
+/** prometheus-remote-writer: the public API. */
+export { createCodec, Codec, SeriesHandle } from './codec.js'
+export type { CodecOptions, CodecStats } from './codec.js'
+export type { DecodeOptions } from './decode.js'
+export { decodeWriteRequest } from './decode.js'
+export { snappyCompress, snappyDecompress } from './wasm.js'
+export { STALE_NAN, isStaleNaN } from './stale.js'
+export {
+  CoreTrapError, DecodeError, InvalidArgumentError, RemoteWriteError, SnappyError, ValidationError,
+} from './errors.js'
+export type { ValidationField } from './errors.js'
+export type { DecodedItem, EncodeOptions, Item, Labels, SeriesRef, Timestamps, Values } from './types.js'
