@@ -31,6 +31,11 @@ export interface CodecOptions extends EncodeOptions {
   seriesCacheBytes?: number
   /** Largest decompressed body decode() accepts. Default 32 MiB. */
   maxDecodedBytes?: number
+  /**
+   * Ceiling for the core's linear memory. A call that needs more throws CoreTrapError; the
+   * codec then starts over with a fresh instance (its series cache refills). Default 4 GiB.
+   */
+  maxMemoryBytes?: number
 }
 
 /** Cache and size counters of a codec. */
@@ -110,10 +115,12 @@ export class Codec {
     sortSamples = true,
     seriesCacheBytes = DEFAULT_CACHE_BYTES,
     maxDecodedBytes = DEFAULT_MAX_DECODED,
+    maxMemoryBytes,
   }: CodecOptions = {}) {
     if (!Number.isFinite(seriesCacheBytes) || seriesCacheBytes < 0) throw new InvalidArgumentError('invalid seriesCacheBytes')
     if (!Number.isInteger(maxDecodedBytes) || maxDecodedBytes < 0) throw new InvalidArgumentError('invalid maxDecodedBytes')
-    this.#core = new Core()
+    if (maxMemoryBytes !== undefined && !(maxMemoryBytes > 0)) throw new InvalidArgumentError('invalid maxMemoryBytes')
+    this.#core = new Core(maxMemoryBytes)
     this.#coreGen = this.#core.generation
     this.#flags = (autoConvertSecondsToMs ? AS_AUTO_SECONDS : 0) | (strictTimestamps ? AS_STRICT : 0)
     this.#sort = sortSamples

@@ -120,8 +120,8 @@ export class DecodeError extends RemoteWriteError {
  * was discarded and a fresh one took its place, so the next call works.
  */
 export class CoreTrapError extends RemoteWriteError {
-  constructor (cause: unknown) {
-    super(`WebAssembly core trapped: ${(cause as Error)?.message ?? String(cause)}`, 'ERR_PRW_CORE_TRAP', { cause })
+  constructor (cause: unknown, detail?: string) {
+    super(`WebAssembly core trapped: ${(cause as Error)?.message ?? String(cause)}${detail ? `: ${detail}` : ''}`, 'ERR_PRW_CORE_TRAP', { cause })
     this.name = 'CoreTrapError'
   }
 }

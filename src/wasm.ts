@@ -43,6 +43,11 @@ export const AS_TS_I64 = 1
 export const AS_AUTO_SECONDS = 2
 export const AS_STRICT = 4
 
+/** Pages (64 KiB) the module asks for at start; matches asconfig.json initialMemory. */
+const INITIAL_PAGES = 16
+/** The wasm32 ceiling: 4 GiB. */
+const MAX_PAGES = 65536
+
 /** Largest decompressed body accepted by default: the 32 MiB receivers allow (protocol.md §3.4). */
 export const DEFAULT_MAX_DECODED = 32 << 20
 
@@ -78,24 +83,29 @@ export class Core {
   f64!: Float64Array
   i64!: BigInt64Array
   #buffer!: ArrayBuffer
+  readonly #maxPages: number
 
-  constructor () {
+  /**
+   * @param maxMemoryBytes ceiling for this instance's linear memory (rounded up to 64 KiB
+   *   pages; default 4 GiB). A request that needs more makes the core trap: the call throws
+   *   CoreTrapError and the instance is replaced.
+   */
+  constructor (maxMemoryBytes = MAX_PAGES * 65536) {
+    this.#maxPages = Math.max(INITIAL_PAGES, Math.min(MAX_PAGES, Math.ceil(maxMemoryBytes / 65536)))
     this.#instantiate()
   }
 
   #instantiate (): void {
-    let memory: WebAssembly.Memory | undefined
+    const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: this.#maxPages })
     const instance = new WebAssembly.Instance(compileModule(), {
       env: {
+        memory,
         abort: (msg: number, file: number, line: number, col: number) => {
-          const text = memory ? readAsString(memory, msg) : 'abort'
-          const where = memory ? readAsString(memory, file) : '?'
-          throw new Error(`${text} in ${where}:${line}:${col}`)
+          throw new Error(`${readAsString(memory, msg)} in ${readAsString(memory, file)}:${line}:${col}`)
         },
       },
     })
-    this.exports = instance.exports as unknown as CoreExports
-    memory = this.exports.memory
+    this.exports = { ...(instance.exports as unknown as CoreExports), memory }
     this.generation++
     this.refresh()
   }
@@ -117,8 +127,9 @@ export class Core {
    */
   recover (err: unknown): unknown {
     if (err instanceof WebAssembly.RuntimeError || (err instanceof Error && / in ~lib\//.test(err.message))) {
+      const used = this.exports.memory.buffer.byteLength
       this.#instantiate()
-      return new CoreTrapError(err)
+      return new CoreTrapError(err, `linear memory ${used} of at most ${this.#maxPages * 65536} bytes`)
     }
     return err
   }
