@@ -151,6 +151,7 @@ export class Codec {
   encodeProtobuf (items: readonly Item[]): Uint8Array {
     this.#build(items)
     const core = this.#core
+    core.refresh()
     const p = core.exports.reqPtr() >>> 0
     return core.u8.slice(p, p + (core.exports.reqLen() >>> 0))
   }
