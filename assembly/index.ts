@@ -7,8 +7,8 @@ import { reqLen, reqPtr } from "./prompb";
 import { compress, decodedLen, decompress, maxCompressedLen } from "./snappy";
 
 export {
-  addSeries, buildLabels, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
-  resultLen, resultPtr, stageReserve,
+  addSeries, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
+  resultHash, resultLen, resultPtr, stageReserve,
 } from "./prompb";
 
 /** Drops every cached label block; JS invalidates its handles by generation. */

@@ -56,12 +56,15 @@ const SECONDS_BELOW: f64 = 1e10;
 
 let resPtr: usize = 0;
 let resLen: usize = 0;
+let resHash: u32 = 0;
 let errIndex: i32 = -1;
 
 /** Pointer of the last label block built. */
 export function resultPtr(): usize { return resPtr; }
 /** Length of the last label block built. */
 export function resultLen(): usize { return resLen; }
+/** Hash of the last label block built: equal label sets hash equal (the block is canonical). */
+export function resultHash(): u32 { return resHash; }
 /** Index of the label or sample that caused the last error, or -1. */
 export function errorIndex(): i32 { return errIndex; }
 
@@ -189,7 +192,20 @@ export function buildLabels(n: u32, flags: u32): i32 {
     memory.copy(dst, vp, vl);
     dst += vl;
   }
+  resHash = hashBytes(resPtr, size);
   return 0;
+}
+
+/** A 32-bit hash of p[0..n) for sharding: 4 bytes a step, multiply-rotate, then a final mix. */
+function hashBytes(p: usize, n: usize): u32 {
+  let h: u32 = 0x9e3779b9 ^ <u32>n;
+  let end = p + (n & ~<usize>3);
+  for (; p < end; p += 4) h = rotl<u32>((h ^ load<u32>(p)) * 0x85ebca6b, 13) * 5 + 0xe6546b64;
+  for (end += n & 3; p < end; p++) h = (h ^ <u32>load<u8>(p)) * 0x01000193;
+  h ^= h >>> 16;
+  h *= 0x7feb352d;
+  h ^= h >>> 15;
+  return h;
 }
 
 /** Encoded size of a Label with non-empty name and value of these lengths. */
@@ -230,24 +246,13 @@ export function labelStageReserve(bytes: usize): usize { return reserve(lstage, 
  * with errorIndex() naming the sample.
  */
 export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): i32 {
-  errIndex = -1;
+  let r = checkSeries(n, flags);
+  if (r < 0) return r;
   let vals = stage.ptr;
   let ts = vals + (<usize>n << 3);
   let body = labelsLen + (<usize>n << 1);
-  let r = (flags & AS_TS_I64) != 0
-    ? convertI64(ts, n, flags)
-    : convertF64(ts, n, flags);
-  if (r < 0) return r;
-
-  let prev = i64.MIN_VALUE;
   for (let i: usize = 0; i < <usize>n; i++) {
-    let t = load<i64>(ts + (i << 3));
-    if (t < prev) {
-      errIndex = <i32>i;
-      return E_TS_UNSORTED;
-    }
-    prev = t;
-    body += samplePayload(load<u64>(vals + (i << 3)), t);
+    body += samplePayload(load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
   }
 
   let p = reserve(out, outLen + 6 + body, outLen) + outLen;
@@ -273,6 +278,31 @@ export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): 
     }
   }
   outLen = p - out.ptr;
+  return 0;
+}
+
+/**
+ * Validates the `n` timestamps JS staged in `stage` (after n values, as f64 or with
+ * AS_TS_I64 as i64) and converts them to int64 milliseconds in place: finite, inside int64,
+ * the seconds and strict rules, non-decreasing. Returns 0, or an error code with
+ * errorIndex() naming the sample. Writes nothing to the request.
+ */
+export function checkSeries(n: u32, flags: u32): i32 {
+  errIndex = -1;
+  let ts = stage.ptr + (<usize>n << 3);
+  let r = (flags & AS_TS_I64) != 0
+    ? convertI64(ts, n, flags)
+    : convertF64(ts, n, flags);
+  if (r < 0) return r;
+  let prev = i64.MIN_VALUE;
+  for (let i: usize = 0; i < <usize>n; i++) {
+    let t = load<i64>(ts + (i << 3));
+    if (t < prev) {
+      errIndex = <i32>i;
+      return E_TS_UNSORTED;
+    }
+    prev = t;
+  }
   return 0;
 }
 

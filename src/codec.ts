@@ -53,12 +53,23 @@ export interface CodecStats {
 const DEFAULT_CACHE_BYTES = 128 << 20
 
 /** A label set's cached block: valid while `gen` equals the codec's cache generation. */
-interface CacheEntry {
+export interface CacheEntry {
   ptr: number
   len: number
   gen: number
+  /** Hash of the canonical label block: equal label sets hash equal (for sharding). */
+  hash: number
   names: string[]
   values: string[]
+}
+
+/** @internal An item checked by Codec.prepare(): labels resolved, samples valid and in order. */
+export interface Prepared {
+  entry: CacheEntry
+  values: Values
+  timestamps: Timestamps
+  item: Item
+  index: number
 }
 
 /**
@@ -267,70 +278,92 @@ export class Codec {
   }
 
   #append (item: Item, index: number, start: number, end: number | undefined): void {
-    if (item === null || typeof item !== 'object') {
-      throw new ValidationError('item must be an object with metric, values and timestamps', { seriesIndex: index, field: 'item' })
-    }
+    checkShape(item, index)
     const { values, timestamps } = item
-    if (values == null || typeof values !== 'object' || typeof values.length !== 'number') {
-      throw invalid(item, index, 'values', 'must be an array of numbers or a Float64Array')
-    }
-    if (timestamps == null || typeof timestamps !== 'object' || typeof timestamps.length !== 'number') {
-      throw invalid(item, index, 'timestamps', 'must be an array of numbers, a Float64Array or a BigInt64Array')
-    }
-    if (values.length !== timestamps.length) {
-      throw invalid(item, index, 'values', `has ${values.length} entries but timestamps has ${timestamps.length}`)
-    }
     const stop = end ?? values.length
     const entry = this.#labelsOf(item, index)
     const n = stop - start
-    const core = this.#core
-    const ex = core.exports
-    let flags = this.#flags
-    const vi = (ex.stageReserve(n * 16 || 8) >>> 0) >>> 3
-    core.refresh()
-    stageValues(core.f64, vi, values, start, stop, item, index)
-    if (timestamps instanceof BigInt64Array) {
-      core.i64.set(start === 0 && stop === timestamps.length ? timestamps : timestamps.subarray(start, stop), vi + n)
-      flags |= AS_TS_I64
-    } else {
-      stageTimestamps(core.f64, vi + n, timestamps, start, stop, item, index)
-    }
-    let rc = ex.addSeries(entry.ptr, entry.len, n, flags)
+    let flags = this.#stage(values, timestamps, start, stop, item, index)
+    let rc = this.#core.exports.addSeries(entry.ptr, entry.len, n, flags)
     if (rc === CoreCode.TS_UNSORTED && this.#sort) {
-      flags = this.#stageSorted(values, timestamps, start, stop, flags)
-      rc = ex.addSeries(entry.ptr, entry.len, n, flags)
+      const sorted = sortedCopy(values, timestamps, start, stop)
+      flags = this.#stage(sorted.values, sorted.timestamps, 0, n, item, index)
+      rc = this.#core.exports.addSeries(entry.ptr, entry.len, n, flags)
     }
-    if (rc < 0) {
-      const at = ex.errorIndex()
-      throw invalid(item, index, 'timestamps', coreMessages[rc] ?? `error ${rc}`, at >= 0 ? start + at : undefined)
-    }
+    if (rc < 0) throw this.#sampleError(rc, item, index, start)
     this.#series++
     this.#samples += n
   }
 
-  /** Stages samples [start, stop) sorted by timestamp (stable); returns the flags to use. */
-  #stageSorted (values: Values, timestamps: Timestamps, start: number, stop: number, flags: number): number {
-    const n = stop - start
-    const order = new Array<number>(n)
-    for (let i = 0; i < n; i++) order[i] = start + i
+  /** Copies samples [start, stop) into the core's stage; returns the addSeries flags. */
+  #stage (values: Values, timestamps: Timestamps, start: number, stop: number, item: Item, index: number): number {
     const core = this.#core
+    const n = stop - start
     const vi = (core.exports.stageReserve(n * 16 || 8) >>> 0) >>> 3
     core.refresh()
+    stageValues(core.f64, vi, values, start, stop, item, index)
     if (timestamps instanceof BigInt64Array) {
-      order.sort((a, b) => (timestamps[a] < timestamps[b] ? -1 : timestamps[a] > timestamps[b] ? 1 : 0))
-      for (let i = 0; i < n; i++) core.i64[vi + n + i] = timestamps[order[i]]
-    } else {
-      order.sort((a, b) => (timestamps[a] as number) - (timestamps[b] as number))
-      for (let i = 0; i < n; i++) core.f64[vi + n + i] = timestamps[order[i]] as number
+      core.i64.set(start === 0 && stop === timestamps.length ? timestamps : timestamps.subarray(start, stop), vi + n)
+      return this.#flags | AS_TS_I64
     }
-    if (values instanceof Float64Array) {
-      // Copy bytes, not numbers, so NaN payloads (stale markers) keep their bits.
-      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
-      for (let i = 0; i < n; i++) core.u8.set(bytes.subarray(order[i] * 8, order[i] * 8 + 8), (vi + i) * 8)
-    } else {
-      for (let i = 0; i < n; i++) core.f64[vi + i] = values[order[i]]
+    stageTimestamps(core.f64, vi + n, timestamps, start, stop, item, index)
+    return this.#flags
+  }
+
+  #sampleError (rc: number, item: Item, index: number, start: number): ValidationError {
+    const at = this.#core.exports.errorIndex()
+    return invalid(item, index, 'timestamps', coreMessages[rc] ?? `error ${rc}`, at >= 0 ? start + at : undefined)
+  }
+
+  /**
+   * @internal For the writer: validates an item completely (labels, value types, timestamps)
+   * without appending it, and returns it with its label block resolved and its samples in
+   * order (a sorted copy when they were not). Throws ValidationError.
+   */
+  prepare (item: Item, index: number): Prepared {
+    try {
+      checkShape(item, index)
+      const entry = this.#labelsOf(item, index)
+      let { values, timestamps } = item
+      const n = values.length
+      let rc = this.#check(values, timestamps, item, index)
+      if (rc === CoreCode.TS_UNSORTED && this.#sort) {
+        ({ values, timestamps } = sortedCopy(values, timestamps, 0, n))
+        rc = this.#check(values, timestamps, item, index)
+      }
+      if (rc < 0) throw this.#sampleError(rc, item, index, 0)
+      return { entry, values, timestamps, item, index }
+    } catch (err) {
+      throw this.#recover(err)
     }
-    return flags
+  }
+
+  /** Stages values (type-checked) and timestamps and runs the core's timestamp check. */
+  #check (values: Values, timestamps: Timestamps, item: Item, index: number): number {
+    const flags = this.#stage(values, timestamps, 0, values.length, item, index)
+    return this.#core.exports.checkSeries(values.length, flags)
+  }
+
+  /**
+   * @internal For the writer: appends samples [start, end) of a prepared item as one
+   * TimeSeries. Re-encodes its labels if the cache was reset since prepare().
+   */
+  appendPrepared (p: Prepared, start: number, end: number): void {
+    try {
+      let entry = p.entry
+      if (this.#core.generation !== this.#coreGen) this.#dropCache()
+      if (entry.gen !== this.#gen) {
+        entry = this.#encodeLabels(entry.names, entry.values, p.index, this.#cacheCap > 0)
+        p.entry = entry
+      }
+      const flags = this.#stage(p.values, p.timestamps, start, end, p.item, p.index)
+      const rc = this.#core.exports.addSeries(entry.ptr, entry.len, end - start, flags)
+      if (rc < 0) throw this.#sampleError(rc, p.item, p.index, start)
+      this.#series++
+      this.#samples += end - start
+    } catch (err) {
+      throw this.#recover(err)
+    }
   }
 
   /** The cached (or freshly built) label block of an item. */
@@ -411,8 +444,54 @@ export class Codec {
       })
     }
     this.#stats.labelEncodes++
-    return { ptr: ex.resultPtr() >>> 0, len: ex.resultLen() >>> 0, gen: this.#gen, names, values }
+    return { ptr: ex.resultPtr() >>> 0, len: ex.resultLen() >>> 0, gen: this.#gen, hash: ex.resultHash() >>> 0, names, values }
   }
+}
+
+/** Checks that an item is an object with array-like values and timestamps of equal length. */
+function checkShape (item: Item, index: number): void {
+  if (item === null || typeof item !== 'object') {
+    throw new ValidationError('item must be an object with metric, values and timestamps', { seriesIndex: index, field: 'item' })
+  }
+  const { values, timestamps } = item
+  if (values == null || typeof values !== 'object' || typeof values.length !== 'number') {
+    throw invalid(item, index, 'values', 'must be an array of numbers or a Float64Array')
+  }
+  if (timestamps == null || typeof timestamps !== 'object' || typeof timestamps.length !== 'number') {
+    throw invalid(item, index, 'timestamps', 'must be an array of numbers, a Float64Array or a BigInt64Array')
+  }
+  if (values.length !== timestamps.length) {
+    throw invalid(item, index, 'values', `has ${values.length} entries but timestamps has ${timestamps.length}`)
+  }
+}
+
+/**
+ * Samples [start, stop) sorted by timestamp (stable: equal timestamps keep their order).
+ * Values are copied as bytes when they come in a Float64Array, so NaN payloads survive.
+ */
+function sortedCopy (values: Values, timestamps: Timestamps, start: number, stop: number): { values: Float64Array, timestamps: Float64Array | BigInt64Array } {
+  const n = stop - start
+  const order = new Array<number>(n)
+  for (let i = 0; i < n; i++) order[i] = start + i
+  let ts: Float64Array | BigInt64Array
+  if (timestamps instanceof BigInt64Array) {
+    order.sort((a, b) => (timestamps[a] < timestamps[b] ? -1 : timestamps[a] > timestamps[b] ? 1 : 0))
+    ts = new BigInt64Array(n)
+    for (let i = 0; i < n; i++) ts[i] = timestamps[order[i]]
+  } else {
+    order.sort((a, b) => (timestamps[a] as number) - (timestamps[b] as number))
+    ts = new Float64Array(n)
+    for (let i = 0; i < n; i++) ts[i] = timestamps[order[i]] as number
+  }
+  const vs = new Float64Array(n)
+  if (values instanceof Float64Array) {
+    const src = new BigUint64Array(values.buffer, values.byteOffset, values.length)
+    const dst = new BigUint64Array(vs.buffer)
+    for (let i = 0; i < n; i++) dst[i] = src[order[i]]
+  } else {
+    for (let i = 0; i < n; i++) vs[i] = values[order[i]]
+  }
+  return { values: vs, timestamps: ts }
 }
 
 /** Whether `metric` still holds exactly the labels `entry` was built from. */

@@ -15,6 +15,8 @@ import { CoreTrapError, SnappyError } from './errors.js'
 export interface CoreExports {
   memory: WebAssembly.Memory
   addSeries(labels: number, labelsLen: number, n: number, flags: number): number
+  checkSeries(n: number, flags: number): number
+  resultHash(): number
   buildLabels(n: number, flags: number): number
   errorIndex(): number
   labelStageReserve(bytes: number): number
