@@ -5,6 +5,12 @@ export type { DecodeOptions } from './decode.js'
 export { decodeWriteRequest } from './decode.js'
 export { snappyCompress, snappyDecompress } from './wasm.js'
 export { STALE_NAN, isStaleNaN } from './stale.js'
+export { RemoteWriter, BatchError, SendError, LostDataError } from './writer.js'
+export type {
+  RemoteWriterOptions, SendResult, WriterStats, WriterSummary, ResponseEvent, FailedSeries, FailureReason,
+} from './writer.js'
+export type { Auth, TlsOptions } from './http.js'
+export type { LatencySummary } from './stats.js'
 export {
   CoreTrapError, DecodeError, InvalidArgumentError, RemoteWriteError, SnappyError, ValidationError,
 } from './errors.js'

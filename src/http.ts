@@ -1,0 +1,185 @@
+/**
+ * HTTP transport over undici: builds the dispatcher (a keep-alive Pool, a proxy agent, or one
+ * the caller injects), the remote-write headers, and runs one attempt: POST, read at most
+ * 1 KiB of an error body, always consume or discard the rest so the connection is reused.
+ *
+ * Secrets (Authorization, user info in the URL) live only in the header object handed to
+ * undici; nothing here puts them in an error, an event or a log line.
+ */
+import { readFileSync } from 'node:fs'
+import { EnvHttpProxyAgent, Pool, ProxyAgent } from 'undici'
+import type { Dispatcher } from 'undici'
+import { InvalidArgumentError } from './errors.js'
+
+/** Package version, for User-Agent. */
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+/** The User-Agent this library sends. */
+export const USER_AGENT = `prometheus-remote-writer/${VERSION}`
+
+/** Headers a caller may not set (Prometheus's reserved list plus Authorization, compared lowercased). */
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'host', 'content-encoding', 'content-length', 'content-type', 'user-agent', 'connection', 'keep-alive',
+  'proxy-authenticate', 'proxy-authorization', 'www-authenticate', 'accept-encoding',
+  'x-prometheus-remote-write-version', 'x-prometheus-remote-read-version', 'x-amz-date',
+  'x-amz-security-token', 'x-amz-content-sha256', 'authorization', 'transfer-encoding', 'retry-attempt',
+])
+
+/** Credentials: HTTP basic, or a bearer token. */
+export type Auth = { username: string, password: string } | { bearerToken: string }
+
+/** TLS settings for https URLs. */
+export interface TlsOptions {
+  /** Trusted CA certificates (PEM), instead of Node's defaults. */
+  ca?: string | Buffer | Array<string | Buffer>
+  /** Client certificate (PEM), for mutual TLS. */
+  cert?: string | Buffer
+  /** Client private key (PEM), for mutual TLS. */
+  key?: string | Buffer
+  /** Server name for SNI and certificate checks. */
+  servername?: string
+  /** Verify the server's certificate. Default true. */
+  rejectUnauthorized?: boolean
+}
+
+/** What the transport needs to know. */
+export interface TransportOptions {
+  url: string | URL
+  headers?: Record<string, string>
+  auth?: Auth
+  tenant?: string
+  tls?: TlsOptions
+  proxy?: string | URL
+  useEnvProxy?: boolean
+  dispatcher?: Dispatcher
+  connections: number
+}
+
+/** The result of one attempt that got an HTTP answer. */
+export interface HttpAnswer {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  /** At most the first 1 KiB of the body, as text; '' for 2xx. */
+  body: string
+}
+
+const ERROR_BODY_LIMIT = 1024
+/** Past this much body we stop reading and drop the connection instead. */
+const DRAIN_LIMIT = 256 * 1024
+
+export class Transport {
+  readonly origin: string
+  readonly path: string
+  /** The URL without user info or query, safe to show. */
+  readonly displayUrl: string
+  readonly #dispatcher: Dispatcher
+  readonly #owned: boolean
+  readonly #headers: Record<string, string>
+
+  constructor (options: TransportOptions) {
+    let url: URL
+    try {
+      url = new URL(options.url)
+    } catch {
+      throw new InvalidArgumentError('invalid url')
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('url must be http: or https:')
+    this.origin = url.origin
+    this.path = `${url.pathname}${url.search}`
+    this.displayUrl = `${url.origin}${url.pathname}`
+
+    const headers: Record<string, string> = {}
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      if (RESERVED_HEADERS.has(name.toLowerCase())) {
+        throw new InvalidArgumentError(`header ${JSON.stringify(name)} is reserved and cannot be set`)
+      }
+      if (typeof value !== 'string') throw new InvalidArgumentError(`header ${JSON.stringify(name)} must be a string`)
+      headers[name.toLowerCase()] = value
+    }
+    let auth = options.auth
+    if (auth === undefined && (url.username || url.password)) {
+      auth = { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+    }
+    if (auth !== undefined) {
+      if ('bearerToken' in auth && typeof auth.bearerToken === 'string') {
+        headers.authorization = `Bearer ${auth.bearerToken}`
+      } else if ('username' in auth && typeof auth.username === 'string') {
+        headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password ?? ''}`).toString('base64')}`
+      } else {
+        throw new InvalidArgumentError('auth must be { username, password } or { bearerToken }')
+      }
+    }
+    if (options.tenant !== undefined) headers['x-scope-orgid'] = options.tenant
+    headers['content-encoding'] = 'snappy'
+    headers['content-type'] = 'application/x-protobuf'
+    headers['x-prometheus-remote-write-version'] = '0.1.0'
+    headers['user-agent'] = USER_AGENT
+    this.#headers = headers
+
+    const connect = options.tls === undefined ? undefined : { ...options.tls }
+    if (options.dispatcher !== undefined) {
+      this.#dispatcher = options.dispatcher
+      this.#owned = false
+    } else if (options.proxy !== undefined) {
+      this.#dispatcher = new ProxyAgent({ uri: String(options.proxy), requestTls: connect, connections: options.connections })
+      this.#owned = true
+    } else if (options.useEnvProxy === true) {
+      this.#dispatcher = new EnvHttpProxyAgent({ connect, connections: options.connections })
+      this.#owned = true
+    } else {
+      this.#dispatcher = new Pool(this.origin, { connections: options.connections, connect, pipelining: 1 })
+      this.#owned = true
+    }
+  }
+
+  /**
+   * POSTs `body`. Resolves with the answer (any status), rejects on transport errors and on
+   * abort. `attempt` > 1 adds Prometheus's `Retry-Attempt` header.
+   */
+  async post (body: Uint8Array, signal: AbortSignal, attempt: number): Promise<HttpAnswer> {
+    const headers = attempt > 1 ? { ...this.#headers, 'retry-attempt': String(attempt - 1) } : this.#headers
+    const res = await this.#dispatcher.request({
+      origin: this.origin,
+      path: this.path,
+      method: 'POST',
+      headers,
+      body,
+      signal,
+    })
+    const status = res.statusCode
+    if (status >= 200 && status < 300) {
+      await res.body.dump({ limit: DRAIN_LIMIT }).catch(() => {})
+      return { status, headers: res.headers, body: '' }
+    }
+    return { status, headers: res.headers, body: await readExcerpt(res.body) }
+  }
+
+  /** Closes the dispatcher if this transport created it. */
+  async close (): Promise<void> {
+    if (this.#owned) await this.#dispatcher.close()
+  }
+}
+
+/** Reads the first 1 KiB of a body as text; reads on (up to DRAIN_LIMIT) to keep the connection. */
+async function readExcerpt (body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = []
+  let kept = 0
+  let read = 0
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      read += chunk.length
+      if (kept < ERROR_BODY_LIMIT) {
+        const part = chunk.subarray(0, ERROR_BODY_LIMIT - kept)
+        chunks.push(part)
+        kept += part.length
+      }
+      if (read > DRAIN_LIMIT) {
+        body.destroy()
+        break
+      }
+    }
+  } catch {
+    // A body cut short still gave us what it had.
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}

@@ -1,0 +1,745 @@
+/**
+ * RemoteWriter: a streaming, batching remote-write client that accounts for every sample.
+ *
+ * Pipeline:
+ *   write(items) → Codec.prepare() validates every item of the call first (so a bad item
+ *   throws before anything of that call is buffered) → each series goes to the shard its
+ *   label hash picks, and its samples are cut into the shard's open batch
+ *   (maxSamplesPerRequest, maxBytesPerRequest) → a full batch is sealed: encoded and
+ *   snappy-compressed at once, so only compact bodies wait → each shard sends its bodies
+ *   one at a time, in order, with retries → every batch ends acknowledged (2xx) or failed
+ *   with its reason, and is counted either way.
+ *
+ * Order: a series always lands in the same shard and a shard has one request in flight, so
+ * samples of a series reach the server in order with `concurrency` requests in parallel
+ * (what Prometheus does, shared/docs/protocol.md §1.4).
+ *
+ * Memory: samples and bytes waiting (in open and sealed batches) are bounded by
+ * maxBufferedSamples / maxBufferedBytes. write() returns false when the bound is reached and
+ * 'drain' follows; send(), consume() and the Writable wait by themselves.
+ */
+import { EventEmitter } from 'node:events'
+import { Writable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import { Codec } from './codec.js'
+import type { CodecOptions, Prepared } from './codec.js'
+import { InvalidArgumentError, RemoteWriteError, describeLabels } from './errors.js'
+import { Transport } from './http.js'
+import type { Auth, TlsOptions } from './http.js'
+import { backoff, parseRetryAfter, retryableStatus } from './retry.js'
+import { LatencyHistogram } from './stats.js'
+import type { LatencySummary } from './stats.js'
+import type { Item, Labels } from './types.js'
+import { loadCore } from './wasm.js'
+import type { SeriesHandle } from './codec.js'
+
+/** Options of RemoteWriter. Durations are in milliseconds. */
+export interface RemoteWriterOptions extends CodecOptions {
+  /** The remote-write endpoint, e.g. `http://localhost:9090/api/v1/write`. */
+  url: string | URL
+  /** Extra headers. The protocol's own headers and Authorization cannot be overridden. */
+  headers?: Record<string, string>
+  /** Basic auth or a bearer token (sent as Authorization). */
+  auth?: Auth
+  /** Tenant for multi-tenant backends (Mimir, Cortex, Loki-style): sent as X-Scope-OrgID. */
+  tenant?: string
+  /** Time limit of one attempt. Default 30000 (Prometheus's remote_timeout). */
+  timeout?: number
+  /** Samples per request. Default 2000 (Prometheus's max_samples_per_send). */
+  maxSamplesPerRequest?: number
+  /** Uncompressed protobuf bytes per request. Default 4 MiB (receivers allow 32 MiB). */
+  maxBytesPerRequest?: number
+  /** Shards, i.e. requests in flight in parallel. Default 4. */
+  concurrency?: number
+  /** A partly filled batch is sent after this long. Default 5000 (batch_send_deadline). */
+  flushInterval?: number
+  /** Samples waiting to be acknowledged before producers must wait. Default 100000. */
+  maxBufferedSamples?: number
+  /** Bytes (compressed bodies plus open batches, estimated) before producers wait. Default 64 MiB. */
+  maxBufferedBytes?: number
+  /** First retry delay cap. Default 30. */
+  minBackoff?: number
+  /** Largest retry delay cap. Default 5000. */
+  maxBackoff?: number
+  /** Retries per batch before it fails for good. Default 10. */
+  maxRetries?: number
+  /** Time per batch, from its first attempt, after which it is not retried again. Default 120000. */
+  maxRetryDuration?: number
+  /** Retry 429 Too Many Requests. Default true. */
+  retryOn429?: boolean
+  /** TLS settings for https. */
+  tls?: TlsOptions
+  /** An HTTP(S) proxy URL. */
+  proxy?: string | URL
+  /** Use HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment. Default false. */
+  useEnvProxy?: boolean
+  /** An undici Dispatcher to use instead of the writer's own Pool. */
+  dispatcher?: Dispatcher
+  /** Aborting stops retries and in-flight requests; what is not acknowledged is reported failed. */
+  signal?: AbortSignal
+  /** Called once per batch that failed for good (also emitted as 'error' when listened for). */
+  onError?: (err: BatchError) => void
+}
+
+/** What a send() or close() accounts for. */
+export interface SendResult {
+  /** Requests acknowledged. */
+  requests: number
+  /** Series records acknowledged (a series split over requests counts once per request). */
+  series: number
+  /** Samples acknowledged. */
+  samples: number
+}
+
+/** A series in a failed batch. */
+export interface FailedSeries {
+  labels: Record<string, string>
+  samples: number
+}
+
+/** Why a batch failed for good. */
+export type FailureReason = 'http' | 'network' | 'timeout' | 'retries-exhausted' | 'aborted' | 'closed' | 'encode'
+
+/**
+ * A batch (one request's worth of samples) that was not acknowledged and will not be
+ * retried. Carries the HTTP status and the first 1 KiB of the body when there was an answer.
+ */
+export class BatchError extends RemoteWriteError {
+  readonly reason: FailureReason
+  readonly status: number | undefined
+  readonly body: string | undefined
+  readonly attempts: number
+  readonly seriesCount: number
+  readonly sampleCount: number
+  /** The series of the batch (labels and sample counts). */
+  readonly series: FailedSeries[]
+  constructor (message: string, info: {
+    reason: FailureReason, status?: number, body?: string, attempts: number, series: FailedSeries[], samples: number, cause?: unknown
+  }) {
+    const first = info.series[0]
+    const which = first ? `; series ${describeLabels(first.labels)}${info.series.length > 1 ? ` and ${info.series.length - 1} more` : ''}` : ''
+    super(`${message} (${info.samples} samples of ${info.series.length} series lost after ${info.attempts} attempt${info.attempts === 1 ? '' : 's'}${which})`,
+      'ERR_PRW_BATCH', info.cause === undefined ? undefined : { cause: info.cause })
+    this.name = 'BatchError'
+    this.reason = info.reason
+    this.status = info.status
+    this.body = info.body
+    this.attempts = info.attempts
+    this.series = info.series
+    this.seriesCount = info.series.length
+    this.sampleCount = info.samples
+  }
+}
+
+/** send() could not deliver everything: `result` is what was acknowledged. */
+export class SendError extends RemoteWriteError {
+  readonly result: SendResult
+  readonly failed: { requests: number, series: number, samples: number }
+  readonly errors: BatchError[]
+  constructor (result: SendResult, failed: { requests: number, series: number, samples: number }, errors: BatchError[]) {
+    super(`${failed.samples} samples in ${failed.requests} request${failed.requests === 1 ? '' : 's'} were not accepted: ${errors[0]?.message ?? 'unknown'}`, 'ERR_PRW_SEND')
+    this.name = 'SendError'
+    this.result = result
+    this.failed = failed
+    this.errors = errors
+  }
+}
+
+/** close() found samples that were never acknowledged. */
+export class LostDataError extends RemoteWriteError {
+  readonly summary: WriterSummary
+  constructor (summary: WriterSummary) {
+    super(`${summary.failed.samples} samples in ${summary.failed.requests} requests were not accepted: ${summary.errors[0]?.message ?? 'unknown'}`, 'ERR_PRW_LOST')
+    this.name = 'LostDataError'
+    this.summary = summary
+  }
+}
+
+/** Counters of a writer. */
+export interface WriterStats {
+  sent: { requests: number, series: number, samples: number, bytesRaw: number, bytesCompressed: number }
+  retried: { requests: number, samples: number }
+  failed: { requests: number, series: number, samples: number }
+  inFlight: number
+  buffered: { samples: number, bytes: number }
+  latency: LatencySummary
+  codec: ReturnType<Codec['stats']>
+}
+
+/** What close() resolves with. */
+export interface WriterSummary extends SendResult {
+  failed: { requests: number, series: number, samples: number }
+  /** The first 100 batch errors. */
+  errors: BatchError[]
+}
+
+/** One attempt's outcome, emitted as 'response'. */
+export interface ResponseEvent {
+  status: number | undefined
+  attempt: number
+  latencyMs: number
+  series: number
+  samples: number
+  bytes: number
+  /** For failed attempts: why. */
+  error?: string
+}
+
+const MAX_KEPT_ERRORS = 100
+/** Upper bound of one Sample record: tag, length, value (9), timestamp (11). */
+const MAX_SAMPLE_BYTES = 22
+/** TimeSeries tag and a 5-byte length. */
+const SERIES_OVERHEAD = 6
+
+/** A send() call's share of the batches. */
+class Tracker {
+  pending = 0
+  requests = 0
+  series = 0
+  samples = 0
+  failed = { requests: 0, series: 0, samples: 0 }
+  errors: BatchError[] = []
+  done!: () => void
+  readonly promise = new Promise<void>((resolve) => { this.done = resolve })
+  settle (n: number): void {
+    this.pending -= n
+    if (this.pending === 0) this.done()
+  }
+}
+
+interface Slice { p: Prepared, start: number, end: number, tracker: Tracker | undefined }
+
+class Batch {
+  slices: Slice[] = []
+  samples = 0
+  estBytes = 0
+  readonly created = Date.now()
+  body: Uint8Array | undefined
+  rawBytes = 0
+  /** After sealing: labels and sample count of each series record. */
+  info: Array<{ names: string[], values: string[], samples: number }> = []
+  /** After sealing: how many samples of each tracker this batch carries. */
+  trackers = new Map<Tracker, { series: number, samples: number }>()
+  encodeError: unknown
+}
+
+class Shard {
+  open: Batch | undefined
+  readonly queue: Batch[] = []
+  sending = false
+}
+
+/**
+ * A remote-write client. `await new RemoteWriter({ url }).send(items)` sends and reports;
+ * `write()` / `flush()` / `close()` stream.
+ */
+export class RemoteWriter extends EventEmitter {
+  readonly #codec: Codec
+  readonly #transport: Transport
+  readonly #shards: Shard[]
+  readonly #o: Required<Pick<RemoteWriterOptions,
+    'timeout' | 'maxSamplesPerRequest' | 'maxBytesPerRequest' | 'concurrency' | 'flushInterval' |
+    'maxBufferedSamples' | 'maxBufferedBytes' | 'minBackoff' | 'maxBackoff' | 'maxRetries' |
+    'maxRetryDuration' | 'retryOn429'>>
+  readonly #onError: ((err: BatchError) => void) | undefined
+  readonly #abort = new AbortController()
+  readonly #latency = new LatencyHistogram()
+  #timer: NodeJS.Timeout | undefined
+  #closing: Promise<WriterSummary> | undefined
+  #closed = false
+  #bufferedSamples = 0
+  #bufferedBytes = 0
+  #inFlight = 0
+  #needDrain = false
+  #waiters: Array<{ resolve: () => void, reject: (e: unknown) => void }> = []
+  #idleWaiters: Array<() => void> = []
+  #errors: BatchError[] = []
+  #sent = { requests: 0, series: 0, samples: 0, bytesRaw: 0, bytesCompressed: 0 }
+  #retried = { requests: 0, samples: 0 }
+  #failed = { requests: 0, series: 0, samples: 0 }
+
+  /**
+   * @param urlOrOptions the endpoint URL, or all options (as in the Python library:
+   *   `new RemoteWriter({ url, headers, auth, timeout })`).
+   */
+  constructor (urlOrOptions: string | URL | RemoteWriterOptions, options: Omit<RemoteWriterOptions, 'url'> = {}) {
+    super()
+    const opts: RemoteWriterOptions = typeof urlOrOptions === 'string' || urlOrOptions instanceof URL
+      ? { ...options, url: urlOrOptions }
+      : urlOrOptions
+    const {
+      timeout = 30_000, maxSamplesPerRequest = 2000, maxBytesPerRequest = 4 << 20, concurrency = 4,
+      flushInterval = 5000, maxBufferedSamples = 100_000, maxBufferedBytes = 64 << 20,
+      minBackoff = 30, maxBackoff = 5000, maxRetries = 10, maxRetryDuration = 120_000, retryOn429 = true,
+    } = opts
+    positive('timeout', timeout)
+    positiveInt('maxSamplesPerRequest', maxSamplesPerRequest)
+    if (!(maxBytesPerRequest >= 1024)) throw new InvalidArgumentError('invalid maxBytesPerRequest')
+    positiveInt('concurrency', concurrency)
+    positive('flushInterval', flushInterval)
+    positiveInt('maxBufferedSamples', maxBufferedSamples)
+    positive('maxBufferedBytes', maxBufferedBytes)
+    if (!(minBackoff >= 0) || !(maxBackoff >= minBackoff)) throw new InvalidArgumentError('invalid minBackoff / maxBackoff')
+    if (!(maxRetries >= 0)) throw new InvalidArgumentError('invalid maxRetries')
+    if (!(maxRetryDuration >= 0)) throw new InvalidArgumentError('invalid maxRetryDuration')
+    this.#o = {
+      timeout, maxSamplesPerRequest, maxBytesPerRequest, concurrency, flushInterval, maxBufferedSamples,
+      maxBufferedBytes, minBackoff, maxBackoff, maxRetries, maxRetryDuration, retryOn429,
+    }
+    this.#onError = opts.onError
+    this.#transport = new Transport({
+      url: opts.url, headers: opts.headers, auth: opts.auth, tenant: opts.tenant, tls: opts.tls,
+      proxy: opts.proxy, useEnvProxy: opts.useEnvProxy, dispatcher: opts.dispatcher, connections: concurrency,
+    })
+    this.#codec = new Codec(opts)
+    this.#shards = Array.from({ length: concurrency }, () => new Shard())
+    if (opts.signal) {
+      if (opts.signal.aborted) this.#abort.abort(opts.signal.reason)
+      else opts.signal.addEventListener('abort', () => this.#abort.abort(opts.signal?.reason), { once: true })
+    }
+    this.#abort.signal.addEventListener('abort', () => this.#onAbort(), { once: true })
+  }
+
+  /** Loads the WebAssembly core; call once before constructing writers (send() does it too). */
+  static async init (): Promise<void> {
+    await loadCore()
+  }
+
+  /**
+   * A handle for a series written often: its labels are validated and encoded once, and
+   * `{ series: handle, values, timestamps }` items skip label work entirely.
+   */
+  series (labels: Labels): SeriesHandle {
+    return this.#codec.series(labels)
+  }
+
+  /**
+   * Buffers items for sending. Every item is validated first: a ValidationError is thrown
+   * and nothing of this call is buffered when any item is invalid. Returns false when the
+   * buffer is full: wait for 'drain' (or `await ready()`) before writing more.
+   * Values and timestamps arrays are read when their batch is sealed; do not change them
+   * until then (flush() or the promise of send() tells you).
+   */
+  write (items: Item | readonly Item[]): boolean {
+    this.#checkOpen()
+    this.#route(items, undefined)
+    if (!this.#full()) return true
+    this.#needDrain = true
+    return false
+  }
+
+  /** Resolves when the buffer has room again (at once if it has). Rejects after abort. */
+  ready (): Promise<void> {
+    if (this.#abort.signal.aborted) return Promise.reject(this.#abortError())
+    if (!this.#full()) return Promise.resolve()
+    this.#sealAll()
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
+  }
+
+  /**
+   * Sends `items` and resolves when every sample of them is acknowledged, with what was
+   * sent. Validates everything before sending anything. Rejects with SendError (carrying the
+   * partial result and a BatchError per failed request) when anything was not accepted.
+   */
+  async send (items: Item | readonly Item[]): Promise<SendResult> {
+    this.#checkOpen()
+    const tracker = new Tracker()
+    const list: readonly Item[] = Array.isArray(items) ? items : [items as Item]
+    const prepared = this.#prepareAll(list)
+    tracker.pending = 1 // held until everything is routed
+    for (const p of prepared) {
+      this.#routeOne(p, tracker)
+      if (this.#full()) await this.ready()
+    }
+    this.#sealAll()
+    tracker.settle(1)
+    await tracker.promise
+    const result = { requests: tracker.requests, series: tracker.series, samples: tracker.samples }
+    if (tracker.failed.samples > 0) throw new SendError(result, tracker.failed, tracker.errors)
+    return result
+  }
+
+  /** Writes every chunk (an item or an array of items) of an iterable, waiting when full, then flushes. */
+  async consume (source: Iterable<Item | readonly Item[]> | AsyncIterable<Item | readonly Item[]>): Promise<void> {
+    for await (const chunk of source) {
+      if (!this.write(chunk)) await this.ready()
+    }
+    await this.flush()
+  }
+
+  /** An object-mode Writable for stream.pipeline: chunks are items or arrays of items. */
+  writable (): Writable {
+    return new Writable({
+      objectMode: true,
+      highWaterMark: 1,
+      write: (chunk: Item | Item[], _enc, cb) => {
+        try {
+          if (this.write(chunk)) cb()
+          else this.ready().then(() => cb(), cb)
+        } catch (err) {
+          cb(err as Error)
+        }
+      },
+      final: (cb) => { this.flush().then(() => cb(), cb) },
+    })
+  }
+
+  /** Sends every partly filled batch and resolves when nothing is waiting or in flight. */
+  async flush (): Promise<void> {
+    this.#sealAll()
+    if (this.#idle()) return
+    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
+  }
+
+  /**
+   * Flushes, stops, and resolves with the totals. Rejects with LostDataError (carrying the
+   * same summary) when any sample was not acknowledged. Idempotent.
+   */
+  close (): Promise<WriterSummary> {
+    this.#closing ??= (async () => {
+      await this.flush()
+      this.#closed = true
+      if (this.#timer) clearInterval(this.#timer)
+      this.#timer = undefined
+      await this.#transport.close()
+      const summary: WriterSummary = {
+        requests: this.#sent.requests, series: this.#sent.series, samples: this.#sent.samples,
+        failed: { ...this.#failed }, errors: [...this.#errors],
+      }
+      if (summary.failed.samples > 0) throw new LostDataError(summary)
+      return summary
+    })()
+    this.#closed = true
+    return this.#closing
+  }
+
+  /** Counters, buffer levels and request latency percentiles. Contains no secrets. */
+  stats (): WriterStats {
+    return {
+      sent: { ...this.#sent },
+      retried: { ...this.#retried },
+      failed: { ...this.#failed },
+      inFlight: this.#inFlight,
+      buffered: { samples: this.#bufferedSamples, bytes: this.#bufferedBytes },
+      latency: this.#latency.summary(),
+      codec: this.#codec.stats(),
+    }
+  }
+
+  // ---- routing and batching ------------------------------------------------------------
+
+  #checkOpen (): void {
+    if (this.#closed) throw new RemoteWriteError('writer is closed', 'ERR_PRW_CLOSED')
+    if (this.#abort.signal.aborted) throw this.#abortError()
+  }
+
+  #prepareAll (items: readonly Item[]): Prepared[] {
+    const prepared = new Array<Prepared>(items.length)
+    for (let i = 0; i < items.length; i++) prepared[i] = this.#codec.prepare(items[i], i)
+    return prepared
+  }
+
+  #route (items: Item | readonly Item[], tracker: Tracker | undefined): void {
+    if (Array.isArray(items)) {
+      const prepared = this.#prepareAll(items)
+      for (const p of prepared) this.#routeOne(p, tracker)
+    } else {
+      this.#routeOne(this.#codec.prepare(items as Item, 0), tracker)
+    }
+    if (this.#full()) this.#sealAll()
+    this.#armTimer()
+  }
+
+  /** Cuts a prepared series into its shard's batches. */
+  #routeOne (p: Prepared, tracker: Tracker | undefined): void {
+    const n = p.values.length
+    if (n === 0) return // a series without samples carries nothing to store
+    const shard = this.#shards[p.entry.hash % this.#shards.length]
+    const { maxSamplesPerRequest, maxBytesPerRequest } = this.#o
+    const seriesBytes = SERIES_OVERHEAD + p.entry.len
+    let start = 0
+    while (start < n) {
+      let batch = shard.open
+      if (batch === undefined) {
+        batch = new Batch()
+        shard.open = batch
+      }
+      const roomBytes = maxBytesPerRequest - batch.estBytes - seriesBytes
+      let take = Math.min(n - start, maxSamplesPerRequest - batch.samples, Math.floor(roomBytes / MAX_SAMPLE_BYTES))
+      if (take <= 0) {
+        if (batch.samples > 0) {
+          this.#seal(shard)
+          continue
+        }
+        take = 1 // a single huge label set still goes out, one sample at a time
+      }
+      batch.slices.push({ p, start, end: start + take, tracker })
+      batch.samples += take
+      const bytes = seriesBytes + take * MAX_SAMPLE_BYTES
+      batch.estBytes += bytes
+      this.#bufferedSamples += take
+      this.#bufferedBytes += bytes
+      if (tracker) tracker.pending += take
+      start += take
+      if (batch.samples >= maxSamplesPerRequest || batch.estBytes + MAX_SAMPLE_BYTES > maxBytesPerRequest) this.#seal(shard)
+    }
+  }
+
+  /** Encodes the shard's open batch into a compressed body and queues it. */
+  #seal (shard: Shard): void {
+    const batch = shard.open
+    if (batch === undefined) return
+    shard.open = undefined
+    const codec = this.#codec
+    try {
+      codec.begin()
+      for (const s of batch.slices) codec.appendPrepared(s.p, s.start, s.end)
+      batch.rawBytes = codec.size
+      batch.body = codec.finish(true)
+    } catch (err) {
+      batch.encodeError = err
+    }
+    for (const s of batch.slices) {
+      batch.info.push({ names: s.p.entry.names, values: s.p.entry.values, samples: s.end - s.start })
+      if (s.tracker) {
+        const t = batch.trackers.get(s.tracker)
+        if (t) {
+          t.series++
+          t.samples += s.end - s.start
+        } else {
+          batch.trackers.set(s.tracker, { series: 1, samples: s.end - s.start })
+        }
+      }
+    }
+    batch.slices = [] // drop references to the caller's arrays
+    const compressed = batch.body?.length ?? 0
+    this.#bufferedBytes += compressed - batch.estBytes
+    batch.estBytes = compressed
+    shard.queue.push(batch)
+    void this.#pump(shard)
+  }
+
+  #sealAll (): void {
+    for (const shard of this.#shards) if (shard.open !== undefined) this.#seal(shard)
+  }
+
+  #full (): boolean {
+    return this.#bufferedSamples >= this.#o.maxBufferedSamples || this.#bufferedBytes >= this.#o.maxBufferedBytes
+  }
+
+  #idle (): boolean {
+    return this.#bufferedSamples === 0 && this.#inFlight === 0 && this.#shards.every((s) => s.queue.length === 0 && s.open === undefined)
+  }
+
+  /** The flush timer runs while anything is buffered, so a partial batch never waits forever. */
+  #armTimer (): void {
+    if (this.#timer !== undefined || this.#closed) return
+    const tick = Math.max(10, Math.min(1000, this.#o.flushInterval / 4))
+    this.#timer = setInterval(() => {
+      const now = Date.now()
+      for (const shard of this.#shards) {
+        if (shard.open !== undefined && now - shard.open.created >= this.#o.flushInterval) this.#seal(shard)
+      }
+      if (this.#bufferedSamples === 0 && this.#timer !== undefined) {
+        clearInterval(this.#timer)
+        this.#timer = undefined
+      }
+    }, tick)
+  }
+
+  // ---- sending -------------------------------------------------------------------------
+
+  async #pump (shard: Shard): Promise<void> {
+    if (shard.sending) return
+    shard.sending = true
+    try {
+      while (shard.queue.length > 0) {
+        const batch = shard.queue[0]
+        await this.#deliver(batch)
+        shard.queue.shift()
+      }
+    } finally {
+      shard.sending = false
+    }
+    if (this.#idle()) {
+      const waiters = this.#idleWaiters
+      this.#idleWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  /** Sends one batch until it is acknowledged or fails for good; never throws. */
+  async #deliver (batch: Batch): Promise<void> {
+    if (batch.body === undefined) {
+      this.#fail(batch, 'encode', `could not encode the request: ${(batch.encodeError as Error)?.message ?? batch.encodeError}`, 0, undefined, undefined, batch.encodeError)
+      return
+    }
+    const started = Date.now()
+    const signal = this.#abort.signal
+    for (let attempt = 1; ; attempt++) {
+      if (signal.aborted) {
+        this.#fail(batch, 'aborted', 'aborted', attempt - 1)
+        return
+      }
+      const t0 = performance.now()
+      let status: number | undefined
+      let body = ''
+      let retryAfter: number | undefined
+      let reason: FailureReason
+      let message: string
+      let retryable: boolean
+      let cause: unknown
+      this.#inFlight++
+      const timeout = AbortSignal.timeout(this.#o.timeout)
+      try {
+        const answer = await this.#transport.post(batch.body, AbortSignal.any([signal, timeout]), attempt)
+        status = answer.status
+        body = answer.body
+        const ms = performance.now() - t0
+        this.#latency.record(ms)
+        if (status >= 200 && status < 300) {
+          this.#inFlight--
+          this.#emitResponse(batch, status, attempt, ms)
+          this.#succeed(batch)
+          return
+        }
+        retryAfter = parseRetryAfter(answer.headers['retry-after'])
+        retryable = retryableStatus(status, body, this.#o.retryOn429)
+        reason = 'http'
+        message = `server returned HTTP ${status}${body ? `: ${body.trim()}` : ''}`
+      } catch (err) {
+        cause = err
+        if (signal.aborted) {
+          this.#inFlight--
+          this.#fail(batch, 'aborted', 'aborted', attempt)
+          return
+        }
+        reason = timeout.aborted ? 'timeout' : 'network'
+        message = timeout.aborted ? `no answer within ${this.#o.timeout} ms` : `request failed: ${(err as Error)?.message ?? err}`
+        retryable = true
+      }
+      this.#inFlight--
+      const ms = performance.now() - t0
+      this.#emitResponse(batch, status, attempt, ms, message)
+      if (!retryable) {
+        this.#fail(batch, reason, message, attempt, status, body, cause)
+        return
+      }
+      const delay = retryAfter ?? backoff(attempt, this.#o.minBackoff, this.#o.maxBackoff)
+      if (attempt > this.#o.maxRetries || Date.now() + delay - started > this.#o.maxRetryDuration) {
+        this.#fail(batch, 'retries-exhausted', `gave up retrying: ${message}`, attempt, status, body, cause)
+        return
+      }
+      this.#retried.requests++
+      this.#retried.samples += batch.samples
+      this.emit('retry', { attempt, delayMs: delay, status, error: message })
+      try {
+        await sleep(delay, signal)
+      } catch {
+        this.#fail(batch, 'aborted', 'aborted', attempt, status, body)
+        return
+      }
+    }
+  }
+
+  #emitResponse (batch: Batch, status: number | undefined, attempt: number, latencyMs: number, error?: string): void {
+    if (this.listenerCount('response') === 0) return
+    const event: ResponseEvent = {
+      status, attempt, latencyMs, series: batch.info.length, samples: batch.samples, bytes: batch.body?.length ?? 0,
+    }
+    if (error !== undefined) event.error = error
+    this.emit('response', event)
+  }
+
+  #succeed (batch: Batch): void {
+    this.#sent.requests++
+    this.#sent.series += batch.info.length
+    this.#sent.samples += batch.samples
+    this.#sent.bytesRaw += batch.rawBytes
+    this.#sent.bytesCompressed += batch.body?.length ?? 0
+    for (const [t, part] of batch.trackers) {
+      t.requests++
+      t.series += part.series
+      t.samples += part.samples
+      t.settle(part.samples)
+    }
+    this.#release(batch)
+  }
+
+  #fail (batch: Batch, reason: FailureReason, message: string, attempts: number, status?: number, body?: string, cause?: unknown): void {
+    const series = batch.info.map((s) => ({ labels: Object.fromEntries(s.names.map((k, i) => [k, s.values[i]])), samples: s.samples }))
+    const err = new BatchError(`${this.#transport.displayUrl}: ${message}`, { reason, status, body, attempts, series, samples: batch.samples, cause })
+    this.#failed.requests++
+    this.#failed.series += batch.info.length
+    this.#failed.samples += batch.samples
+    if (this.#errors.length < MAX_KEPT_ERRORS) this.#errors.push(err)
+    for (const [t, part] of batch.trackers) {
+      t.failed.requests++
+      t.failed.series += part.series
+      t.failed.samples += part.samples
+      if (t.errors.length < MAX_KEPT_ERRORS) t.errors.push(err)
+      t.settle(part.samples)
+    }
+    this.#release(batch)
+    try {
+      this.#onError?.(err)
+    } catch { /* a throwing callback must not stop delivery */ }
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+  }
+
+  /** Returns a settled batch's share of the buffer and wakes producers. */
+  #release (batch: Batch): void {
+    this.#bufferedSamples -= batch.samples
+    this.#bufferedBytes -= batch.estBytes
+    batch.body = undefined
+    if (!this.#full()) {
+      const waiters = this.#waiters
+      this.#waiters = []
+      for (const w of waiters) w.resolve()
+      if (this.#needDrain || waiters.length > 0) {
+        this.#needDrain = false
+        this.emit('drain')
+      }
+    } else {
+      this.#needDrain = true
+    }
+  }
+
+  #abortError (): RemoteWriteError {
+    return new RemoteWriteError('writer was aborted', 'ERR_PRW_ABORTED', { cause: this.#abort.signal.reason })
+  }
+
+  #onAbort (): void {
+    // Batches still open or queued fail as 'aborted' once their shard gets to them.
+    this.#sealAll()
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const w of waiters) w.reject(this.#abortError())
+  }
+}
+
+function positive (name: string, v: number): void {
+  if (!(typeof v === 'number' && v > 0)) throw new InvalidArgumentError(`invalid ${name}`)
+}
+
+function positiveInt (name: string, v: number): void {
+  if (!(Number.isInteger(v) && v > 0)) throw new InvalidArgumentError(`invalid ${name}`)
+}
+
+function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason)
+      return
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
