@@ -22,7 +22,7 @@ import { EventEmitter } from 'node:events'
 import { Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { Codec } from './codec.js'
-import type { CodecOptions, Prepared } from './codec.js'
+import type { CacheEntry, CodecOptions, Prepared } from './codec.js'
 import { InvalidArgumentError, RemoteWriteError, describeLabels } from './errors.js'
 import { Transport } from './http.js'
 import type { Auth, TlsOptions } from './http.js'
@@ -207,18 +207,26 @@ class Tracker {
   }
 }
 
-interface Slice { p: Prepared, start: number, end: number, tracker: Tracker | undefined }
-
+/**
+ * One request's worth of samples. Until it is sealed it holds the prepared items as parallel
+ * arrays (no object per slice); sealing encodes them into `body` and keeps only the label
+ * entries and counts needed to report a failure.
+ */
 class Batch {
-  slices: Slice[] = []
+  preps: Prepared[] = []
+  starts: number[] = []
+  ends: number[] = []
+  /** The send() call of each slice, if any; empty when no slice has one. */
+  owners: Array<Tracker | undefined> = []
   samples = 0
   estBytes = 0
   readonly created = Date.now()
   body: Uint8Array | undefined
   rawBytes = 0
-  /** After sealing: labels and sample count of each series record. */
-  info: Array<{ names: string[], values: string[], samples: number }> = []
-  /** After sealing: how many samples of each tracker this batch carries. */
+  /** After sealing: the label entry and sample count of each series record. */
+  entries: CacheEntry[] = []
+  counts: number[] = []
+  /** After sealing: how many series and samples of each send() call this batch carries. */
   trackers = new Map<Tracker, { series: number, samples: number }>()
   encodeError: unknown
 }
@@ -473,7 +481,13 @@ export class RemoteWriter extends EventEmitter {
         }
         take = 1 // a single huge label set still goes out, one sample at a time
       }
-      batch.slices.push({ p, start, end: start + take, tracker })
+      batch.preps.push(p)
+      batch.starts.push(start)
+      batch.ends.push(start + take)
+      if (tracker !== undefined || batch.owners.length > 0) {
+        while (batch.owners.length < batch.preps.length - 1) batch.owners.push(undefined)
+        batch.owners.push(tracker)
+      }
       batch.samples += take
       const bytes = seriesBytes + take * MAX_SAMPLE_BYTES
       batch.estBytes += bytes
@@ -491,27 +505,35 @@ export class RemoteWriter extends EventEmitter {
     if (batch === undefined) return
     shard.open = undefined
     const codec = this.#codec
+    const { preps, starts, ends, owners } = batch
     try {
       codec.begin()
-      for (const s of batch.slices) codec.appendPrepared(s.p, s.start, s.end)
+      for (let i = 0; i < preps.length; i++) codec.appendPrepared(preps[i], starts[i], ends[i])
       batch.rawBytes = codec.size
       batch.body = codec.finish(true)
     } catch (err) {
       batch.encodeError = err
     }
-    for (const s of batch.slices) {
-      batch.info.push({ names: s.p.entry.names, values: s.p.entry.values, samples: s.end - s.start })
-      if (s.tracker) {
-        const t = batch.trackers.get(s.tracker)
+    for (let i = 0; i < preps.length; i++) {
+      const samples = ends[i] - starts[i]
+      batch.entries.push(preps[i].entry)
+      batch.counts.push(samples)
+      const owner = owners[i]
+      if (owner !== undefined) {
+        const t = batch.trackers.get(owner)
         if (t) {
           t.series++
-          t.samples += s.end - s.start
+          t.samples += samples
         } else {
-          batch.trackers.set(s.tracker, { series: 1, samples: s.end - s.start })
+          batch.trackers.set(owner, { series: 1, samples })
         }
       }
     }
-    batch.slices = [] // drop references to the caller's arrays
+    // Drop the references to the caller's arrays.
+    batch.preps = []
+    batch.starts = []
+    batch.ends = []
+    batch.owners = []
     const compressed = batch.body?.length ?? 0
     this.#bufferedBytes += compressed - batch.estBytes
     batch.estBytes = compressed
@@ -645,7 +667,7 @@ export class RemoteWriter extends EventEmitter {
   #emitResponse (batch: Batch, status: number | undefined, attempt: number, latencyMs: number, error?: string): void {
     if (this.listenerCount('response') === 0) return
     const event: ResponseEvent = {
-      status, attempt, latencyMs, series: batch.info.length, samples: batch.samples, bytes: batch.body?.length ?? 0,
+      status, attempt, latencyMs, series: batch.entries.length, samples: batch.samples, bytes: batch.body?.length ?? 0,
     }
     if (error !== undefined) event.error = error
     this.emit('response', event)
@@ -653,7 +675,7 @@ export class RemoteWriter extends EventEmitter {
 
   #succeed (batch: Batch): void {
     this.#sent.requests++
-    this.#sent.series += batch.info.length
+    this.#sent.series += batch.entries.length
     this.#sent.samples += batch.samples
     this.#sent.bytesRaw += batch.rawBytes
     this.#sent.bytesCompressed += batch.body?.length ?? 0
@@ -667,10 +689,10 @@ export class RemoteWriter extends EventEmitter {
   }
 
   #fail (batch: Batch, reason: FailureReason, message: string, attempts: number, status?: number, body?: string, cause?: unknown): void {
-    const series = batch.info.map((s) => ({ labels: Object.fromEntries(s.names.map((k, i) => [k, s.values[i]])), samples: s.samples }))
+    const series = batch.entries.map((e, i) => ({ labels: Object.fromEntries(e.names.map((k, j) => [k, e.values[j]])), samples: batch.counts[i] }))
     const err = new BatchError(`${this.#transport.displayUrl}: ${message}`, { reason, status, body, attempts, series, samples: batch.samples, cause })
     this.#failed.requests++
-    this.#failed.series += batch.info.length
+    this.#failed.series += batch.entries.length
     this.#failed.samples += batch.samples
     if (this.#errors.length < MAX_KEPT_ERRORS) this.#errors.push(err)
     for (const [t, part] of batch.trackers) {
