@@ -14,7 +14,16 @@ import type { DecodedItem } from './types.js'
 export interface DecodeOptions {
   /** Return timestamps as a BigInt64Array (exact over the whole int64 range). Default false: numbers. */
   bigint?: boolean
+  /**
+   * Check what a strict receiver checks (protocol.md §1.3, §1.4) and throw DecodeError
+   * naming the series: label names valid, sorted and unique, no empty names or values,
+   * `__name__` present and valid, timestamps non-decreasing. Default false.
+   */
+  strict?: boolean
 }
+
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 
 const utf8 = new TextDecoder('utf-8', { fatal: false })
 
@@ -115,7 +124,9 @@ export function decodeWriteRequest (buf: Uint8Array, options: DecodeOptions = {}
     const tag = r.uint32()
     if (tag === ((1 << 3) | LEN)) {
       const end = r.delimited()
-      items.push(decodeTimeSeries(new Reader(buf, r.pos, end), options.bigint === true))
+      const item = decodeTimeSeries(new Reader(buf, r.pos, end), options.bigint === true, options.strict === true)
+      if (options.strict === true) checkSeries(item, items.length)
+      items.push(item)
       r.pos = end
     } else {
       r.skip(tag & 7)
@@ -124,8 +135,11 @@ export function decodeWriteRequest (buf: Uint8Array, options: DecodeOptions = {}
   return items
 }
 
-function decodeTimeSeries (r: Reader, bigint: boolean): DecodedItem {
+function decodeTimeSeries (r: Reader, bigint: boolean, strict: boolean): DecodedItem {
   const metric: Record<string, string> = {}
+  /** Strict mode: the previous label name's bytes, for the order check. */
+  let prev: Uint8Array | undefined
+  let labelCount = 0
   // Raw sample bits: value as two u32 halves, timestamp as two u32 halves.
   let bits = new Uint32Array(32)
   let n = 0
@@ -133,7 +147,15 @@ function decodeTimeSeries (r: Reader, bigint: boolean): DecodedItem {
     const tag = r.uint32()
     if (tag === ((1 << 3) | LEN)) {
       const end = r.delimited()
-      decodeLabel(new Reader(r.buf, r.pos, end), metric)
+      const name = decodeLabel(new Reader(r.buf, r.pos, end), metric)
+      if (strict) {
+        if (prev !== undefined && compareBytes(prev, name) >= 0) {
+          throw new DecodeError(`series ${describe(metric)}: labels not sorted or duplicate name ${JSON.stringify(utf8.decode(name))}`)
+        }
+        prev = name
+        labelCount++
+        if (Object.keys(metric).length !== labelCount) throw new DecodeError(`series ${describe(metric)}: duplicate label name`)
+      }
       r.pos = end
     } else if (tag === ((2 << 3) | LEN)) {
       const end = r.delimited()
@@ -168,22 +190,52 @@ function decodeTimeSeries (r: Reader, bigint: boolean): DecodedItem {
   return { metric, values, timestamps }
 }
 
-function decodeLabel (r: Reader, metric: Record<string, string>): void {
-  let name = ''
+/** Decodes a Label into `metric`; returns the name's bytes. */
+function decodeLabel (r: Reader, metric: Record<string, string>): Uint8Array {
+  let name: Uint8Array = new Uint8Array(0)
   let value = ''
   while (r.pos < r.end) {
     const tag = r.uint32()
-    if (tag === ((1 << 3) | LEN) || tag === ((2 << 3) | LEN)) {
+    if (tag === ((1 << 3) | LEN)) {
       const end = r.delimited()
-      const s = utf8.decode(r.buf.subarray(r.pos, end))
-      if (tag >>> 3 === 1) name = s
-      else value = s
+      name = r.buf.subarray(r.pos, end)
+      r.pos = end
+    } else if (tag === ((2 << 3) | LEN)) {
+      const end = r.delimited()
+      value = utf8.decode(r.buf.subarray(r.pos, end))
       r.pos = end
     } else {
       r.skip(tag & 7)
     }
   }
-  metric[name] = value
+  metric[utf8.decode(name)] = value
+  return name
+}
+
+/** Byte-wise comparison, as Go compares strings. */
+function compareBytes (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i]
+  return a.length - b.length
+}
+
+function describe (metric: Record<string, string>): string {
+  return `${metric.__name__ ?? ''}{${Object.entries(metric).filter(([k]) => k !== '__name__').map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}}`
+}
+
+/** The strict receiver's checks on one decoded series. */
+function checkSeries (item: DecodedItem, index: number): void {
+  const m = item.metric
+  for (const [k, v] of Object.entries(m)) {
+    if (!LABEL_NAME.test(k)) throw new DecodeError(`series ${index} ${describe(m)}: invalid label name ${JSON.stringify(k)}`)
+    if (v === '') throw new DecodeError(`series ${index} ${describe(m)}: empty value for label ${JSON.stringify(k)}`)
+  }
+  if (m.__name__ === undefined) throw new DecodeError(`series ${index} ${describe(m)}: missing __name__`)
+  if (!METRIC_NAME.test(m.__name__)) throw new DecodeError(`series ${index} ${describe(m)}: invalid metric name`)
+  const ts = item.timestamps
+  for (let i = 1; i < ts.length; i++) {
+    if (ts[i] < ts[i - 1]) throw new DecodeError(`series ${index} ${describe(m)}: samples out of order at ${i}`)
+  }
 }
 
 /** Reads a Sample into bits[at..at+4): value lo, value hi, timestamp lo, timestamp hi. */

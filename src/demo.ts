@@ -1,105 +1,149 @@
 /**
- * `npm start`: encodes a generated workload (a backfill shape, then an IoT shape) with the
- * WebAssembly codec, decodes every request back, and proves that every sample survived
- * (counts and a checksum over labels, timestamps and value bits). Needs no server.
+ * The main job (`npm start`, `prw demo`): streams a generated workload through the writer,
+ * a backfill shape then an IoT shape, with live progress, and ends with a report. Without a
+ * URL it starts the built-in receiver on a loopback port and proves that every sample arrived
+ * (counts and an order-independent checksum computed separately on both sides).
  */
-import { createCodec } from './codec.js'
+import { addSamples, labelsHash } from './checksum.js'
+import { startReceiver } from './receiver.js'
+import type { FaultOptions, Receiver } from './receiver.js'
+import { RemoteWriter } from './writer.js'
+import type { RemoteWriterOptions, WriterStats } from './writer.js'
 import type { Item } from './types.js'
 
-const SERIES = Number(process.env.DEMO_SERIES ?? 200)
-const SAMPLES = Number(process.env.DEMO_SAMPLES ?? 10_000)
-const IOT_SERIES = Number(process.env.DEMO_IOT_SERIES ?? 100_000)
-const BATCH = 2_000
-
-/** FNV-1a over a string, folded into a running 32-bit hash. */
-function fnv (h: number, s: string): number {
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
-  return h >>> 0
+export interface DemoOptions {
+  /** Send to this backend instead of the built-in receiver. */
+  url?: string
+  /** Writer options (auth, headers, concurrency, ...). */
+  writer?: Omit<RemoteWriterOptions, 'url'>
+  /** Backfill shape: series × samples, 15 s apart, ending a day ago. */
+  backfillSeries?: number
+  backfillSamples?: number
+  /** IoT shape: series × rounds, one sample per series per round. */
+  iotSeries?: number
+  iotRounds?: number
+  /** Faults for the built-in receiver (to see retries, or to see the proof fail). */
+  faults?: FaultOptions
+  /** Where progress and the report go. Default process.stdout. */
+  out?: NodeJS.WritableStream & { isTTY?: boolean }
 }
 
-const bits = new Float64Array(1)
-const bitsU32 = new Uint32Array(bits.buffer)
+export interface DemoReport {
+  samples: number
+  seconds: number
+  stats: WriterStats
+  /** Set when the built-in receiver was used. */
+  verified?: { ok: boolean, receivedSamples: number, sentChecksum: number, receivedChecksum: number }
+}
 
-/** Order-independent checksum of one series' samples. */
-function checksum (labels: Record<string, string>, values: ArrayLike<number>, timestamps: ArrayLike<number>): number {
-  let key = 2166136261
-  for (const k of Object.keys(labels).sort()) key = fnv(fnv(key, k), labels[k])
-  let sum = 0
-  for (let i = 0; i < values.length; i++) {
-    bits[0] = values[i]
-    sum = (sum + Math.imul(key ^ bitsU32[0] ^ bitsU32[1], 2654435761) + timestamps[i]) % 4294967296
+/** Runs the demo and resolves with its report. Never throws for lost data: the report says. */
+export async function runDemo (options: DemoOptions = {}): Promise<DemoReport> {
+  const {
+    backfillSeries = 200, backfillSamples = 10_000, iotSeries = 100_000, iotRounds = 10,
+    out = process.stdout,
+  } = options
+  let receiver: Receiver | undefined
+  let url = options.url
+  if (url === undefined) {
+    receiver = await startReceiver(options.faults)
+    url = receiver.url
   }
-  return sum
-}
+  const writer = new RemoteWriter({ concurrency: 4, ...options.writer, url })
+  const total = backfillSeries * backfillSamples + iotSeries * iotRounds
+  const print = (line: string): void => { out.write(`${line}\n`) }
+  print(`sending ${total.toLocaleString('en-US')} samples to ${receiver ? `the built-in receiver at ${url}` : url}`)
 
-async function main (): Promise<void> {
-  const codec = await createCodec()
-  const start = Date.UTC(2026, 0, 1)
-  let sent = 0
-  let received = 0
-  let rawBytes = 0
-  let wireBytes = 0
-  let expected = 0
-  let got = 0
-  let requests = 0
-  let encodeMs = 0
+  let queued = 0
+  let checksum = 0
+  const t0 = performance.now()
+  const progress = setInterval(() => {
+    const s = writer.stats()
+    const secs = (performance.now() - t0) / 1000
+    const line = `  ${pct(s.sent.samples, total)} acknowledged ${s.sent.samples.toLocaleString('en-US')} / ${total.toLocaleString('en-US')}` +
+      `  ${rate(s.sent.samples / secs)} samples/s  ${s.sent.requests} requests  ${s.retried.requests} retries  ${s.failed.samples} failed`
+    if (out.isTTY) out.write(`\r${line}`)
+    else print(line)
+  }, out.isTTY ? 200 : 1000)
 
-  const run = (items: Item[]): void => {
-    const t0 = performance.now()
-    const body = codec.encode(items)
-    encodeMs += performance.now() - t0
-    requests++
-    wireBytes += body.length
+  const push = async (items: Item[]): Promise<void> => {
     for (const it of items) {
-      sent += it.values.length
-      expected = (expected + checksum(it.metric as Record<string, string>, it.values, it.timestamps as ArrayLike<number>)) % 4294967296
+      checksum = addSamples(checksum, labelsHash(it.metric as Record<string, string>), it.values, it.timestamps as ArrayLike<number>)
+      queued += it.values.length
     }
-    for (const d of codec.decode(body)) {
-      received += d.values.length
-      got = (got + checksum(d.metric, d.values, d.timestamps as number[])) % 4294967296
-    }
-    rawBytes += codec.size
+    if (!writer.write(items)) await writer.ready()
   }
 
-  // Backfill: long series, 15 s apart, split into requests of BATCH samples.
-  let x = 1
-  for (let s = 0; s < SERIES; s++) {
+  // Backfill: long series of random-walk temperatures, 15 s apart, ending a day ago.
+  const end = Math.floor(Date.now() / 15_000) * 15_000 - 86_400_000
+  const start = end - (backfillSamples - 1) * 15_000
+  let seed = 42
+  const random = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+    return seed / 4294967296
+  }
+  const CHUNK = 2_000
+  for (let s = 0; s < backfillSeries; s++) {
     const metric = { __name__: 'demo_temperature_celsius', job: 'demo', instance: `host-${s % 20}`, sensor: `s${s}` }
-    for (let off = 0; off < SAMPLES; off += BATCH) {
-      const n = Math.min(BATCH, SAMPLES - off)
+    let v = 20 + random() * 5
+    for (let off = 0; off < backfillSamples; off += CHUNK) {
+      const n = Math.min(CHUNK, backfillSamples - off)
       const values = new Float64Array(n)
       const timestamps = new Float64Array(n)
       for (let i = 0; i < n; i++) {
-        x = (x * 1103515245 + 12345) % 2147483648
-        values[i] = 20 + (x / 2147483648) * 5
+        v += random() - 0.5
+        values[i] = Math.round(v * 100) / 100
         timestamps[i] = start + (off + i) * 15_000
       }
-      run([{ metric, values, timestamps }])
+      await push([{ metric, values, timestamps }])
     }
   }
-  // IoT: many series, one sample each, BATCH series per request.
-  const devices = Array.from({ length: IOT_SERIES }, (_, i) => ({
-    __name__: 'demo_device_up', job: 'gateway', device_id: `dev-${i.toString(36)}`, region: `r${i % 7}`,
+  // IoT: many devices, one reading each per round, the same label objects every round.
+  const devices = Array.from({ length: iotSeries }, (_, i) => ({
+    __name__: 'demo_device_battery_volts', job: 'gateway', device_id: `dev-${i.toString(36).padStart(4, '0')}`, site: `site-${i % 37}`,
   }))
-  for (let round = 0; round < 3; round++) {
-    for (let off = 0; off < devices.length; off += BATCH) {
+  const iotStart = Math.floor(Date.now() / 60_000) * 60_000 - iotRounds * 60_000
+  for (let round = 0; round < iotRounds; round++) {
+    for (let off = 0; off < iotSeries; off += CHUNK) {
       const items: Item[] = []
-      for (let i = off; i < Math.min(off + BATCH, devices.length); i++) {
-        items.push({ metric: devices[i], values: [round === 1 && i % 97 === 0 ? 0 : 1], timestamps: [start + round * 60_000] })
+      for (let i = off; i < Math.min(off + CHUNK, iotSeries); i++) {
+        items.push({ metric: devices[i], values: [3 + random()], timestamps: [iotStart + round * 60_000] })
       }
-      run(items)
+      await push(items)
     }
   }
 
-  const ok = sent === received && expected === got
-  const rate = sent / (encodeMs / 1000)
-  console.log(`requests        ${requests}`)
-  console.log(`samples         ${sent} sent, ${received} decoded back`)
-  console.log(`bytes           ${(rawBytes / 1e6).toFixed(1)} MB protobuf -> ${(wireBytes / 1e6).toFixed(1)} MB snappy (${(rawBytes / wireBytes).toFixed(2)}x)`)
-  console.log(`encode          ${(rate / 1e6).toFixed(2)} M samples/s (validation + protobuf + snappy, one thread)`)
-  console.log(`checksum        ${expected.toString(16)} sent, ${got.toString(16)} decoded: ${ok ? 'MATCH' : 'MISMATCH'}`)
-  console.log(`cache           ${JSON.stringify(codec.stats())}`)
-  if (!ok) process.exitCode = 1
+  let lost: unknown
+  try {
+    await writer.close()
+  } catch (err) {
+    lost = err
+  }
+  clearInterval(progress)
+  const seconds = (performance.now() - t0) / 1000
+  if (out.isTTY) out.write('\n')
+  const stats = writer.stats()
+  const report: DemoReport = { samples: queued, seconds, stats }
+  const l = stats.latency
+  print('')
+  print(`samples      ${stats.sent.samples.toLocaleString('en-US')} acknowledged of ${queued.toLocaleString('en-US')} in ${seconds.toFixed(2)} s: ${rate(stats.sent.samples / seconds)} samples/s`)
+  print(`requests     ${stats.sent.requests} acknowledged, ${stats.retried.requests} retried, ${stats.failed.requests} failed`)
+  print(`bytes        ${mb(stats.sent.bytesRaw)} protobuf -> ${mb(stats.sent.bytesCompressed)} snappy (${(stats.sent.bytesRaw / Math.max(1, stats.sent.bytesCompressed)).toFixed(2)}x)`)
+  print(`latency      p50 ${ms(l.p50)}  p90 ${ms(l.p90)}  p99 ${ms(l.p99)}  max ${ms(l.max)}`)
+  if (lost !== undefined) print(`LOST         ${(lost as Error).message}`)
+  if (receiver) {
+    const r = receiver.stats()
+    await receiver.close()
+    const ok = r.samples === queued && r.checksum === checksum && stats.failed.samples === 0
+    report.verified = { ok, receivedSamples: r.samples, sentChecksum: checksum, receivedChecksum: r.checksum }
+    print(`receiver     ${r.samples.toLocaleString('en-US')} samples in ${r.accepted} requests, ${r.rejected} rejected, ${r.injected} faults injected`)
+    print(`checksum     sent ${hex(checksum)}, received ${hex(r.checksum)}`)
+    print(`verified     ${ok ? 'OK: every sample arrived exactly once, unchanged' : 'FAILED: the receiver did not get exactly what was sent'}`)
+  }
+  return report
 }
 
-await main()
+const pct = (a: number, b: number): string => `${((100 * a) / Math.max(1, b)).toFixed(0).padStart(3)}%`
+const rate = (r: number): string => (r >= 1e6 ? `${(r / 1e6).toFixed(2)}M` : `${(r / 1e3).toFixed(1)}k`)
+const mb = (b: number): string => `${(b / 1e6).toFixed(1)} MB`
+const ms = (v: number): string => `${v.toFixed(1)} ms`
+const hex = (v: number): string => v.toString(16).padStart(8, '0')
