@@ -16,7 +16,6 @@ export const PERMANENT_5XX: readonly RegExp[] = [
   /too old sample/i,
   /label name .* is not unique/i,
   /native histograms are disabled/i,
-  /out of bounds/i,
 ]
 
 /** Whether an HTTP answer should be retried. */
