@@ -2,7 +2,7 @@
 // codes from errors.ts). No AS strings, arrays or classes cross the boundary.
 
 import { E_TOO_LARGE } from "./errors";
-import { arenaReset, arenaSize, input, raw, reserve, snap } from "./memory";
+import { arenaReset, arenaSize, arenaUsedBytes, input, raw, reserve, snap } from "./memory";
 import { reqLen, reqPtr } from "./prompb";
 import { compress, decodedLen, decompress, maxCompressedLen } from "./snappy";
 
@@ -13,8 +13,10 @@ export {
 
 /** Drops every cached label block; JS invalidates its handles by generation. */
 export function cacheReset(): void { arenaReset(); }
-/** Bytes held by the series cache. */
-export function cacheBytes(): usize { return arenaSize(); }
+/** Bytes of label blocks in the series cache. */
+export function cacheBytes(): usize { return arenaUsedBytes(); }
+/** Bytes of linear memory the series cache holds (whole chunks). */
+export function cacheHeldBytes(): usize { return arenaSize(); }
 
 let snapLen: usize = 0;
 

@@ -64,7 +64,8 @@ const CHUNK_HEADER: usize = 8;
 let chunkHead: usize = 0; // newest chunk, linking back to older ones
 let chunkPos: usize = 0; // next free byte in the newest chunk
 let chunkEnd: usize = 0;
-let arenaBytes: usize = 0;
+let arenaBytes: usize = 0; // held in chunks
+let arenaUsed: usize = 0; // handed out
 
 /** Returns `n` bytes from the cache arena; they stay valid until cacheReset(). */
 export function arenaAlloc(n: usize): usize {
@@ -78,7 +79,9 @@ export function arenaAlloc(n: usize): usize {
     arenaBytes += size;
   }
   let p = chunkPos;
-  chunkPos += (n + 7) & ~<usize>7;
+  let step = (n + 7) & ~<usize>7;
+  chunkPos += step;
+  arenaUsed += step;
   return p;
 }
 
@@ -94,9 +97,15 @@ export function arenaReset(): void {
   chunkPos = 0;
   chunkEnd = 0;
   arenaBytes = 0;
+  arenaUsed = 0;
 }
 
-/** Bytes held by the cache arena. */
+/** Bytes held by the cache arena (whole chunks). */
 export function arenaSize(): usize {
   return arenaBytes;
+}
+
+/** Bytes of the cache arena handed out to label blocks. */
+export function arenaUsedBytes(): usize {
+  return arenaUsed;
 }

@@ -44,6 +44,11 @@ export const AS_TS_I64: u32 = 1;
 export const AS_AUTO_SECONDS: u32 = 2;
 /** addSeries flag: reject fractional milliseconds and seconds instead of converting. */
 export const AS_STRICT: u32 = 4;
+/**
+ * addSeries flag: the series is in seconds; multiply by 1000. JS sets it when it decided from
+ * the series' first timestamp as given, so every slice and a sorted copy get the same rule.
+ */
+export const AS_SECONDS: u32 = 8;
 
 /** Prometheus's stale marker (model/value/value.go StaleNaN). */
 const STALE_NAN: u64 = 0x7ff0000000000002;
@@ -306,13 +311,23 @@ export function checkSeries(n: u32, flags: u32): i32 {
   return 0;
 }
 
+/**
+ * Whether a series is in seconds: AS_SECONDS, or AS_AUTO_SECONDS with a finite first
+ * timestamp below 1e10.
+ */
+// @ts-ignore: decorator
+@inline
+function inSeconds(flags: u32, t0: f64): bool {
+  return (flags & AS_SECONDS) != 0 ||
+    ((flags & AS_AUTO_SECONDS) != 0 && t0 - t0 == 0 && t0 < SECONDS_BELOW);
+}
+
 /** Converts float64 timestamps at `ts` to int64 milliseconds in place. */
 function convertF64(ts: usize, n: u32, flags: u32): i32 {
   if (n == 0) return 0;
   let strict = (flags & AS_STRICT) != 0;
-  let t0 = load<f64>(ts);
   let scale: f64 = 1;
-  if ((flags & AS_AUTO_SECONDS) != 0 && t0 < SECONDS_BELOW) {
+  if (inSeconds(flags, load<f64>(ts))) {
     if (strict) {
       errIndex = 0;
       return E_TS_SECONDS;
@@ -344,8 +359,7 @@ function convertF64(ts: usize, n: u32, flags: u32): i32 {
 
 /** Applies the seconds rule to int64 timestamps at `ts` in place. */
 function convertI64(ts: usize, n: u32, flags: u32): i32 {
-  if (n == 0 || (flags & AS_AUTO_SECONDS) == 0) return 0;
-  if (<f64>load<i64>(ts) >= SECONDS_BELOW) return 0;
+  if (n == 0 || !inSeconds(flags, <f64>load<i64>(ts))) return 0;
   if ((flags & AS_STRICT) != 0) {
     errIndex = 0;
     return E_TS_SECONDS;

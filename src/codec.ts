@@ -18,7 +18,7 @@ import type { ValidationField } from './errors.js'
 import { decodeWriteRequest } from './decode.js'
 import type { DecodeOptions } from './decode.js'
 import {
-  AS_AUTO_SECONDS, AS_STRICT, AS_TS_I64, Core, DEFAULT_MAX_DECODED, LB_EPHEMERAL, loadCore,
+  AS_SECONDS, AS_STRICT, AS_TS_I64, Core, DEFAULT_MAX_DECODED, LB_EPHEMERAL, loadCore,
 } from './wasm.js'
 import type { DecodedItem, EncodeOptions, Item, Labels, SeriesRef, Timestamps, Values } from './types.js'
 
@@ -51,6 +51,16 @@ export interface CodecStats {
 }
 
 const DEFAULT_CACHE_BYTES = 128 << 20
+/** First timestamps below this mark a series in seconds (the Python library's rule). */
+const SECONDS_BELOW = 1e10
+/**
+ * Samples in one item per call. Staging takes 16 bytes a sample in linear memory, and the
+ * core's allocator serves at most 1 GiB per block; the writer splits longer series itself
+ * when they come in several items.
+ */
+export const MAX_ITEM_SAMPLES = 1 << 24
+/** UTF-16 units in one label set. */
+const MAX_LABEL_CHARS = 1 << 24
 
 /** A label set's cached block: valid while `gen` equals the codec's cache generation. */
 export interface CacheEntry {
@@ -68,6 +78,8 @@ export interface Prepared {
   entry: CacheEntry
   values: Values
   timestamps: Timestamps
+  /** Timestamp flags for the core (strict, seconds), decided once for the whole series. */
+  flags: number
   item: Item
   index: number
 }
@@ -101,7 +113,9 @@ export async function createCodec (options: CodecOptions = {}): Promise<Codec> {
 /** Encoder and decoder for Remote Write 1.0 requests. Not safe to share across threads. */
 export class Codec {
   readonly #core: Core
+  /** AS_STRICT when strictTimestamps. */
   readonly #flags: number
+  readonly #autoSeconds: boolean
   readonly #sort: boolean
   readonly #cacheCap: number
   readonly #maxDecoded: number
@@ -133,7 +147,8 @@ export class Codec {
     if (maxMemoryBytes !== undefined && !(maxMemoryBytes > 0)) throw new InvalidArgumentError('invalid maxMemoryBytes')
     this.#core = new Core(maxMemoryBytes)
     this.#coreGen = this.#core.generation
-    this.#flags = (autoConvertSecondsToMs ? AS_AUTO_SECONDS : 0) | (strictTimestamps ? AS_STRICT : 0)
+    this.#flags = strictTimestamps ? AS_STRICT : 0
+    this.#autoSeconds = autoConvertSecondsToMs
     this.#sort = sortSamples
     this.#cacheCap = seriesCacheBytes
     this.#maxDecoded = maxDecodedBytes
@@ -281,22 +296,39 @@ export class Codec {
     checkShape(item, index)
     const { values, timestamps } = item
     const stop = end ?? values.length
+    if (start < 0 || stop > values.length || start > stop) throw new InvalidArgumentError('invalid sample range')
     const entry = this.#labelsOf(item, index)
     const n = stop - start
-    let flags = this.#stage(values, timestamps, start, stop, item, index)
+    const base = this.#flagsFor(timestamps)
+    let flags = this.#stage(values, timestamps, start, stop, item, index, base)
     let rc = this.#core.exports.addSeries(entry.ptr, entry.len, n, flags)
+    let order: number[] | undefined
     if (rc === CoreCode.TS_UNSORTED && this.#sort) {
       const sorted = sortedCopy(values, timestamps, start, stop)
-      flags = this.#stage(sorted.values, sorted.timestamps, 0, n, item, index)
+      order = sorted.order
+      flags = this.#stage(sorted.values, sorted.timestamps, 0, n, item, index, base)
       rc = this.#core.exports.addSeries(entry.ptr, entry.len, n, flags)
     }
-    if (rc < 0) throw this.#sampleError(rc, item, index, start)
+    if (rc < 0) throw this.#sampleError(rc, item, index, start, order)
     this.#series++
     this.#samples += n
   }
 
+  /**
+   * The timestamp flags of a series: the seconds rule is decided here, once, from the first
+   * timestamp as given, so a sorted copy or a slice of the series follows the same rule.
+   */
+  #flagsFor (timestamps: Timestamps): number {
+    let flags = this.#flags & AS_STRICT
+    if (this.#autoSeconds && timestamps.length > 0) {
+      const t0 = Number(timestamps[0])
+      if (Number.isFinite(t0) && t0 < SECONDS_BELOW) flags |= AS_SECONDS
+    }
+    return flags
+  }
+
   /** Copies samples [start, stop) into the core's stage; returns the addSeries flags. */
-  #stage (values: Values, timestamps: Timestamps, start: number, stop: number, item: Item, index: number): number {
+  #stage (values: Values, timestamps: Timestamps, start: number, stop: number, item: Item, index: number, flags: number): number {
     const core = this.#core
     const n = stop - start
     const vi = (core.exports.stageReserve(n * 16 || 8) >>> 0) >>> 3
@@ -304,15 +336,17 @@ export class Codec {
     stageValues(core.f64, vi, values, start, stop, item, index)
     if (timestamps instanceof BigInt64Array) {
       core.i64.set(start === 0 && stop === timestamps.length ? timestamps : timestamps.subarray(start, stop), vi + n)
-      return this.#flags | AS_TS_I64
+      return flags | AS_TS_I64
     }
     stageTimestamps(core.f64, vi + n, timestamps, start, stop, item, index)
-    return this.#flags
+    return flags
   }
 
-  #sampleError (rc: number, item: Item, index: number, start: number): ValidationError {
+  /** The ValidationError for a core error about a sample; `order` maps a sorted copy back. */
+  #sampleError (rc: number, item: Item, index: number, start: number, order?: number[]): ValidationError {
     const at = this.#core.exports.errorIndex()
-    return invalid(item, index, 'timestamps', coreMessages[rc] ?? `error ${rc}`, at >= 0 ? start + at : undefined)
+    const sampleIndex = at < 0 ? undefined : order !== undefined ? order[at] : start + at
+    return invalid(item, index, 'timestamps', coreMessages[rc] ?? `error ${rc}`, sampleIndex)
   }
 
   /**
@@ -326,22 +360,25 @@ export class Codec {
       const entry = this.#labelsOf(item, index)
       let { values, timestamps } = item
       const n = values.length
-      let rc = this.#check(values, timestamps, item, index)
+      const flags = this.#flagsFor(timestamps)
+      let rc = this.#check(values, timestamps, item, index, flags)
+      let order: number[] | undefined
       if (rc === CoreCode.TS_UNSORTED && this.#sort) {
-        ({ values, timestamps } = sortedCopy(values, timestamps, 0, n))
-        rc = this.#check(values, timestamps, item, index)
+        const sorted = sortedCopy(values, timestamps, 0, n)
+        ;({ values, timestamps, order } = sorted)
+        rc = this.#check(values, timestamps, item, index, flags)
       }
-      if (rc < 0) throw this.#sampleError(rc, item, index, 0)
-      return { entry, values, timestamps, item, index }
+      if (rc < 0) throw this.#sampleError(rc, item, index, 0, order)
+      return { entry, values, timestamps, flags, item, index }
     } catch (err) {
       throw this.#recover(err)
     }
   }
 
   /** Stages values (type-checked) and timestamps and runs the core's timestamp check. */
-  #check (values: Values, timestamps: Timestamps, item: Item, index: number): number {
-    const flags = this.#stage(values, timestamps, 0, values.length, item, index)
-    return this.#core.exports.checkSeries(values.length, flags)
+  #check (values: Values, timestamps: Timestamps, item: Item, index: number, flags: number): number {
+    const staged = this.#stage(values, timestamps, 0, values.length, item, index, flags)
+    return this.#core.exports.checkSeries(values.length, staged)
   }
 
   /**
@@ -356,7 +393,7 @@ export class Codec {
         entry = this.#encodeLabels(entry.names, entry.values, p.index, this.#cacheCap > 0)
         p.entry = entry
       }
-      const flags = this.#stage(p.values, p.timestamps, start, end, p.item, p.index)
+      const flags = this.#stage(p.values, p.timestamps, start, end, p.item, p.index, p.flags)
       const rc = this.#core.exports.addSeries(entry.ptr, entry.len, end - start, flags)
       if (rc < 0) throw this.#sampleError(rc, p.item, p.index, start)
       this.#series++
@@ -412,8 +449,12 @@ export class Codec {
     const n = names.length
     let chars = 0
     for (let i = 0; i < n; i++) chars += names[i].length + values[i].length
+    if (chars > MAX_LABEL_CHARS) {
+      throw new ValidationError(`label set too large (${chars} characters; at most ${MAX_LABEL_CHARS})`, { seriesIndex: index, field: 'metric' })
+    }
     const maxBlock = chars * 3 + n * 18
-    if (cache && (ex.cacheBytes() >>> 0) + maxBlock > this.#cacheCap) {
+    // With the cap at 0 only handles reach here with cache=true: they keep their blocks.
+    if (cache && this.#cacheCap > 0 && (ex.cacheBytes() >>> 0) + maxBlock > this.#cacheCap) {
       ex.cacheReset()
       this.#gen++
       this.#stats.cacheResets++
@@ -460,8 +501,13 @@ function checkShape (item: Item, index: number): void {
   if (timestamps == null || typeof timestamps !== 'object' || typeof timestamps.length !== 'number') {
     throw invalid(item, index, 'timestamps', 'must be an array of numbers, a Float64Array or a BigInt64Array')
   }
+  if (!Number.isSafeInteger(values.length) || values.length < 0) throw invalid(item, index, 'values', 'has an invalid length')
+  if (!Number.isSafeInteger(timestamps.length) || timestamps.length < 0) throw invalid(item, index, 'timestamps', 'has an invalid length')
   if (values.length !== timestamps.length) {
     throw invalid(item, index, 'values', `has ${values.length} entries but timestamps has ${timestamps.length}`)
+  }
+  if (values.length > MAX_ITEM_SAMPLES) {
+    throw invalid(item, index, 'values', `has ${values.length} samples; at most ${MAX_ITEM_SAMPLES} per item (split the series into several items)`)
   }
 }
 
@@ -469,7 +515,7 @@ function checkShape (item: Item, index: number): void {
  * Samples [start, stop) sorted by timestamp (stable: equal timestamps keep their order).
  * Values are copied as bytes when they come in a Float64Array, so NaN payloads survive.
  */
-function sortedCopy (values: Values, timestamps: Timestamps, start: number, stop: number): { values: Float64Array, timestamps: Float64Array | BigInt64Array } {
+function sortedCopy (values: Values, timestamps: Timestamps, start: number, stop: number): { values: Float64Array, timestamps: Float64Array | BigInt64Array, order: number[] } {
   const n = stop - start
   const order = new Array<number>(n)
   for (let i = 0; i < n; i++) order[i] = start + i
@@ -491,7 +537,7 @@ function sortedCopy (values: Values, timestamps: Timestamps, start: number, stop
   } else {
     for (let i = 0; i < n; i++) vs[i] = values[order[i]]
   }
-  return { values: vs, timestamps: ts }
+  return { values: vs, timestamps: ts, order }
 }
 
 /** Whether `metric` still holds exactly the labels `entry` was built from. */
@@ -502,7 +548,7 @@ function sameLabels (metric: Labels, entry: CacheEntry): boolean {
     if (metric.length !== names.length) return false
     for (let i = 0; i < names.length; i++) {
       const pair = metric[i]
-      if (pair[0] !== names[i] || pair[1] !== values[i]) return false
+      if (!Array.isArray(pair) || pair.length !== 2 || pair[0] !== names[i] || pair[1] !== values[i]) return false
     }
     return true
   }

@@ -30,6 +30,7 @@ export interface CoreExports {
   resultLen(): number
   cacheReset(): void
   cacheBytes(): number
+  cacheHeldBytes(): number
   inputReserve(bytes: number): number
   compressInput(len: number): number
   decompressInput(len: number, maxLen: number): number
@@ -44,6 +45,7 @@ export const LB_NAME_OPTIONAL = 4
 export const AS_TS_I64 = 1
 export const AS_AUTO_SECONDS = 2
 export const AS_STRICT = 4
+export const AS_SECONDS = 8
 
 /** Pages (64 KiB) the module asks for at start; matches asconfig.json initialMemory. */
 const INITIAL_PAGES = 16

@@ -185,10 +185,12 @@ const CASES: Case[] = [
   }),
   // After sorting, an error must still name the sample by its index in the caller's arrays.
   {
-    name: 'an error found after sorting names the input sample (strict: 5 looks like seconds, it is input [1])',
+    // [2e12, 1.5]: the first timestamp as given says milliseconds; sorting puts 1.5 first,
+    // and the error must name input index 1, not sorted index 0.
+    name: 'an error found after sorting names the input sample (strict: 1.5 is fractional, it is input [1])',
     options: { strictTimestamps: true },
-    item: { metric: up(), values: [1, 2], timestamps: [2e12, 5] },
-    expect: { field: 'timestamps', sampleIndex: 1, reason: /looks like seconds/ },
+    item: { metric: up(), values: [1, 2], timestamps: [2e12, 1.5] },
+    expect: { field: 'timestamps', sampleIndex: 1, reason: /fractional/ },
   },
   // Non-string label names and values.
   ...([['number', 5], ['undefined', undefined], ['null', null], ['object', {}], ['bigint', 1n]] as Array<[string, unknown]>).map(([label, v]): Case => ({
@@ -620,13 +622,30 @@ describe('series cache', () => {
     expect(codec.stats().cacheHits).toBeGreaterThan(0)
   })
 
-  it('seriesCacheBytes bounds the linear memory the cache holds (stats().cacheBytes)', async () => {
-    for (const cap of [0, 4096, 65536]) {
+  it('seriesCacheBytes bounds the label blocks the cache holds (stats().cacheBytes)', async () => {
+    for (const cap of [4096, 65536]) {
       const codec = await createCodec({ seriesCacheBytes: cap })
-      codec.encode([{ metric: up(), values: [1], timestamps: T }])
+      for (let i = 0; i < 500; i++) codec.encode([{ metric: up({ i: String(i) }), values: [1], timestamps: T }])
       codec.series(up({ h: '1' }))
       expect(codec.stats().cacheBytes, `seriesCacheBytes ${cap}`).toBeLessThanOrEqual(cap)
+      expect(codec.stats().cacheBytes).toBeGreaterThan(0)
     }
+  })
+
+  it('seriesCacheBytes 0 caches no label object; handles still keep their block', async () => {
+    const codec = await createCodec({ seriesCacheBytes: 0 })
+    const metric = up()
+    codec.encode([{ metric, values: [1], timestamps: T }])
+    codec.encode([{ metric, values: [1], timestamps: T }])
+    expect(codec.stats().cacheBytes).toBe(0)
+    expect(codec.stats().cacheHits).toBe(0)
+    const handle = codec.series(up({ h: '1' }))
+    const block = codec.stats().cacheBytes
+    expect(block).toBeGreaterThan(0)
+    codec.series(up({ h: '2' }))
+    codec.encode([{ series: handle, values: [1], timestamps: T }])
+    expect(codec.stats().cacheResets).toBe(0)
+    expect(codec.stats().cacheHits).toBe(1)
   })
 
   it('a cache of 64 KiB holds ten small label sets: the second pass is all hits', async () => {
@@ -708,22 +727,18 @@ describe('large requests', () => {
 // ---- traps --------------------------------------------------------------------------------------
 
 describe('trap recovery', () => {
-  it('an absurd memory request (a 2^26+1-sample series) traps with CoreTrapError, and the codec recovers', async () => {
+  it('a series past MAX_ITEM_SAMPLES (2^26+1 samples) is refused before any allocation, and the codec carries on', async () => {
     const codec = await createCodec({ autoConvertSecondsToMs: false })
     const reference = await createCodec({ autoConvertSecondsToMs: false })
-    const labels = up({ h: 'pre-trap' })
+    const labels = up({ h: 'pre' })
     const handle = codec.series(labels)
     const metric = up({ m: 'cached' })
     const before = codec.encode([{ metric, values: [1], timestamps: T }])
-    const resets = codec.stats().cacheResets
-    // Valid samples, but 16 bytes each to stage is 1 GiB + 16: past the allocator's largest block.
-    // (The typed arrays stay untouched zero pages: the core traps before anything is copied.)
     const n = 2 ** 26 + 1
     const err = thrown(() => codec.encode([ok(0), { metric: up(), values: new Float64Array(n), timestamps: new Float64Array(n) }]))
-    expect(err).toBeInstanceOf(RemoteWriteError)
-    expect(err).toBeInstanceOf(CoreTrapError)
-    expect(codec.stats().cacheResets).toBeGreaterThan(resets)
-    // Everything works afterwards: plain items, the cached label object, the pre-trap handle.
+    expect(err).toBeInstanceOf(ValidationError)
+    expect((err as ValidationError).seriesIndex).toBe(1)
+    expect((err as ValidationError).field).toBe('values')
     expect(hex(codec.encode([{ metric, values: [1], timestamps: T }]))).toBe(hex(before))
     const items = [ok(0), { series: handle, values: [1, 2], timestamps: [1, 2] }]
     expect(hex(codec.encode(items))).toBe(hex(reference.encode([ok(0), { metric: labels, values: [1, 2], timestamps: [1, 2] }])))
@@ -774,7 +789,7 @@ describe('view and copy', () => {
   })
 
   it('a copy from encode() (and encodeProtobuf()) stays intact after later calls', async () => {
-    const codec = await createCodec({ autoConvertSecondsToMs: false })
+    const codec = await createCodec({ autoConvertSecondsToMs: false, maxMemoryBytes: 96 << 20 })
     const body = codec.encode(requests[2])
     const pb = codec.encodeProtobuf(requests[2])
     const bodyWas = hex(body)
@@ -783,8 +798,8 @@ describe('view and copy', () => {
     codec.encodeView(requests[3])
     codec.encode([seededSeries(4, 300_000, 'f64', 'f64', up())]) // grows linear memory
     expect(() => codec.encode([ok(0), { metric: up(), values: [1], timestamps: [NaN] }])).toThrow(ValidationError)
-    const n = 2 ** 26 + 1
-    expect(() => codec.encode([{ metric: up(), values: new Float64Array(n), timestamps: new Float64Array(n) }])).toThrow(CoreTrapError)
+    const n = 4_000_000 // 64 MB staged + ~88 MB of protobuf: past maxMemoryBytes
+    expect(() => codec.encode([{ metric: up(), values: new Float64Array(n).fill(1), timestamps: Float64Array.from({ length: n }, (_, i) => i + 1) }])).toThrow(CoreTrapError)
     expect(hex(body)).toBe(bodyWas)
     expect(hex(pb)).toBe(pbWas)
     expect(hex(independentDecode(body).raw)).toBe(pbWas)
