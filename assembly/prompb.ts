@@ -247,18 +247,15 @@ export function labelStageReserve(bytes: usize): usize { return reserve(lstage, 
  * Appends one TimeSeries to the request: the label block at labels[0..labelsLen) and the
  * `n` samples JS staged in `stage` (f64 values[n], then timestamps[n] as f64 or, with
  * AS_TS_I64, i64). Timestamps are validated and converted to int64 milliseconds in place
- * first; nothing is written unless the whole series is valid. Returns 0, or an error code
- * with errorIndex() naming the sample.
+ * first (scan); nothing is written unless the whole series is valid. Returns 0, or an error
+ * code with errorIndex() naming the sample.
  */
 export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): i32 {
-  let r = checkSeries(n, flags);
+  let r = scan(n, flags);
   if (r < 0) return r;
   let vals = stage.ptr;
   let ts = vals + (<usize>n << 3);
-  let body = labelsLen + (<usize>n << 1);
-  for (let i: usize = 0; i < <usize>n; i++) {
-    body += samplePayload(load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
-  }
+  let body = labelsLen + scanBytes;
 
   let p = reserve(out, outLen + 6 + body, outLen) + outLen;
   store<u8>(p++, TAG_TS);
@@ -287,28 +284,12 @@ export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): 
 }
 
 /**
- * Validates the `n` timestamps JS staged in `stage` (after n values, as f64 or with
- * AS_TS_I64 as i64) and converts them to int64 milliseconds in place: finite, inside int64,
- * the seconds and strict rules, non-decreasing. Returns 0, or an error code with
- * errorIndex() naming the sample. Writes nothing to the request.
+ * Validates the `n` timestamps JS staged in `stage` and converts them to int64 milliseconds
+ * in place, without writing to the request (the writer checks items when they are written
+ * and encodes them later). Returns 0 or an error code, as addSeries.
  */
 export function checkSeries(n: u32, flags: u32): i32 {
-  errIndex = -1;
-  let ts = stage.ptr + (<usize>n << 3);
-  let r = (flags & AS_TS_I64) != 0
-    ? convertI64(ts, n, flags)
-    : convertF64(ts, n, flags);
-  if (r < 0) return r;
-  let prev = i64.MIN_VALUE;
-  for (let i: usize = 0; i < <usize>n; i++) {
-    let t = load<i64>(ts + (i << 3));
-    if (t < prev) {
-      errIndex = <i32>i;
-      return E_TS_UNSORTED;
-    }
-    prev = t;
-  }
-  return 0;
+  return scan(n, flags);
 }
 
 /**
@@ -322,56 +303,85 @@ function inSeconds(flags: u32, t0: f64): bool {
     ((flags & AS_AUTO_SECONDS) != 0 && t0 - t0 == 0 && t0 < SECONDS_BELOW);
 }
 
-/** Converts float64 timestamps at `ts` to int64 milliseconds in place. */
-function convertF64(ts: usize, n: u32, flags: u32): i32 {
+/** Bytes of the Sample records of the last scan(): two per sample plus their payloads. */
+let scanBytes: usize = 0;
+
+/**
+ * One pass over a staged series: each timestamp is checked (finite, inside int64, the
+ * seconds and strict rules), converted to int64 milliseconds in place, and compared with
+ * the previous one (non-decreasing); the Sample records' size is summed into scanBytes.
+ * Returns 0, or an error code with errorIndex() naming the sample.
+ */
+function scan(n: u32, flags: u32): i32 {
+  errIndex = -1;
+  scanBytes = 0;
   if (n == 0) return 0;
+  let vals = stage.ptr;
+  let ts = vals + (<usize>n << 3);
   let strict = (flags & AS_STRICT) != 0;
-  let scale: f64 = 1;
-  if (inSeconds(flags, load<f64>(ts))) {
-    if (strict) {
+  let bytes: usize = <usize>n << 1;
+  let prev = i64.MIN_VALUE;
+  if ((flags & AS_TS_I64) != 0) {
+    let seconds = inSeconds(flags, <f64>load<i64>(ts));
+    if (seconds && strict) {
       errIndex = 0;
       return E_TS_SECONDS;
     }
-    scale = 1000;
-  }
-  for (let i: usize = 0; i < <usize>n; i++) {
-    let t = load<f64>(ts + (i << 3));
-    if (t - t != 0) {
-      errIndex = <i32>i;
-      return E_TS_NOT_FINITE;
+    const LIMIT: i64 = i64.MAX_VALUE / 1000;
+    for (let i: usize = 0; i < <usize>n; i++) {
+      let t = load<i64>(ts + (i << 3));
+      if (seconds) {
+        if (t > LIMIT || t < -LIMIT) {
+          errIndex = <i32>i;
+          return E_TS_RANGE;
+        }
+        t *= 1000;
+        store<i64>(ts + (i << 3), t);
+      }
+      if (t < prev) {
+        errIndex = <i32>i;
+        return E_TS_UNSORTED;
+      }
+      prev = t;
+      bytes += samplePayload(load<u64>(vals + (i << 3)), t);
     }
-    t *= scale;
-    // f64.nearest rounds half to even, as Python's round() does.
-    let r = nearest<f64>(t);
-    if (strict && r != t) {
-      errIndex = <i32>i;
-      return E_TS_FRACTIONAL;
+  } else {
+    let scale: f64 = 1;
+    if (inSeconds(flags, load<f64>(ts))) {
+      if (strict) {
+        errIndex = 0;
+        return E_TS_SECONDS;
+      }
+      scale = 1000;
     }
-    // [-2^63, 2^63): both bounds are exact doubles.
-    if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0)) {
-      errIndex = <i32>i;
-      return E_TS_RANGE;
+    for (let i: usize = 0; i < <usize>n; i++) {
+      let f = load<f64>(ts + (i << 3));
+      if (f - f != 0) {
+        errIndex = <i32>i;
+        return E_TS_NOT_FINITE;
+      }
+      f *= scale;
+      // f64.nearest rounds half to even, as Python's round() does.
+      let r = nearest<f64>(f);
+      if (strict && r != f) {
+        errIndex = <i32>i;
+        return E_TS_FRACTIONAL;
+      }
+      // [-2^63, 2^63): both bounds are exact doubles.
+      if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0)) {
+        errIndex = <i32>i;
+        return E_TS_RANGE;
+      }
+      let t = <i64>r;
+      store<i64>(ts + (i << 3), t);
+      if (t < prev) {
+        errIndex = <i32>i;
+        return E_TS_UNSORTED;
+      }
+      prev = t;
+      bytes += samplePayload(load<u64>(vals + (i << 3)), t);
     }
-    store<i64>(ts + (i << 3), <i64>r);
   }
-  return 0;
-}
-
-/** Applies the seconds rule to int64 timestamps at `ts` in place. */
-function convertI64(ts: usize, n: u32, flags: u32): i32 {
-  if (n == 0 || !inSeconds(flags, <f64>load<i64>(ts))) return 0;
-  if ((flags & AS_STRICT) != 0) {
-    errIndex = 0;
-    return E_TS_SECONDS;
-  }
-  const LIMIT: i64 = i64.MAX_VALUE / 1000;
-  for (let i: usize = 0; i < <usize>n; i++) {
-    let t = load<i64>(ts + (i << 3));
-    if (t > LIMIT || t < -LIMIT) {
-      errIndex = <i32>i;
-      return E_TS_RANGE;
-    }
-    store<i64>(ts + (i << 3), t * 1000);
-  }
+  scanBytes = bytes;
   return 0;
 }

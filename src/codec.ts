@@ -73,7 +73,16 @@ export interface CacheEntry {
   values: string[]
 }
 
-/** @internal An item checked by Codec.prepare(): labels resolved, samples valid and in order. */
+/** A label object's link to its cache entry. */
+interface Slot {
+  /** The object the slot was made for (a spread copy carries the same slot). */
+  owner: object
+  entry: CacheEntry
+  /** The codec epoch in which `owner` was last compared with `entry`. */
+  epoch: number
+}
+
+/** @internal An item checked by Codec.prepareAll(): labels resolved, samples valid and in order. */
 export interface Prepared {
   entry: CacheEntry
   values: Values
@@ -120,12 +129,18 @@ export class Codec {
   readonly #cacheCap: number
   readonly #maxDecoded: number
   /**
-   * Where a label object's cache entry lives: a non-enumerable symbol property on the object
-   * itself (a WeakMap lookup costs ~30x more with 10^5 entries), or, for frozen objects, the
-   * WeakMap. Neither for-in, Object.keys nor JSON.stringify sees the property.
+   * Where a label object's cache slot lives: a symbol property on the object itself (a
+   * WeakMap lookup costs ~30x more with 10^5 entries), or, for frozen objects, the WeakMap.
+   * Neither for-in, Object.keys nor JSON.stringify sees a symbol property; a spread copy
+   * carries it along, which the slot's `owner` tells apart.
    */
   readonly #sym = Symbol('prometheus-remote-writer.labels')
-  readonly #byObject = new WeakMap<object, CacheEntry>()
+  readonly #byObject = new WeakMap<object, Slot>()
+  /**
+   * Bumped at the start of every public call. A label object verified during the current
+   * epoch is not compared again: nothing can change it within one synchronous call.
+   */
+  #epoch = 0
   #gen = 1
   #coreGen: number
   #stats = { labelEncodes: 0, cacheHits: 0, cacheResets: 0 }
@@ -229,6 +244,7 @@ export class Codec {
    * item is invalid.
    */
   append (item: Item, index: number, start = 0, end?: number): void {
+    this.#epoch++
     try {
       this.#append(item, index, start, end)
     } catch (err) {
@@ -273,6 +289,7 @@ export class Codec {
   #build (items: readonly Item[]): void {
     if (!Array.isArray(items)) throw new InvalidArgumentError('items must be an array')
     this.begin()
+    this.#epoch++
     try {
       for (let i = 0; i < items.length; i++) this.#append(items[i], i, 0, undefined)
     } catch (err) {
@@ -350,11 +367,22 @@ export class Codec {
   }
 
   /**
-   * @internal For the writer: validates an item completely (labels, value types, timestamps)
-   * without appending it, and returns it with its label block resolved and its samples in
-   * order (a sorted copy when they were not). Throws ValidationError.
+   * @internal For the writer: prepare() for every item of one call; throws the first
+   * ValidationError, with nothing of the call kept.
    */
-  prepare (item: Item, index: number): Prepared {
+  prepareAll (items: readonly Item[]): Prepared[] {
+    this.#epoch++
+    const out = new Array<Prepared>(items.length)
+    for (let i = 0; i < items.length; i++) out[i] = this.#prepare(items[i], i)
+    return out
+  }
+
+  /**
+   * Validates an item completely (labels, value types, timestamps) without appending it,
+   * and returns it with its label block resolved and its samples in order (a sorted copy
+   * when they were not). Throws ValidationError.
+   */
+  #prepare (item: Item, index: number): Prepared {
     try {
       checkShape(item, index)
       const entry = this.#labelsOf(item, index)
@@ -424,22 +452,33 @@ export class Codec {
     if (metric === null || typeof metric !== 'object') {
       throw new ValidationError('must be an object of label names to values', { seriesIndex: index, field: 'metric' })
     }
-    const cached: CacheEntry | undefined = (metric as any)[this.#sym] ?? this.#byObject.get(metric)
-    if (cached !== undefined && cached.gen === this.#gen && sameLabels(metric, cached)) {
-      this.#stats.cacheHits++
-      return cached
+    const slot: Slot | undefined = (metric as any)[this.#sym] ?? this.#byObject.get(metric)
+    if (slot !== undefined && slot.entry.gen === this.#gen) {
+      // Checked already in this call: the object cannot have changed since (no caller code
+      // runs inside a synchronous call).
+      if (slot.owner === metric && slot.epoch === this.#epoch) {
+        this.#stats.cacheHits++
+        return slot.entry
+      }
+      if (sameLabels(metric, slot.entry)) {
+        this.#stats.cacheHits++
+        if (slot.owner === metric) slot.epoch = this.#epoch
+        else this.#remember(metric, slot.entry) // a copy ({...labels}) carried the slot along
+        return slot.entry
+      }
     }
     const [names, values] = splitLabels(metric, index)
     const cache = this.#cacheCap > 0
     const entry = this.#encodeLabels(names, values, index, cache)
-    if (cache) {
-      if (Object.isExtensible(metric)) {
-        Object.defineProperty(metric, this.#sym, { value: entry, writable: true, configurable: true, enumerable: false })
-      } else {
-        this.#byObject.set(metric, entry)
-      }
-    }
+    if (cache) this.#remember(metric, entry)
     return entry
+  }
+
+  /** Attaches a cache slot to a label object (a symbol property; the WeakMap if frozen). */
+  #remember (metric: object, entry: CacheEntry): void {
+    const slot: Slot = { owner: metric, entry, epoch: this.#epoch }
+    if (Object.isExtensible(metric)) (metric as any)[this.#sym] = slot
+    else this.#byObject.set(metric, slot)
   }
 
   /** Writes a label set into linear memory and has the core build its block. */
@@ -463,14 +502,27 @@ export class Codec {
     core.refresh()
     const u8 = core.u8
     const u32 = core.u32
-    let p = base + n * 8
-    for (let i = 0; i < n; i++) {
-      const nl = writeUtf8(u8, p, names[i])
-      p += nl
-      const vl = writeUtf8(u8, p, values[i])
-      p += vl
-      u32[(base >>> 2) + 2 * i] = nl
-      u32[(base >>> 2) + 2 * i + 1] = vl
+    const start = base + n * 8
+    // One encodeInto for the whole set: when every unit became one byte the set is ASCII and
+    // the lengths are the strings' lengths. Otherwise encode string by string.
+    let all = ''
+    for (let i = 0; i < n; i++) all += names[i] + values[i]
+    const { written } = encoder.encodeInto(all, u8.subarray(start, start + chars * 3))
+    if (written === chars) {
+      for (let i = 0; i < n; i++) {
+        u32[(base >>> 2) + 2 * i] = names[i].length
+        u32[(base >>> 2) + 2 * i + 1] = values[i].length
+      }
+    } else {
+      let p = start
+      for (let i = 0; i < n; i++) {
+        const nl = encoder.encodeInto(names[i], u8.subarray(p, p + names[i].length * 3)).written
+        p += nl
+        const vl = encoder.encodeInto(values[i], u8.subarray(p, p + values[i].length * 3)).written
+        p += vl
+        u32[(base >>> 2) + 2 * i] = nl
+        u32[(base >>> 2) + 2 * i + 1] = vl
+      }
     }
     const rc = ex.buildLabels(n, cache ? 0 : LB_EPHEMERAL)
     core.refresh()
@@ -588,23 +640,6 @@ function splitLabels (metric: Labels, index: number): [string[], string[]] {
     }
   }
   return [names, values]
-}
-
-/**
- * Writes `s` as UTF-8 at u8[p..] and returns the bytes written. ASCII is copied by hand
- * (cheaper than a TextEncoder call for short strings); the rest goes through encodeInto.
- * The caller reserved 3 bytes per UTF-16 unit.
- */
-function writeUtf8 (u8: Uint8Array, p: number, s: string): number {
-  const n = s.length
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i)
-    if (c >= 0x80) {
-      return i + encoder.encodeInto(s.slice(i), u8.subarray(p + i, p + n * 3)).written
-    }
-    u8[p + i] = c
-  }
-  return n
 }
 
 function stageValues (f64: Float64Array, at: number, values: Values, start: number, stop: number, item: Item, index: number): void {

@@ -86,7 +86,6 @@ export class Core {
   u32!: Uint32Array
   f64!: Float64Array
   i64!: BigInt64Array
-  #buffer!: ArrayBuffer
   readonly #maxPages: number
 
   /**
@@ -111,14 +110,19 @@ export class Core {
     })
     this.exports = { ...(instance.exports as unknown as CoreExports), memory }
     this.generation++
-    this.refresh()
+    this.#remap()
   }
 
   /** Rebuilds the views if linear memory has grown since they were made. */
   refresh (): void {
+    // Growth detaches the old ArrayBuffer, which empties every view on it: a length check is
+    // far cheaper than the memory.buffer getter on this hot path.
+    if (this.u8.length !== 0) return
+    this.#remap()
+  }
+
+  #remap (): void {
     const buffer = this.exports.memory.buffer
-    if (buffer === this.#buffer) return
-    this.#buffer = buffer as ArrayBuffer
     this.u8 = new Uint8Array(buffer)
     this.u32 = new Uint32Array(buffer)
     this.f64 = new Float64Array(buffer)

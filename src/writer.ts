@@ -2,7 +2,7 @@
  * RemoteWriter: a streaming, batching remote-write client that accounts for every sample.
  *
  * Pipeline:
- *   write(items) → Codec.prepare() validates every item of the call first (so a bad item
+ *   write(items) → Codec.prepareAll() validates every item of the call first (so a bad item
  *   throws before anything of that call is buffered) → each series goes to the shard its
  *   label hash picks, and its samples are cut into the shard's open batch
  *   (maxSamplesPerRequest, maxBytesPerRequest) → a full batch is sealed: encoded and
@@ -353,7 +353,7 @@ export class RemoteWriter extends EventEmitter {
     this.#checkOpen()
     const tracker = new Tracker()
     const list: readonly Item[] = Array.isArray(items) ? items : [items as Item]
-    const prepared = this.#prepareAll(list)
+    const prepared = this.#codec.prepareAll(list)
     tracker.pending = 1 // held until everything is routed
     for (const p of prepared) {
       this.#routeOne(p, tracker)
@@ -441,18 +441,13 @@ export class RemoteWriter extends EventEmitter {
     if (this.#abort.signal.aborted) throw this.#abortError()
   }
 
-  #prepareAll (items: readonly Item[]): Prepared[] {
-    const prepared = new Array<Prepared>(items.length)
-    for (let i = 0; i < items.length; i++) prepared[i] = this.#codec.prepare(items[i], i)
-    return prepared
-  }
 
   #route (items: Item | readonly Item[], tracker: Tracker | undefined): void {
     if (Array.isArray(items)) {
-      const prepared = this.#prepareAll(items)
+      const prepared = this.#codec.prepareAll(items)
       for (const p of prepared) this.#routeOne(p, tracker)
     } else {
-      this.#routeOne(this.#codec.prepare(items as Item, 0), tracker)
+      this.#routeOne(this.#codec.prepareAll([items as Item])[0], tracker)
     }
     if (this.#full()) this.#sealAll()
     this.#armTimer()
