@@ -3,10 +3,18 @@
  * The command line: `prometheus-remote-writer <command> [options]` (alias `prw`).
  * It parses with node:util parseArgs and calls only the public API.
  */
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import type { ParseArgsConfig } from 'node:util'
+import { backfill } from './backfill.js'
+import type { BackfillProgress } from './backfill.js'
 import { runDemo } from './demo.js'
 import { startReceiver } from './receiver.js'
 import { VERSION } from './http.js'
+import type { Auth, TlsOptions } from './http.js'
+import type { InputFormat } from './input/index.js'
+import type { TimestampUnit } from './input/csv.js'
+import type { RemoteWriterOptions } from './writer.js'
 
 const USAGE = `prometheus-remote-writer ${VERSION}
 
@@ -15,6 +23,7 @@ usage: prw <command> [options]
 commands:
   demo       stream a generated workload (backfill, then IoT) through the writer; without
              --url into the built-in receiver, proving every sample arrived (the default)
+  backfill   send files (JSON lines, Prometheus text, OpenMetrics, CSV; gzip too) in constant memory
   receive    run a remote-write receiver that checks, counts and optionally injects faults
 
 run 'prw <command> --help' for a command's options.`
@@ -30,6 +39,99 @@ const DEMO_USAGE = `usage: prw demo [--url URL] [options]
   --iot-series N         default 100000     --iot-rounds N         default 10
   --fail-rate P          built-in receiver: answer P of requests with 503 (retried)
   --drop-request N       built-in receiver: accept request N but drop its data (the proof must fail)`
+
+const SEND_USAGE = `sending options (every command that sends):
+  --url URL                  endpoint (env PROMETHEUS_REMOTE_WRITE_URL)
+  --header 'Name: value'     extra header (repeatable)
+  --bearer-token TOKEN       Authorization: Bearer (env PROMETHEUS_REMOTE_WRITE_TOKEN)
+  --bearer-token-file FILE   the token, read from a file
+  --basic-auth USER:PASS     HTTP basic auth
+  --basic-auth-file FILE     USER:PASS, read from a file
+  --tenant ID                X-Scope-OrgID
+  --ca-file FILE  --cert-file FILE  --key-file FILE  --server-name NAME  --insecure
+  --timeout MS               per attempt (default 30000)
+  --concurrency N            requests in flight (default 4)
+  --proxy URL  --env-proxy   a proxy, or HTTP(S)_PROXY / NO_PROXY from the environment`
+
+const BACKFILL_USAGE = `usage: prw backfill --url URL [options] FILE... (or - for stdin)
+
+  --format F                 jsonl | prom | openmetrics | csv (default: by extension, else jsonl)
+  --window N                 samples regrouped and sorted per window (default 200000)
+  --dry-run                  read, parse and validate only; send nothing
+  --checkpoint FILE          record progress; a rerun resumes after what was acknowledged
+  --seconds                  timestamps below 1e10 are seconds (default: milliseconds)
+  --csv-timestamp-column C   (default timestamp)   --csv-timestamp-unit ms|s|iso (default ms)
+  --csv-value-columns A,B    (default value)       --csv-label-columns A,B (default: the rest)
+  --csv-metric-name NAME     --csv-delimiter D
+
+exit status: 0 when every sample was accepted, 1 when anything was rejected or failed.
+
+${SEND_USAGE}`
+
+const SEND_OPTIONS = {
+  url: { type: 'string' },
+  header: { type: 'string', multiple: true },
+  'bearer-token': { type: 'string' },
+  'bearer-token-file': { type: 'string' },
+  'basic-auth': { type: 'string' },
+  'basic-auth-file': { type: 'string' },
+  tenant: { type: 'string' },
+  'ca-file': { type: 'string' },
+  'cert-file': { type: 'string' },
+  'key-file': { type: 'string' },
+  'server-name': { type: 'string' },
+  insecure: { type: 'boolean' },
+  timeout: { type: 'string' },
+  concurrency: { type: 'string' },
+  proxy: { type: 'string' },
+  'env-proxy': { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options']
+
+type SendValues = { [K in keyof typeof SEND_OPTIONS]?: (typeof SEND_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof SEND_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string }
+
+/** The endpoint and writer options from the common flags and the environment. Secrets stay out of messages. */
+function sendOptions (v: SendValues): { url: string | undefined, writer: Omit<RemoteWriterOptions, 'url'> } {
+  const headers: Record<string, string> = {}
+  for (const h of v.header ?? []) {
+    const i = h.indexOf(':')
+    if (i <= 0) throw new Error(`--header must be 'Name: value', got a value without a name`)
+    headers[h.slice(0, i).trim()] = h.slice(i + 1).trim()
+  }
+  let auth: Auth | undefined
+  const token = v['bearer-token'] ?? (v['bearer-token-file'] ? readFileSync(v['bearer-token-file'], 'utf8').trim() : undefined) ??
+    process.env.PROMETHEUS_REMOTE_WRITE_TOKEN
+  const basic = v['basic-auth'] ?? (v['basic-auth-file'] ? readFileSync(v['basic-auth-file'], 'utf8').trim() : undefined)
+  if (basic !== undefined) {
+    const i = basic.indexOf(':')
+    if (i < 0) throw new Error('--basic-auth must be USER:PASS')
+    auth = { username: basic.slice(0, i), password: basic.slice(i + 1) }
+  } else if (token) {
+    auth = { bearerToken: token }
+  }
+  let tls: TlsOptions | undefined
+  if (v['ca-file'] || v['cert-file'] || v['key-file'] || v['server-name'] || v.insecure) {
+    tls = {
+      ca: v['ca-file'] ? readFileSync(v['ca-file']) : undefined,
+      cert: v['cert-file'] ? readFileSync(v['cert-file']) : undefined,
+      key: v['key-file'] ? readFileSync(v['key-file']) : undefined,
+      servername: v['server-name'],
+      rejectUnauthorized: v.insecure ? false : undefined,
+    }
+  }
+  return {
+    url: v.url ?? process.env.PROMETHEUS_REMOTE_WRITE_URL,
+    writer: {
+      headers,
+      auth,
+      tenant: v.tenant,
+      tls,
+      timeout: v.timeout === undefined ? undefined : int(v.timeout, 30_000),
+      concurrency: int(v.concurrency, 4),
+      proxy: v.proxy,
+      useEnvProxy: v['env-proxy'] === true,
+    },
+  }
+}
 
 const RECEIVE_USAGE = `usage: prw receive [options]
 
@@ -53,6 +155,7 @@ async function main (argv: string[]): Promise<number> {
     return 0
   }
   if (command === 'demo') return demo(rest)
+  if (command === 'backfill') return backfillCommand(rest)
   if (command === 'receive') return receive(rest)
   console.error(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`)
   return 2
@@ -62,11 +165,8 @@ async function demo (args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
+      ...SEND_OPTIONS,
       help: { type: 'boolean', short: 'h' },
-      url: { type: 'string' },
-      'bearer-token': { type: 'string' },
-      tenant: { type: 'string' },
-      concurrency: { type: 'string' },
       'backfill-series': { type: 'string' },
       'backfill-samples': { type: 'string' },
       'iot-series': { type: 'string' },
@@ -76,18 +176,13 @@ async function demo (args: string[]): Promise<number> {
     },
   })
   if (values.help) {
-    console.log(DEMO_USAGE)
+    console.log(`${DEMO_USAGE}\n\n${SEND_USAGE}`)
     return 0
   }
-  const url = values.url ?? process.env.PROMETHEUS_REMOTE_WRITE_URL
-  const token = values['bearer-token'] ?? process.env.PROMETHEUS_REMOTE_WRITE_TOKEN
+  const { url, writer } = sendOptions(values)
   const report = await runDemo({
     url,
-    writer: {
-      concurrency: int(values.concurrency, 4),
-      tenant: values.tenant,
-      auth: token ? { bearerToken: token } : undefined,
-    },
+    writer,
     backfillSeries: int(values['backfill-series'], 200),
     backfillSamples: int(values['backfill-samples'], 10_000),
     iotSeries: int(values['iot-series'], 100_000),
@@ -97,6 +192,102 @@ async function demo (args: string[]): Promise<number> {
   if (report.stats.failed.samples > 0) return 1
   if (report.verified && !report.verified.ok) return 1
   return 0
+}
+
+async function backfillCommand (args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      ...SEND_OPTIONS,
+      help: { type: 'boolean', short: 'h' },
+      format: { type: 'string' },
+      window: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      checkpoint: { type: 'string' },
+      seconds: { type: 'boolean' },
+      'csv-timestamp-column': { type: 'string' },
+      'csv-timestamp-unit': { type: 'string' },
+      'csv-value-columns': { type: 'string' },
+      'csv-label-columns': { type: 'string' },
+      'csv-metric-name': { type: 'string' },
+      'csv-delimiter': { type: 'string' },
+    },
+  })
+  if (values.help) {
+    console.log(BACKFILL_USAGE)
+    return 0
+  }
+  if (positionals.length === 0) throw new Error('backfill needs at least one FILE (or - for stdin)')
+  const format = values.format as InputFormat | undefined
+  if (format !== undefined && !['jsonl', 'prom', 'openmetrics', 'csv'].includes(format)) throw new Error(`unknown --format ${JSON.stringify(format)}`)
+  const { url, writer } = sendOptions(values)
+  if (!values['dry-run'] && url === undefined) throw new Error('backfill needs --url (or PROMETHEUS_REMOTE_WRITE_URL), or --dry-run')
+  const list = (v: string | undefined): string[] | undefined => v?.split(',').map((x) => x.trim()).filter(Boolean)
+  const bar = progressLine(process.stderr)
+  const summary = await backfill({
+    files: positionals,
+    url,
+    writer: { ...writer, autoConvertSecondsToMs: values.seconds === true },
+    format,
+    csv: {
+      timestampColumn: values['csv-timestamp-column'],
+      timestampUnit: values['csv-timestamp-unit'] as TimestampUnit | undefined,
+      valueColumns: list(values['csv-value-columns']),
+      labelColumns: list(values['csv-label-columns']),
+      metricName: values['csv-metric-name'],
+      delimiter: values['csv-delimiter'],
+    },
+    windowSamples: int(values.window, 200_000),
+    dryRun: values['dry-run'] === true,
+    checkpoint: values.checkpoint,
+    report: (line) => bar.print(line),
+    onProgress: (p) => bar.update(p),
+  })
+  bar.done()
+  const secs = summary.elapsedMs / 1000
+  const verb = values['dry-run'] ? 'validated' : 'accepted'
+  console.log(`${summary.samplesSent} samples ${verb} of ${summary.samplesRead} read from ${summary.lines} lines in ${summary.files} file(s), ${secs.toFixed(1)} s (${Math.round(summary.samplesSent / Math.max(secs, 1e-3))} samples/s)`)
+  if (summary.samplesSkipped > 0) console.log(`${summary.samplesSkipped} samples skipped: acknowledged before the checkpoint`)
+  const problems = summary.rejectedLines + summary.rejectedSeries + summary.failedSamples
+  if (problems > 0) {
+    console.log(`NOT ACCEPTED: ${summary.rejectedLines} malformed lines, ${summary.rejectedSeries} invalid series, ${summary.failedSamples} samples in ${summary.failedRequests} failed requests (details above)`)
+    return 1
+  }
+  return 0
+}
+
+/** A one-line progress display on a TTY (bytes read of total, samples sent, rate, ETA); periodic lines elsewhere. */
+function progressLine (out: NodeJS.WriteStream): { update(p: BackfillProgress): void, print(line: string): void, done(): void } {
+  let last = ''
+  let lastPrint = 0
+  const clear = (): void => { if (out.isTTY && last) out.write('\r\x1b[K') }
+  return {
+    update (p) {
+      const secs = p.elapsedMs / 1000
+      const rate = p.samplesSent / Math.max(secs, 1e-3)
+      const frac = p.bytesTotal ? Math.min(1, p.bytesRead / p.bytesTotal) : undefined
+      const eta = frac !== undefined && frac > 0 ? (secs / frac) - secs : undefined
+      const pct = frac === undefined ? '' : `${(frac * 100).toFixed(1)}% `
+      last = `${pct}${(p.bytesRead / 1e6).toFixed(1)}${p.bytesTotal ? `/${(p.bytesTotal / 1e6).toFixed(1)}` : ''} MB  ` +
+        `${p.samplesSent} samples sent  ${Math.round(rate)}/s${eta !== undefined ? `  ETA ${Math.ceil(eta)} s` : ''}`
+      if (out.isTTY) {
+        out.write(`\r\x1b[K${last}`)
+      } else if (Date.now() - lastPrint > 5000) {
+        lastPrint = Date.now()
+        out.write(`${last}\n`)
+      }
+    },
+    print (line) {
+      clear()
+      out.write(`${line}\n`)
+      if (out.isTTY && last) out.write(last)
+    },
+    done () {
+      clear()
+      last = ''
+    },
+  }
 }
 
 async function receive (args: string[]): Promise<number> {

@@ -76,6 +76,8 @@ export class ValidationError extends RemoteWriteError {
   readonly label: string | undefined
   /** The sample index at fault, when the field is 'timestamps' or 'values'. */
   readonly sampleIndex: number | undefined
+  /** The message without the series: `field: reason`. */
+  readonly detail: string
   constructor (reason: string, info: {
     seriesIndex: number
     labels?: Readonly<Record<string, string>>
@@ -88,6 +90,7 @@ export class ValidationError extends RemoteWriteError {
       : info.sampleIndex !== undefined ? `${info.field}[${info.sampleIndex}]` : info.field
     const who = info.labels ? ` ${describeLabels(info.labels)}` : ''
     super(`series ${info.seriesIndex}${who}: ${where}: ${reason}`, 'ERR_PRW_VALIDATION')
+    this.detail = `${where}: ${reason}`
     this.name = 'ValidationError'
     this.seriesIndex = info.seriesIndex
     this.labels = info.labels
