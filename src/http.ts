@@ -133,11 +133,13 @@ export class Transport {
   }
 
   /**
-   * POSTs `body`. Resolves with the answer (any status), rejects on transport errors and on
-   * abort. `attempt` > 1 adds Prometheus's `Retry-Attempt` header.
+   * POSTs `body`. Resolves with the answer (any status), rejects on transport errors, on
+   * abort, and when no headers (or no further body bytes) arrive within `timeoutMs`
+   * (isTimeout() tells). `attempt` > 1 adds Prometheus's `Retry-Attempt` header.
    */
-  async post (body: Uint8Array, signal: AbortSignal, attempt: number): Promise<HttpAnswer> {
+  async post (body: Uint8Array, signal: AbortSignal, attempt: number, timeoutMs: number): Promise<HttpAnswer> {
     const headers = attempt > 1 ? { ...this.#headers, 'retry-attempt': String(attempt - 1) } : this.#headers
+    // undici's own timers bound the attempt: no AbortSignal per request on the hot path.
     const res = await this.#dispatcher.request({
       origin: this.origin,
       path: this.path,
@@ -145,6 +147,8 @@ export class Transport {
       headers,
       body,
       signal,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     })
     const status = res.statusCode
     if (status >= 200 && status < 300) {
@@ -158,6 +162,12 @@ export class Transport {
   async close (): Promise<void> {
     if (this.#owned) await this.#dispatcher.close()
   }
+}
+
+/** Whether a post() rejection was its timeout. */
+export function isTimeout (err: unknown): boolean {
+  const code = (err as { code?: string })?.code
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
 }
 
 /** Reads the first 1 KiB of a body as text; reads on (up to DRAIN_LIMIT) to keep the connection. */

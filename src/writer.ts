@@ -24,7 +24,7 @@ import type { Dispatcher } from 'undici'
 import { Codec } from './codec.js'
 import type { CacheEntry, CodecOptions, Prepared } from './codec.js'
 import { InvalidArgumentError, RemoteWriteError, describeLabels } from './errors.js'
-import { Transport } from './http.js'
+import { Transport, isTimeout } from './http.js'
 import type { Auth, TlsOptions } from './http.js'
 import { backoff, parseRetryAfter, retryableStatus } from './retry.js'
 import { LatencyHistogram } from './stats.js'
@@ -607,9 +607,8 @@ export class RemoteWriter extends EventEmitter {
       let retryable: boolean
       let cause: unknown
       this.#inFlight++
-      const timeout = AbortSignal.timeout(this.#o.timeout)
       try {
-        const answer = await this.#transport.post(batch.body, AbortSignal.any([signal, timeout]), attempt)
+        const answer = await this.#transport.post(batch.body, signal, attempt, this.#o.timeout)
         status = answer.status
         body = answer.body
         const ms = performance.now() - t0
@@ -631,8 +630,9 @@ export class RemoteWriter extends EventEmitter {
           this.#fail(batch, 'aborted', 'aborted', attempt)
           return
         }
-        reason = timeout.aborted ? 'timeout' : 'network'
-        message = timeout.aborted ? `no answer within ${this.#o.timeout} ms` : `request failed: ${(err as Error)?.message ?? err}`
+        const timedOut = isTimeout(err)
+        reason = timedOut ? 'timeout' : 'network'
+        message = timedOut ? `no answer within ${this.#o.timeout} ms` : `request failed: ${(err as Error)?.message ?? err}`
         retryable = true
       }
       this.#inFlight--
