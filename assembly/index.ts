@@ -8,6 +8,7 @@ import { compress, decodedLen, decompress, maxCompressedLen } from "./snappy";
 
 export {
   addSeries, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
+  reqSelect, reqTruncate,
   resultHash, resultLen, resultPtr, stageReserve,
 } from "./prompb";
 

@@ -231,6 +231,38 @@ function samplePayload(bits: u64, t: i64): usize {
 
 let outLen: usize = 0;
 
+// Request slots: the writer builds one request per shard at once. Slot k keeps the buffer
+// and length of its request while another slot is selected; `out`/outLen always describe
+// the selected one. Slot 0 is selected at start (the codec's own encode() uses it).
+const MAX_SLOTS: u32 = 4096;
+/** Per slot: buffer pointer, capacity, length (usize each). */
+const slots = memory.data(<i32>(MAX_SLOTS * 3 * sizeof<usize>()), 16);
+let current: u32 = 0;
+
+/**
+ * Selects request slot k (0 <= k < 4096): later reqReset/addSeries/reqLen/reqCompress act
+ * on its request. Returns 0, or -1 for a slot out of range.
+ */
+export function reqSelect(k: u32): i32 {
+  if (k >= MAX_SLOTS) return -1;
+  if (k == current) return 0;
+  let a = slots + <usize>current * 3 * sizeof<usize>();
+  store<usize>(a, out.ptr);
+  store<usize>(a, out.cap, sizeof<usize>());
+  store<usize>(a, outLen, 2 * sizeof<usize>());
+  let b = slots + <usize>k * 3 * sizeof<usize>();
+  out.ptr = load<usize>(b);
+  out.cap = load<usize>(b, sizeof<usize>());
+  outLen = load<usize>(b, 2 * sizeof<usize>());
+  current = k;
+  return 0;
+}
+
+/** Cuts the selected request back to `len` bytes (len <= reqLen()): undoes later appends. */
+export function reqTruncate(len: usize): void {
+  if (len < outLen) outLen = len;
+}
+
 /** Starts a new request: `out` becomes empty. */
 export function reqReset(): void { outLen = 0; }
 /** Bytes of protobuf written so far for the current request. */

@@ -384,8 +384,84 @@ export class Codec {
    */
   #prepare (item: Item, index: number): Prepared {
     try {
+      return this.#prepareWith(item, index, this.labelsFor(item, index))
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  // ---- the writer's interface ----------------------------------------------------------
+  // The writer builds one request per shard at once in the core's request slots, and
+  // encodes items as they are written; these methods are its building blocks.
+
+  /** @internal Starts a call: label objects are compared again from here on. */
+  beginCall (): void {
+    this.#epoch++
+  }
+
+  /** @internal Checks an item's shape and returns its validated label block. Throws ValidationError. */
+  labelsFor (item: Item, index: number): CacheEntry {
+    try {
       checkShape(item, index)
-      const entry = this.#labelsOf(item, index)
+      return this.#labelsOf(item, index)
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  /**
+   * @internal Appends a whole item, whose labels labelsFor() resolved, to the selected
+   * request (sorting it first if needed). Throws ValidationError and appends nothing.
+   */
+  appendWith (item: Item, index: number, entry: CacheEntry): void {
+    try {
+      const { values, timestamps } = item
+      const n = values.length
+      if (entry.gen !== this.#gen || this.#core.generation !== this.#coreGen) entry = this.#labelsOf(item, index)
+      const base = this.#flagsFor(timestamps)
+      let flags = this.#stage(values, timestamps, 0, n, item, index, base)
+      let rc = this.#core.exports.addSeries(entry.ptr, entry.len, n, flags)
+      let order: number[] | undefined
+      if (rc === CoreCode.TS_UNSORTED && this.#sort) {
+        const sorted = sortedCopy(values, timestamps, 0, n)
+        order = sorted.order
+        flags = this.#stage(sorted.values, sorted.timestamps, 0, n, item, index, base)
+        rc = this.#core.exports.addSeries(entry.ptr, entry.len, n, flags)
+      }
+      if (rc < 0) throw this.#sampleError(rc, item, index, 0, order)
+      this.#series++
+      this.#samples += n
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  /** @internal prepare() for an item whose labels labelsFor() resolved. */
+  prepareWith (item: Item, index: number, entry: CacheEntry): Prepared {
+    try {
+      return this.#prepareWith(item, index, entry)
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  /** @internal Selects the core's request slot k (1..4095 for the writer; 0 is encode()'s). */
+  select (k: number): void {
+    if (this.#core.exports.reqSelect(k) !== 0) throw new InvalidArgumentError(`request slot ${k} out of range`)
+  }
+
+  /** @internal Cuts the selected request back to `len` bytes. */
+  truncate (len: number): void {
+    this.#core.exports.reqTruncate(len)
+  }
+
+  /** @internal Bumped whenever the core is replaced after a trap: request slots are then gone. */
+  get coreGeneration (): number {
+    return this.#core.generation
+  }
+
+  #prepareWith (item: Item, index: number, entry: CacheEntry): Prepared {
+    {
       let { values, timestamps } = item
       const n = values.length
       const flags = this.#flagsFor(timestamps)
@@ -398,8 +474,6 @@ export class Codec {
       }
       if (rc < 0) throw this.#sampleError(rc, item, index, 0, order)
       return { entry, values, timestamps, flags, item, index }
-    } catch (err) {
-      throw this.#recover(err)
     }
   }
 

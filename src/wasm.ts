@@ -22,6 +22,8 @@ export interface CoreExports {
   labelStageReserve(bytes: number): number
   stageReserve(bytes: number): number
   reqReset(): void
+  reqSelect(k: number): number
+  reqTruncate(len: number): void
   reqLen(): number
   reqPtr(): number
   reqCompress(): number

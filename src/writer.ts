@@ -186,6 +186,8 @@ export interface ResponseEvent {
 }
 
 const MAX_KEPT_ERRORS = 100
+/** Body buffers kept for reuse. */
+const POOL_SIZE = 64
 /** Upper bound of one Sample record: tag, length, value (9), timestamp (11). */
 const MAX_SAMPLE_BYTES = 22
 /** TimeSeries tag and a 5-byte length. */
@@ -208,28 +210,37 @@ class Tracker {
 }
 
 /**
- * One request's worth of samples. Until it is sealed it holds the prepared items as parallel
- * arrays (no object per slice); sealing encodes them into `body` and keeps only the label
- * entries and counts needed to report a failure.
+ * One request's worth of samples. While open, it is being encoded in a request slot of the
+ * core; sealing compresses it into `body` and frees the slot. It keeps the label entries and
+ * counts of its series, to report a failure.
  */
 class Batch {
-  preps: Prepared[] = []
-  starts: number[] = []
-  ends: number[] = []
-  /** The send() call of each slice, if any; empty when no slice has one. */
-  owners: Array<Tracker | undefined> = []
+  /** The core's request slot while open; 0 once sealed. */
+  slot: number
   samples = 0
-  estBytes = 0
+  /** Protobuf bytes while open; compressed bytes once sealed. */
+  bytes = 0
   readonly created = Date.now()
   body: Uint8Array | undefined
   rawBytes = 0
-  /** After sealing: the label entry and sample count of each series record. */
   entries: CacheEntry[] = []
   counts: number[] = []
-  /** After sealing: how many series and samples of each send() call this batch carries. */
+  /** How many series and samples of each send() call this batch carries. */
   trackers = new Map<Tracker, { series: number, samples: number }>()
   encodeError: unknown
+  /** The pooled buffer `body` is a view of, returned to the pool when the batch settles. */
+  pooled: Uint8Array | undefined
+  /** Set during a write() call for a batch that filled up: sealed when the call succeeds. */
+  full = false
+  readonly shard: Shard
+  constructor (slot: number, shard: Shard) {
+    this.slot = slot
+    this.shard = shard
+  }
 }
+
+/** A batch's state when a write() call first touched it, to roll the call back. */
+interface Undo { batch: Batch, samples: number, bytes: number, series: number, fresh: boolean }
 
 class Shard {
   open: Batch | undefined
@@ -262,6 +273,15 @@ export class RemoteWriter extends EventEmitter {
   #waiters: Array<{ resolve: () => void, reject: (e: unknown) => void }> = []
   #idleWaiters: Array<() => void> = []
   #errors: BatchError[] = []
+  /** Free request slots of the core, and the next never-used one (slot 0 is the codec's own). */
+  #slots: number[] = []
+  /**
+   * Buffers for compressed bodies, reused: a body lives until its request settles, and large
+   * short-lived allocations are what makes the garbage collector work hardest here.
+   */
+  #pool: Uint8Array[] = []
+  #nextSlot = 1
+  #coreGen: number
   #sent = { requests: 0, series: 0, samples: 0, bytesRaw: 0, bytesCompressed: 0 }
   #retried = { requests: 0, samples: 0 }
   #failed = { requests: 0, series: 0, samples: 0 }
@@ -300,6 +320,7 @@ export class RemoteWriter extends EventEmitter {
       proxy: opts.proxy, useEnvProxy: opts.useEnvProxy, dispatcher: opts.dispatcher, connections: concurrency,
     })
     this.#codec = new Codec(opts)
+    this.#coreGen = this.#codec.coreGeneration
     this.#shards = Array.from({ length: concurrency }, () => new Shard())
     if (opts.signal) {
       if (opts.signal.aborted) this.#abort.abort(opts.signal.reason)
@@ -322,15 +343,16 @@ export class RemoteWriter extends EventEmitter {
   }
 
   /**
-   * Buffers items for sending. Every item is validated first: a ValidationError is thrown
-   * and nothing of this call is buffered when any item is invalid. Returns false when the
-   * buffer is full: wait for 'drain' (or `await ready()`) before writing more.
-   * Values and timestamps arrays are read when their batch is sealed; do not change them
-   * until then (flush() or the promise of send() tells you).
+   * Encodes items into the requests being built. Every item is validated as it goes; when one
+   * is invalid a ValidationError is thrown and the whole call is undone: nothing of it is
+   * buffered or sent. The items' arrays are not kept: reuse them once write() returns.
+   * Returns false when the buffer is full: wait for 'drain' (or `await ready()`) before
+   * writing more.
    */
   write (items: Item | readonly Item[]): boolean {
     this.#checkOpen()
-    this.#route(items, undefined)
+    const list: readonly Item[] = Array.isArray(items) ? items : [items as Item]
+    this.#writeCall(list, undefined)
     if (!this.#full()) return true
     this.#needDrain = true
     return false
@@ -351,13 +373,20 @@ export class RemoteWriter extends EventEmitter {
    */
   async send (items: Item | readonly Item[]): Promise<SendResult> {
     this.#checkOpen()
-    const tracker = new Tracker()
     const list: readonly Item[] = Array.isArray(items) ? items : [items as Item]
-    const prepared = this.#codec.prepareAll(list)
+    const tracker = new Tracker()
     tracker.pending = 1 // held until everything is routed
-    for (const p of prepared) {
-      this.#routeOne(p, tracker)
-      if (this.#full()) await this.ready()
+    // Small calls are encoded in one go (validated as they are encoded, undone on error).
+    // Large ones are validated whole first, then fed in with backpressure.
+    let total = 0
+    for (const it of list) total += (it as Item)?.values?.length ?? 0
+    if (total <= this.#o.maxBufferedSamples) {
+      this.#encodeCall(list, tracker)
+    } else {
+      for (const p of this.#codec.prepareAll(list)) {
+        this.#encodeCall([p.item], tracker, p)
+        if (this.#full()) await this.ready()
+      }
     }
     this.#sealAll()
     tracker.settle(1)
@@ -442,102 +471,231 @@ export class RemoteWriter extends EventEmitter {
   }
 
 
-  #route (items: Item | readonly Item[], tracker: Tracker | undefined): void {
-    if (Array.isArray(items)) {
-      const prepared = this.#codec.prepareAll(items)
-      for (const p of prepared) this.#routeOne(p, tracker)
-    } else {
-      this.#routeOne(this.#codec.prepareAll([items as Item])[0], tracker)
+  /**
+   * Encodes one call's items into their shards' open batches. On a ValidationError every
+   * batch the call touched is rolled back (requests truncated, counters restored, new batches
+   * dropped) before the error is rethrown. Batches that filled up are sealed at the end.
+   * With `prepared`, the single item was validated (and sorted) already.
+   */
+  #writeCall (items: readonly Item[], tracker: Tracker | undefined): void {
+    let total = 0
+    for (const it of items) total += (it as Item)?.values?.length ?? 0
+    if (total <= this.#o.maxBufferedSamples) {
+      this.#encodeCall(items, tracker)
+      return
     }
+    // A call larger than the buffer: validate it whole first, then encode item by item so
+    // that full batches are sealed (and sent) as they fill.
+    for (const p of this.#codec.prepareAll(items)) this.#encodeCall([p.item], tracker, p)
+  }
+
+  #encodeCall (items: readonly Item[], tracker: Tracker | undefined, prepared?: Prepared): void {
+    const codec = this.#codec
+    if (codec.coreGeneration !== this.#coreGen) this.#coreReplaced()
+    codec.beginCall()
+    const undo: Undo[] = []
+    const filled: Batch[] = []
+    let samples = 0
+    try {
+      for (let i = 0; i < items.length; i++) samples += this.#writeItem(items[i], i, prepared, undo, filled)
+    } catch (err) {
+      if (codec.coreGeneration !== this.#coreGen) this.#coreReplaced()
+      else this.#rollback(undo)
+      throw err
+    }
+    if (tracker !== undefined) {
+      tracker.pending += samples
+      for (const u of undo) {
+        const series = u.batch.entries.length - u.series
+        if (series === 0) continue
+        const part = u.batch.trackers.get(tracker)
+        const added = u.batch.samples - u.samples
+        if (part) {
+          part.series += series
+          part.samples += added
+        } else {
+          u.batch.trackers.set(tracker, { series, samples: added })
+        }
+      }
+    }
+    for (const batch of filled) this.#seal(batch)
     if (this.#full()) this.#sealAll()
     this.#armTimer()
   }
 
-  /** Cuts a prepared series into its shard's batches. */
-  #routeOne (p: Prepared, tracker: Tracker | undefined): void {
-    const n = p.values.length
-    if (n === 0) return // a series without samples carries nothing to store
-    const shard = this.#shards[p.entry.hash % this.#shards.length]
-    const { maxSamplesPerRequest, maxBytesPerRequest } = this.#o
-    const seriesBytes = SERIES_OVERHEAD + p.entry.len
+  /** Encodes one item into its shard's batches; returns its samples. */
+  #writeItem (item: Item, index: number, prepared: Prepared | undefined, undo: Undo[], filled: Batch[]): number {
+    const codec = this.#codec
+    const entry = prepared?.entry ?? codec.labelsFor(item, index)
+    const n = item.values.length
+    if (n === 0) return 0 // a series without samples carries nothing to store
+    const shard = this.#shards[entry.hash % this.#shards.length]
+    let batch = this.#openBatch(shard, undo)
+    if (prepared === undefined && n <= this.#room(batch, entry)) {
+      codec.select(batch.slot)
+      codec.appendWith(item, index, entry)
+      this.#grew(batch, entry, n)
+      if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
+      return n
+    }
+    // Too long for the open batch: validate (and sort) the whole series, then cut it.
+    const p = prepared ?? codec.prepareWith(item, index, entry)
     let start = 0
     while (start < n) {
-      let batch = shard.open
-      if (batch === undefined) {
-        batch = new Batch()
-        shard.open = batch
-      }
-      const roomBytes = maxBytesPerRequest - batch.estBytes - seriesBytes
-      let take = Math.min(n - start, maxSamplesPerRequest - batch.samples, Math.floor(roomBytes / MAX_SAMPLE_BYTES))
+      batch = this.#openBatch(shard, undo)
+      let take = Math.min(n - start, this.#room(batch, p.entry))
       if (take <= 0) {
         if (batch.samples > 0) {
-          this.#seal(shard)
+          this.#markFull(shard, batch, filled)
           continue
         }
         take = 1 // a single huge label set still goes out, one sample at a time
       }
-      batch.preps.push(p)
-      batch.starts.push(start)
-      batch.ends.push(start + take)
-      if (tracker !== undefined || batch.owners.length > 0) {
-        while (batch.owners.length < batch.preps.length - 1) batch.owners.push(undefined)
-        batch.owners.push(tracker)
-      }
-      batch.samples += take
-      const bytes = seriesBytes + take * MAX_SAMPLE_BYTES
-      batch.estBytes += bytes
-      this.#bufferedSamples += take
-      this.#bufferedBytes += bytes
-      if (tracker) tracker.pending += take
+      codec.select(batch.slot)
+      codec.appendPrepared(p, start, start + take)
+      this.#grew(batch, p.entry, take)
       start += take
-      if (batch.samples >= maxSamplesPerRequest || batch.estBytes + MAX_SAMPLE_BYTES > maxBytesPerRequest) this.#seal(shard)
+      if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
+    }
+    return n
+  }
+
+  /** The shard's open batch (a new one if none), recorded for rollback on first touch. */
+  #openBatch (shard: Shard, undo: Undo[]): Batch {
+    let batch = shard.open
+    if (batch === undefined) {
+      batch = new Batch(this.#slots.pop() ?? this.#nextSlot++, shard)
+      this.#codec.select(batch.slot)
+      this.#codec.begin()
+      shard.open = batch
+      undo.push({ batch, samples: 0, bytes: 0, series: 0, fresh: true })
+    } else if (!undo.some((u) => u.batch === batch)) {
+      undo.push({ batch, samples: batch.samples, bytes: batch.bytes, series: batch.entries.length, fresh: false })
+    }
+    return batch
+  }
+
+  /** Samples that still fit the batch, by count and by (worst-case) bytes. */
+  #room (batch: Batch, entry: CacheEntry): number {
+    const byBytes = Math.floor((this.#o.maxBytesPerRequest - batch.bytes - SERIES_OVERHEAD - entry.len) / MAX_SAMPLE_BYTES)
+    return Math.min(this.#o.maxSamplesPerRequest - batch.samples, byBytes)
+  }
+
+  #isFull (batch: Batch): boolean {
+    return batch.samples >= this.#o.maxSamplesPerRequest || batch.bytes + SERIES_OVERHEAD + MAX_SAMPLE_BYTES > this.#o.maxBytesPerRequest
+  }
+
+  /** Accounts for a series record just appended to the batch's request. */
+  #grew (batch: Batch, entry: CacheEntry, samples: number): void {
+    const bytes = this.#codec.size
+    this.#bufferedBytes += bytes - batch.bytes
+    this.#bufferedSamples += samples
+    batch.bytes = bytes
+    batch.samples += samples
+    batch.entries.push(entry)
+    batch.counts.push(samples)
+  }
+
+  #markFull (shard: Shard, batch: Batch, filled: Batch[]): void {
+    batch.full = true
+    shard.open = undefined
+    filled.push(batch)
+  }
+
+  /** Undoes a failed write() call. */
+  #rollback (undo: Undo[]): void {
+    const codec = this.#codec
+    for (const u of undo) {
+      const b = u.batch
+      this.#bufferedSamples -= b.samples - u.samples
+      this.#bufferedBytes -= b.bytes - u.bytes
+      if (u.fresh) {
+        this.#slots.push(b.slot)
+        if (b.shard.open === b) b.shard.open = undefined
+        continue
+      }
+      codec.select(b.slot)
+      codec.truncate(u.bytes)
+      b.samples = u.samples
+      b.bytes = u.bytes
+      b.entries.length = u.series
+      b.counts.length = u.series
+      // It was the shard's open batch when the call began: it is again.
+      b.full = false
+      b.shard.open = b
     }
   }
 
-  /** Encodes the shard's open batch into a compressed body and queues it. */
-  #seal (shard: Shard): void {
-    const batch = shard.open
-    if (batch === undefined) return
-    shard.open = undefined
-    const codec = this.#codec
-    const { preps, starts, ends, owners } = batch
-    try {
-      codec.begin()
-      for (let i = 0; i < preps.length; i++) codec.appendPrepared(preps[i], starts[i], ends[i])
-      batch.rawBytes = codec.size
-      batch.body = codec.finish(true)
-    } catch (err) {
-      batch.encodeError = err
+  /**
+   * The core trapped and was replaced (only possible when it runs out of memory): every
+   * open batch's request is gone. Their samples are reported failed, never dropped silently.
+   */
+  #coreReplaced (): void {
+    this.#coreGen = this.#codec.coreGeneration
+    this.#slots = []
+    this.#nextSlot = 1
+    for (const shard of this.#shards) {
+      const b = shard.open
+      if (b === undefined) continue
+      shard.open = undefined
+      b.slot = 0
+      b.encodeError = new RemoteWriteError('the WebAssembly core was replaced after a trap; this request was lost before it was sent', 'ERR_PRW_CORE_TRAP')
+      shard.queue.push(b)
+      void this.#pump(shard)
     }
-    for (let i = 0; i < preps.length; i++) {
-      const samples = ends[i] - starts[i]
-      batch.entries.push(preps[i].entry)
-      batch.counts.push(samples)
-      const owner = owners[i]
-      if (owner !== undefined) {
-        const t = batch.trackers.get(owner)
-        if (t) {
-          t.series++
-          t.samples += samples
-        } else {
-          batch.trackers.set(owner, { series: 1, samples })
-        }
+  }
+
+  /** Compresses a batch into its body, frees its slot and queues it on its shard. */
+  #seal (batch: Batch): void {
+    const codec = this.#codec
+    if (batch.slot !== 0 && batch.encodeError === undefined) {
+      try {
+        codec.select(batch.slot)
+        batch.rawBytes = codec.size
+        const view = codec.finish(false)
+        const buf = this.#takeBuffer(view.length)
+        buf.set(view)
+        batch.pooled = buf
+        batch.body = buf.subarray(0, view.length)
+      } catch (err) {
+        batch.encodeError = err
+      }
+      if (codec.coreGeneration === this.#coreGen) this.#slots.push(batch.slot)
+      batch.slot = 0
+    }
+    const compressed = batch.body?.length ?? 0
+    this.#bufferedBytes += compressed - batch.bytes
+    batch.bytes = compressed
+    batch.full = false
+    batch.shard.queue.push(batch)
+    void this.#pump(batch.shard)
+  }
+
+  /** A pooled buffer of at least `n` bytes (sizes are powers of two from 64 KiB). */
+  #takeBuffer (n: number): Uint8Array {
+    const pool = this.#pool
+    for (let i = pool.length - 1; i >= 0; i--) {
+      if (pool[i].length >= n) {
+        const buf = pool[i]
+        pool[i] = pool[pool.length - 1]
+        pool.pop()
+        return buf
       }
     }
-    // Drop the references to the caller's arrays.
-    batch.preps = []
-    batch.starts = []
-    batch.ends = []
-    batch.owners = []
-    const compressed = batch.body?.length ?? 0
-    this.#bufferedBytes += compressed - batch.estBytes
-    batch.estBytes = compressed
-    shard.queue.push(batch)
-    void this.#pump(shard)
+    return new Uint8Array(Math.max(65536, 2 ** Math.ceil(Math.log2(n))))
   }
 
   #sealAll (): void {
-    for (const shard of this.#shards) if (shard.open !== undefined) this.#seal(shard)
+    for (const shard of this.#shards) {
+      const b = shard.open
+      if (b === undefined) continue
+      shard.open = undefined
+      if (b.samples === 0) {
+        this.#slots.push(b.slot)
+        continue
+      }
+      this.#seal(b)
+    }
   }
 
   #full (): boolean {
@@ -555,7 +713,11 @@ export class RemoteWriter extends EventEmitter {
     this.#timer = setInterval(() => {
       const now = Date.now()
       for (const shard of this.#shards) {
-        if (shard.open !== undefined && now - shard.open.created >= this.#o.flushInterval) this.#seal(shard)
+        const b = shard.open
+        if (b !== undefined && b.samples > 0 && now - b.created >= this.#o.flushInterval) {
+          shard.open = undefined
+          this.#seal(b)
+        }
       }
       if (this.#bufferedSamples === 0 && this.#timer !== undefined) {
         clearInterval(this.#timer)
@@ -707,8 +869,10 @@ export class RemoteWriter extends EventEmitter {
   /** Returns a settled batch's share of the buffer and wakes producers. */
   #release (batch: Batch): void {
     this.#bufferedSamples -= batch.samples
-    this.#bufferedBytes -= batch.estBytes
+    this.#bufferedBytes -= batch.bytes
     batch.body = undefined
+    if (batch.pooled !== undefined && this.#pool.length < POOL_SIZE) this.#pool.push(batch.pooled)
+    batch.pooled = undefined
     if (!this.#full()) {
       const waiters = this.#waiters
       this.#waiters = []
