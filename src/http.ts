@@ -23,7 +23,13 @@ export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'proxy-authenticate', 'proxy-authorization', 'www-authenticate', 'accept-encoding',
   'x-prometheus-remote-write-version', 'x-prometheus-remote-read-version', 'x-amz-date',
   'x-amz-security-token', 'x-amz-content-sha256', 'authorization', 'transfer-encoding', 'retry-attempt',
+  'expect', 'upgrade',
 ])
+
+/** An HTTP field name (RFC 9110 token). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** A field value undici will send: no CR, LF or NUL. */
+const BAD_VALUE = /[\r\n\0]/
 
 /** Credentials: HTTP basic, or a bearer token. */
 export type Auth = { username: string, password: string } | { bearerToken: string }
@@ -93,7 +99,9 @@ export class Transport {
       if (RESERVED_HEADERS.has(name.toLowerCase())) {
         throw new InvalidArgumentError(`header ${JSON.stringify(name)} is reserved and cannot be set`)
       }
+      if (!TOKEN.test(name)) throw new InvalidArgumentError(`header name ${JSON.stringify(name)} is not a valid HTTP field name`)
       if (typeof value !== 'string') throw new InvalidArgumentError(`header ${JSON.stringify(name)} must be a string`)
+      if (BAD_VALUE.test(value)) throw new InvalidArgumentError(`header ${JSON.stringify(name)} has a value with CR, LF or NUL`)
       headers[name.toLowerCase()] = value
     }
     let auth = options.auth
@@ -109,7 +117,11 @@ export class Transport {
         throw new InvalidArgumentError('auth must be { username, password } or { bearerToken }')
       }
     }
-    if (options.tenant !== undefined) headers['x-scope-orgid'] = options.tenant
+    if (options.tenant !== undefined) {
+      if (headers['x-scope-orgid'] !== undefined) throw new InvalidArgumentError('set the tenant either with tenant or with an X-Scope-OrgID header, not both')
+      if (BAD_VALUE.test(options.tenant)) throw new InvalidArgumentError('tenant has CR, LF or NUL')
+      headers['x-scope-orgid'] = options.tenant
+    }
     headers['content-encoding'] = 'snappy'
     headers['content-type'] = 'application/x-protobuf'
     headers['x-prometheus-remote-write-version'] = '0.1.0'
@@ -191,5 +203,16 @@ async function readExcerpt (body: Dispatcher.ResponseData['body']): Promise<stri
   } catch {
     // A body cut short still gave us what it had.
   }
-  return Buffer.concat(chunks).toString('utf8')
+  let text = Buffer.concat(chunks)
+  if (kept === ERROR_BODY_LIMIT) {
+    // Do not cut a UTF-8 character in half: drop a trailing incomplete sequence.
+    let end = text.length
+    let back = 0
+    while (back < 3 && end - back - 1 >= 0 && (text[end - back - 1] & 0xc0) === 0x80) back++
+    const lead = text[end - back - 1]
+    const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1
+    if (need > back + 1) end -= back + 1
+    text = text.subarray(0, end)
+  }
+  return text.toString('utf8')
 }

@@ -26,24 +26,39 @@ export function retryableStatus (status: number, body: string, retryOn429: boole
 }
 
 /**
- * Milliseconds a Retry-After header asks for, or undefined when absent or unparseable.
- * A date in the past means 0.
+ * The three HTTP-date forms recipients must accept (RFC 9110 §5.6.7): IMF-fixdate
+ * `Sun, 06 Nov 1994 08:49:37 GMT`, obsolete RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT`, and
+ * asctime `Sun Nov  6 08:49:37 1994`.
+ */
+const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)'
+const HTTP_DATE = new RegExp([
+  `^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \\d{2} ${MONTH} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT$`,
+  `^(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \\d{2}-${MONTH}-\\d{2} \\d{2}:\\d{2}:\\d{2} GMT$`,
+  `^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} [ \\d]\\d \\d{2}:\\d{2}:\\d{2} \\d{4}$`,
+].join('|'))
+
+/**
+ * Milliseconds a Retry-After header asks for: delay-seconds (digits only) or an IMF-fixdate
+ * HTTP-date (RFC 9110 §10.2.3). Undefined when absent, malformed, or not in the future:
+ * then the normal backoff applies (as Prometheus does for a value of 0 or less).
  */
 export function parseRetryAfter (value: string | string[] | undefined, now = Date.now()): number | undefined {
   if (Array.isArray(value)) value = value[0]
   if (value === undefined) return undefined
   const v = value.trim()
-  if (/^\d+$/.test(v)) return Number(v) * 1000
-  const date = Date.parse(v)
-  if (Number.isNaN(date)) return undefined
-  return Math.max(0, date - now)
+  let ms: number
+  if (/^\d+$/.test(v)) ms = Number(v) * 1000
+  else if (HTTP_DATE.test(v)) ms = Date.parse(/GMT$/.test(v) ? v : `${v} GMT`) - now
+  else return undefined
+  return ms > 0 && Number.isFinite(ms) ? ms : undefined
 }
 
 /**
- * Exponential backoff with full jitter: a uniform draw from [0, min(max, min * 2^(attempt-1))].
+ * Exponential backoff with full jitter: a uniform draw from [1, min(max, min * 2^(attempt-1))].
  * `attempt` counts retries from 1.
  */
 export function backoff (attempt: number, minMs: number, maxMs: number, random = Math.random): number {
   const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt - 1, 30))
-  return random() * cap
+  // Never 0: a retry always waits (the compliance suite requires every interval >= 1 ms).
+  return Math.max(1, random() * cap)
 }

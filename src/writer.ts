@@ -98,7 +98,7 @@ export interface FailedSeries {
 }
 
 /** Why a batch failed for good. */
-export type FailureReason = 'http' | 'network' | 'timeout' | 'retries-exhausted' | 'aborted' | 'closed' | 'encode'
+export type FailureReason = 'http' | 'network' | 'timeout' | 'retries-exhausted' | 'aborted' | 'encode'
 
 /**
  * A batch (one request's worth of samples) that was not acknowledged and will not be
@@ -239,6 +239,9 @@ class Batch {
   }
 }
 
+/** Counters at the start of a consume() or writable(), to tell what failed during it. */
+interface LossMark { failed: { requests: number, series: number, samples: number }, errors: number, sent: SendResult }
+
 /** A batch's state when a write() call first touched it, to roll the call back. */
 interface Undo { batch: Batch, samples: number, bytes: number, series: number, fresh: boolean }
 
@@ -275,6 +278,8 @@ export class RemoteWriter extends EventEmitter {
   #errors: BatchError[] = []
   /** Free request slots of the core, and the next never-used one (slot 0 is the codec's own). */
   #slots: number[] = []
+  /** Controllers of the attempts in flight, aborted with the writer. */
+  #attempts = new Set<AbortController>()
   /**
    * Buffers for compressed bodies, reused: a body lives until its request settles, and large
    * short-lived allocations are what makes the garbage collector work hardest here.
@@ -307,7 +312,7 @@ export class RemoteWriter extends EventEmitter {
     positive('flushInterval', flushInterval)
     positiveInt('maxBufferedSamples', maxBufferedSamples)
     positive('maxBufferedBytes', maxBufferedBytes)
-    if (!(minBackoff >= 0) || !(maxBackoff >= minBackoff)) throw new InvalidArgumentError('invalid minBackoff / maxBackoff')
+    if (!(minBackoff > 0) || !(maxBackoff >= minBackoff)) throw new InvalidArgumentError('invalid minBackoff / maxBackoff')
     if (!(maxRetries >= 0)) throw new InvalidArgumentError('invalid maxRetries')
     if (!(maxRetryDuration >= 0)) throw new InvalidArgumentError('invalid maxRetryDuration')
     this.#o = {
@@ -383,9 +388,14 @@ export class RemoteWriter extends EventEmitter {
     if (total <= this.#o.maxBufferedSamples) {
       this.#encodeCall(list, tracker)
     } else {
+      const step = this.#o.maxSamplesPerRequest
       for (const p of this.#codec.prepareAll(list)) {
-        this.#encodeCall([p.item], tracker, p)
-        if (this.#full()) await this.ready()
+        const n = p.values.length
+        for (let from = 0; from < n || from === 0; from += step) {
+          this.#encodeCall([p.item], tracker, p, from, Math.min(n, from + step))
+          if (this.#full()) await this.ready()
+          if (n === 0) break
+        }
       }
     }
     this.#sealAll()
@@ -396,16 +406,26 @@ export class RemoteWriter extends EventEmitter {
     return result
   }
 
-  /** Writes every chunk (an item or an array of items) of an iterable, waiting when full, then flushes. */
+  /**
+   * Writes every chunk (an item or an array of items) of an iterable, waiting when full, then
+   * flushes. Rejects with LostDataError when any sample written meanwhile was not accepted.
+   */
   async consume (source: Iterable<Item | readonly Item[]> | AsyncIterable<Item | readonly Item[]>): Promise<void> {
+    const mark = this.#lossMark()
     for await (const chunk of source) {
       if (!this.write(chunk)) await this.ready()
     }
     await this.flush()
+    this.#checkLoss(mark)
   }
 
-  /** An object-mode Writable for stream.pipeline: chunks are items or arrays of items. */
+  /**
+   * An object-mode Writable for stream.pipeline: chunks are items or arrays of items. Its
+   * final callback fails with LostDataError when any sample written through it (or meanwhile)
+   * was not accepted.
+   */
   writable (): Writable {
+    const mark = this.#lossMark()
     return new Writable({
       objectMode: true,
       highWaterMark: 1,
@@ -417,7 +437,37 @@ export class RemoteWriter extends EventEmitter {
           cb(err as Error)
         }
       },
-      final: (cb) => { this.flush().then(() => cb(), cb) },
+      final: (cb) => {
+        this.flush().then(() => {
+          try {
+            this.#checkLoss(mark)
+            cb()
+          } catch (err) {
+            cb(err as Error)
+          }
+        }, cb)
+      },
+    })
+  }
+
+  #lossMark (): LossMark {
+    return { failed: { ...this.#failed }, errors: this.#errors.length, sent: { ...this.#sent } }
+  }
+
+  /** Throws LostDataError if anything failed since `mark`. */
+  #checkLoss (mark: LossMark): void {
+    const failed = {
+      requests: this.#failed.requests - mark.failed.requests,
+      series: this.#failed.series - mark.failed.series,
+      samples: this.#failed.samples - mark.failed.samples,
+    }
+    if (failed.samples === 0) return
+    throw new LostDataError({
+      requests: this.#sent.requests - mark.sent.requests,
+      series: this.#sent.series - mark.sent.series,
+      samples: this.#sent.samples - mark.sent.samples,
+      failed,
+      errors: this.#errors.slice(mark.errors),
     })
   }
 
@@ -489,7 +539,7 @@ export class RemoteWriter extends EventEmitter {
     for (const p of this.#codec.prepareAll(items)) this.#encodeCall([p.item], tracker, p)
   }
 
-  #encodeCall (items: readonly Item[], tracker: Tracker | undefined, prepared?: Prepared): void {
+  #encodeCall (items: readonly Item[], tracker: Tracker | undefined, prepared?: Prepared, from = 0, to?: number): void {
     const codec = this.#codec
     if (codec.coreGeneration !== this.#coreGen) this.#coreReplaced()
     codec.beginCall()
@@ -497,7 +547,7 @@ export class RemoteWriter extends EventEmitter {
     const filled: Batch[] = []
     let samples = 0
     try {
-      for (let i = 0; i < items.length; i++) samples += this.#writeItem(items[i], i, prepared, undo, filled)
+      for (let i = 0; i < items.length; i++) samples += this.#writeItem(items[i], i, prepared, undo, filled, from, to)
     } catch (err) {
       if (codec.coreGeneration !== this.#coreGen) this.#coreReplaced()
       else this.#rollback(undo)
@@ -524,11 +574,11 @@ export class RemoteWriter extends EventEmitter {
   }
 
   /** Encodes one item into its shard's batches; returns its samples. */
-  #writeItem (item: Item, index: number, prepared: Prepared | undefined, undo: Undo[], filled: Batch[]): number {
+  #writeItem (item: Item, index: number, prepared: Prepared | undefined, undo: Undo[], filled: Batch[], from = 0, to?: number): number {
     const codec = this.#codec
     const entry = prepared?.entry ?? codec.labelsFor(item, index)
-    const n = item.values.length
-    if (n === 0) return 0 // a series without samples carries nothing to store
+    const n = to ?? item.values.length
+    if (n - from <= 0) return 0 // a series without samples carries nothing to store
     const shard = this.#shards[entry.hash % this.#shards.length]
     let batch = this.#openBatch(shard, undo)
     if (prepared === undefined && n <= this.#room(batch, entry)) {
@@ -540,7 +590,7 @@ export class RemoteWriter extends EventEmitter {
     }
     // Too long for the open batch: validate (and sort) the whole series, then cut it.
     const p = prepared ?? codec.prepareWith(item, index, entry)
-    let start = 0
+    let start = from
     while (start < n) {
       batch = this.#openBatch(shard, undo)
       let take = Math.min(n - start, this.#room(batch, p.entry))
@@ -557,7 +607,7 @@ export class RemoteWriter extends EventEmitter {
       start += take
       if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
     }
-    return n
+    return n - from
   }
 
   /** The shard's open batch (a new one if none), recorded for rollback on first touch. */
@@ -761,57 +811,48 @@ export class RemoteWriter extends EventEmitter {
         return
       }
       const t0 = performance.now()
-      let status: number | undefined
-      let body = ''
-      let retryAfter: number | undefined
+      const outcome = await this.#attempt(batch.body, attempt)
+      const ms = performance.now() - t0
+      if (outcome.kind === 'aborted') {
+        this.#fail(batch, 'aborted', 'aborted', attempt)
+        return
+      }
+      let retryable: boolean
       let reason: FailureReason
       let message: string
-      let retryable: boolean
-      let cause: unknown
-      this.#inFlight++
-      try {
-        const answer = await this.#transport.post(batch.body, signal, attempt, this.#o.timeout)
-        status = answer.status
-        body = answer.body
-        const ms = performance.now() - t0
+      let retryAfter: number | undefined
+      const { status, body } = outcome
+      if (outcome.kind === 'answer') {
         this.#latency.record(ms)
-        if (status >= 200 && status < 300) {
-          this.#inFlight--
+        if (status !== undefined && status >= 200 && status < 300) {
           this.#emitResponse(batch, status, attempt, ms)
           this.#succeed(batch)
           return
         }
-        retryAfter = parseRetryAfter(answer.headers['retry-after'])
-        retryable = retryableStatus(status, body, this.#o.retryOn429)
+        retryAfter = parseRetryAfter(outcome.retryAfter)
+        retryable = retryableStatus(outcome.status, outcome.body, this.#o.retryOn429)
         reason = 'http'
         message = `server returned HTTP ${status}${body ? `: ${body.trim()}` : ''}`
-      } catch (err) {
-        cause = err
-        if (signal.aborted) {
-          this.#inFlight--
-          this.#fail(batch, 'aborted', 'aborted', attempt)
-          return
-        }
-        const timedOut = isTimeout(err)
-        reason = timedOut ? 'timeout' : 'network'
-        message = timedOut ? `no answer within ${this.#o.timeout} ms` : `request failed: ${(err as Error)?.message ?? err}`
+      } else {
         retryable = true
+        reason = outcome.kind
+        message = outcome.kind === 'timeout'
+          ? `no answer within ${this.#o.timeout} ms`
+          : `request failed: ${(outcome.error as Error)?.message ?? outcome.error}`
       }
-      this.#inFlight--
-      const ms = performance.now() - t0
       this.#emitResponse(batch, status, attempt, ms, message)
       if (!retryable) {
-        this.#fail(batch, reason, message, attempt, status, body, cause)
+        this.#fail(batch, reason, message, attempt, status, body, outcome.error)
         return
       }
       const delay = retryAfter ?? backoff(attempt, this.#o.minBackoff, this.#o.maxBackoff)
       if (attempt > this.#o.maxRetries || Date.now() + delay - started > this.#o.maxRetryDuration) {
-        this.#fail(batch, 'retries-exhausted', `gave up retrying: ${message}`, attempt, status, body, cause)
+        this.#fail(batch, 'retries-exhausted', `gave up retrying: ${message}`, attempt, status, body, outcome.error)
         return
       }
       this.#retried.requests++
       this.#retried.samples += batch.samples
-      this.emit('retry', { attempt, delayMs: delay, status, error: message })
+      this.#emitSafe('retry', { attempt, delayMs: delay, status, error: message })
       try {
         await sleep(delay, signal)
       } catch {
@@ -821,13 +862,54 @@ export class RemoteWriter extends EventEmitter {
     }
   }
 
+  /**
+   * One attempt, bounded by `timeout` with a timer of its own (undici's timers are coarse),
+   * and by the writer's abort signal. Never throws.
+   */
+  async #attempt (body: Uint8Array, attempt: number): Promise<
+    | { kind: 'answer', status: number, body: string, retryAfter: string | string[] | undefined, error?: undefined }
+    | { kind: 'timeout' | 'network' | 'aborted', status?: undefined, body?: undefined, error: unknown }
+  > {
+    const ac = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      ac.abort(new Error('timeout'))
+    }, this.#o.timeout)
+    this.#attempts.add(ac)
+    this.#inFlight++
+    try {
+      const answer = await this.#transport.post(body, ac.signal, attempt, Math.max(this.#o.timeout, 1000))
+      return { kind: 'answer', status: answer.status, body: answer.body, retryAfter: answer.headers['retry-after'] }
+    } catch (error) {
+      if (this.#abort.signal.aborted) return { kind: 'aborted', error }
+      return { kind: timedOut || isTimeout(error) ? 'timeout' : 'network', error }
+    } finally {
+      clearTimeout(timer)
+      this.#attempts.delete(ac)
+      this.#inFlight--
+    }
+  }
+
+  /**
+   * Emits an event without letting a throwing listener disturb delivery: the listener's
+   * error is rethrown on its own tick, as an uncaught exception of the listener's making.
+   */
+  #emitSafe (event: string, arg: unknown): void {
+    try {
+      this.emit(event, arg)
+    } catch (err) {
+      process.nextTick(() => { throw err })
+    }
+  }
+
   #emitResponse (batch: Batch, status: number | undefined, attempt: number, latencyMs: number, error?: string): void {
     if (this.listenerCount('response') === 0) return
     const event: ResponseEvent = {
       status, attempt, latencyMs, series: batch.entries.length, samples: batch.samples, bytes: batch.body?.length ?? 0,
     }
     if (error !== undefined) event.error = error
-    this.emit('response', event)
+    this.#emitSafe('response', event)
   }
 
   #succeed (batch: Batch): void {
@@ -846,7 +928,7 @@ export class RemoteWriter extends EventEmitter {
   }
 
   #fail (batch: Batch, reason: FailureReason, message: string, attempts: number, status?: number, body?: string, cause?: unknown): void {
-    const series = batch.entries.map((e, i) => ({ labels: Object.fromEntries(e.names.map((k, j) => [k, e.values[j]])), samples: batch.counts[i] }))
+    const series = batch.entries.map((e, i) => ({ labels: Object.fromEntries(e.names.map((k, j) => [k, e.values[j]]).filter(([, v]) => v !== '')), samples: batch.counts[i] }))
     const err = new BatchError(`${this.#transport.displayUrl}: ${message}`, { reason, status, body, attempts, series, samples: batch.samples, cause })
     this.#failed.requests++
     this.#failed.series += batch.entries.length
@@ -863,7 +945,7 @@ export class RemoteWriter extends EventEmitter {
     try {
       this.#onError?.(err)
     } catch { /* a throwing callback must not stop delivery */ }
-    if (this.listenerCount('error') > 0) this.emit('error', err)
+    if (this.listenerCount('error') > 0) this.#emitSafe('error', err)
   }
 
   /** Returns a settled batch's share of the buffer and wakes producers. */
@@ -879,7 +961,7 @@ export class RemoteWriter extends EventEmitter {
       for (const w of waiters) w.resolve()
       if (this.#needDrain || waiters.length > 0) {
         this.#needDrain = false
-        this.emit('drain')
+        this.#emitSafe('drain', undefined)
       }
     } else {
       this.#needDrain = true
@@ -891,6 +973,7 @@ export class RemoteWriter extends EventEmitter {
   }
 
   #onAbort (): void {
+    for (const ac of this.#attempts) ac.abort(this.#abort.signal.reason)
     // Batches still open or queued fail as 'aborted' once their shard gets to them.
     this.#sealAll()
     const waiters = this.#waiters
@@ -907,20 +990,31 @@ function positiveInt (name: string, v: number): void {
   if (!(Number.isInteger(v) && v > 0)) throw new InvalidArgumentError(`invalid ${name}`)
 }
 
+/** The longest delay setTimeout takes (2^31-1 ms); longer waits are made of several. */
+const MAX_TIMER = 0x7fffffff
+
 function sleep (ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(signal.reason)
       return
     }
+    let timer: NodeJS.Timeout
     const onAbort = (): void => {
       clearTimeout(timer)
       reject(signal.reason)
     }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
+    const until = Date.now() + ms
+    const arm = (): void => {
+      const left = until - Date.now()
+      if (left <= 0) {
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+        return
+      }
+      timer = setTimeout(arm, Math.min(left, MAX_TIMER))
+    }
     signal.addEventListener('abort', onAbort, { once: true })
+    timer = setTimeout(arm, Math.min(ms, MAX_TIMER))
   })
 }

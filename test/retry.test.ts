@@ -68,8 +68,8 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('   ', NOW)).toBeUndefined()
   })
 
-  it('reads delay-seconds as milliseconds', () => {
-    expect(parseRetryAfter('0', NOW)).toBe(0)
+  it('reads delay-seconds as milliseconds; 0 means "no advice" (the normal backoff applies)', () => {
+    expect(parseRetryAfter('0', NOW)).toBeUndefined()
     expect(parseRetryAfter('1', NOW)).toBe(1000)
     expect(parseRetryAfter('120', NOW)).toBe(120_000)
     expect(parseRetryAfter(' 7 ', NOW)).toBe(7000)
@@ -88,8 +88,12 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Wednesday, 21-Oct-15 07:28:05 GMT', NOW)).toBe(5000)
   })
 
-  it('a date in the past is 0 (documented)', () => {
-    expect(parseRetryAfter('Wed, 21 Oct 2015 07:27:00 GMT', NOW)).toBe(0)
+  it('a date in the past is no advice: undefined, so the normal backoff applies (as Prometheus)', () => {
+    expect(parseRetryAfter('Wed, 21 Oct 2015 07:27:00 GMT', NOW)).toBeUndefined()
+  })
+
+  it('reads the asctime form too', () => {
+    expect(parseRetryAfter('Wed Oct 21 07:28:05 2015', NOW)).toBe(5000)
   })
 
   it('uses Date.now() by default', () => {
@@ -108,7 +112,7 @@ describe('parseRetryAfter', () => {
   // 2001 too. They come back as 0 ("a date in the past") instead of undefined, and the writer
   // then retries with no delay at all. Prometheus (protocol.md §4.3) parses only
   // http.TimeFormat and Atoi; anything else is ignored and the normal backoff applies.
-  it.fails('is undefined for numbers that are not delay-seconds ("1.5", "-1", "+5")', () => {
+  it('is undefined for numbers that are not delay-seconds ("1.5", "-1", "+5")', () => {
     for (const v of ['1.5', '-1', '+5']) expect(parseRetryAfter(v, NOW), v).toBeUndefined()
   })
 })
@@ -118,8 +122,8 @@ describe('parseRetryAfter', () => {
 describe('backoff', () => {
   const top = (): number => 1 - Number.EPSILON / 2 // the largest value Math.random can return
 
-  it('draws uniformly from [0, cap] with cap = min(max, min * 2^(attempt-1))', () => {
-    expect(backoff(1, 30, 5000, () => 0)).toBe(0)
+  it('draws uniformly from [1, cap] with cap = min(max, min * 2^(attempt-1)): never 0', () => {
+    expect(backoff(1, 30, 5000, () => 0)).toBe(1)
     expect(backoff(1, 30, 5000, () => 0.5)).toBe(15)
     expect(backoff(2, 30, 5000, () => 0.5)).toBe(30)
     expect(backoff(3, 30, 5000, () => 0.5)).toBe(60)
@@ -143,7 +147,7 @@ describe('backoff', () => {
         const min = Math.min(a, b)
         const max = Math.max(a, b)
         const d = backoff(attempt, min, max, () => r)
-        return Number.isFinite(d) && d >= 0 && d <= max && d <= min * 2 ** Math.min(attempt - 1, 1000)
+        return Number.isFinite(d) && d >= 1 && d <= Math.max(1, max) && d <= Math.max(1, min * 2 ** Math.min(attempt - 1, 1000))
       },
     ), { seed: 18, numRuns: 500 })
     expect(backoff(1e9, 30, 5000, top)).toBeLessThanOrEqual(5000)
