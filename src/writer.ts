@@ -892,14 +892,17 @@ export class RemoteWriter extends EventEmitter {
   }
 
   /**
-   * Emits an event without letting a throwing listener disturb delivery: the listener's
-   * error is rethrown on its own tick, as an uncaught exception of the listener's making.
+   * Emits an event without letting a throwing listener disturb delivery. The listener's error
+   * is not swallowed: it becomes a process warning (code PRW_LISTENER_ERROR) carrying it.
    */
   #emitSafe (event: string, arg: unknown): void {
     try {
       this.emit(event, arg)
     } catch (err) {
-      process.nextTick(() => { throw err })
+      const warning = new Error(`a '${event}' listener of RemoteWriter threw: ${(err as Error)?.message ?? err}`, { cause: err })
+      warning.name = 'RemoteWriterListenerWarning'
+      ;(warning as Error & { code: string }).code = 'PRW_LISTENER_ERROR'
+      process.emitWarning(warning)
     }
   }
 

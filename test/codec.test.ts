@@ -648,6 +648,20 @@ describe('series cache', () => {
     expect(codec.stats().cacheHits).toBe(1)
   })
 
+  it('a cached label object stays deep-equal to a copy of it (the cache slot is invisible)', async () => {
+    const codec = await createCodec()
+    const metric = up({ a: 'b' })
+    const copy = { ...metric }
+    codec.encode([{ metric, values: [1], timestamps: T }])
+    codec.encode([{ metric, values: [1], timestamps: T }])
+    expect(codec.stats().cacheHits).toBe(1)
+    expect(metric).toStrictEqual(copy)
+    expect(Object.keys(metric)).toEqual(Object.keys(copy))
+    expect(JSON.stringify(metric)).toBe(JSON.stringify(copy))
+    const { deepStrictEqual } = await import('node:assert')
+    deepStrictEqual(metric, copy)
+  })
+
   it('a cache of 64 KiB holds ten small label sets: the second pass is all hits', async () => {
     // Ten blocks of ~30 bytes fit many times over. (The core's arena allocates 1 MiB chunks,
     // which must not make every cap below ~1 MiB reset on each new label set.)

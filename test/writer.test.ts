@@ -1183,14 +1183,8 @@ describe('response events and stats', () => {
     expectDelivered(rx, items)
   })
 
-  // BUG (src/writer.ts #deliver, the success path inside `try`): #emitResponse and #succeed
-  // run inside the try whose catch treats any exception as a failed HTTP attempt. A 'response'
-  // (or 'drain') listener that throws after a 2xx therefore makes the writer decrement
-  // #inFlight a second time (it goes to -1), count a retry, and RESEND the acknowledged batch
-  // (duplicate data; with a listener that always throws, the batch ends "failed" although the
-  // server stored it, and #succeed/#release run repeatedly, corrupting the buffer counters).
-  // Fix: leave the try right after `transport.post()` resolves (keep only the await inside
-  // it), and run emit/succeed/fail outside; or guard listener calls like onError is guarded.
+  // A listener that throws must not disturb delivery (no resend of an acknowledged batch, no
+  // corrupted counters), and its error must not vanish: it becomes a process warning.
   it('a throwing response listener does not make the writer resend an acknowledged batch', async () => {
     const { rx, w } = await rig(undefined, { concurrency: 1 })
     let calls = 0
@@ -1198,9 +1192,14 @@ describe('response events and stats', () => {
       calls++
       if (calls === 1) throw new Error('listener bug')
     })
+    const warnings: Error[] = []
+    const onWarning = (e: Error): void => { warnings.push(e) }
+    process.on('warning', onWarning)
     const items = makeItems(1700, 1, 10)
     await w.send(items).catch(() => {})
     await sleep(50) // room for a (wrong) resend to show up
+    process.off('warning', onWarning)
+    expect(warnings.some((e) => (e as Error & { code?: string }).code === 'PRW_LISTENER_ERROR' && /listener bug/.test(e.message))).toBe(true)
     expect(rx.requests.length).toBe(1)
     expect(w.stats().inFlight).toBe(0)
     expect(w.stats().retried.requests).toBe(0)
