@@ -7,7 +7,7 @@ import { reqLen, reqPtr } from "./prompb";
 import { compress, decodedLen, decompress, maxCompressedLen } from "./snappy";
 
 export {
-  addSeries, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
+  addSeries, addSingles, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
   reqSelect, reqTruncate,
   resultHash, resultLen, resultPtr, stageReserve,
 } from "./prompb";

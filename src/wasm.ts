@@ -16,6 +16,7 @@ export interface CoreExports {
   memory: WebAssembly.Memory
   addSeries(labels: number, labelsLen: number, n: number, flags: number): number
   checkSeries(n: number, flags: number): number
+  addSingles(count: number): number
   resultHash(): number
   buildLabels(n: number, flags: number): number
   errorIndex(): number
