@@ -54,7 +54,7 @@ if (opts.help) {
 /** Per-task budgets, ms and iterations (tinybench keeps going until both are met). */
 const budget = opts.quick
   ? { time: 250, iterations: 3, warmupTime: 60, warmupIterations: 1 }
-  : { time: 1000, iterations: 8, warmupTime: 200, warmupIterations: 2 }
+  : { time: 1000, iterations: 8, warmupTime: 1000, warmupIterations: 10 }
 
 const rounds = opts.rounds !== undefined ? Number(opts.rounds) : opts.quick ? 1 : 2
 if (!Number.isInteger(rounds) || rounds < 1) {
@@ -282,7 +282,7 @@ interface Best {
 function measure (id: string, tasks: Timed[]): Map<string, Best> {
   const best = new Map<string, Best>()
   for (let round = 0; round < rounds; round++) {
-    const bench = new Bench({ name: id, throws: true, setup: () => gc(), ...budget })
+    const bench = new Bench({ name: id, throws: true, setup: () => { if (process.env.BENCH_NO_GC === undefined) gc() }, ...budget })
     for (const t of round % 2 === 0 ? tasks : [...tasks].reverse()) {
       bench.add(t.name, t.fn, t.beforeEach ? { beforeEach: t.beforeEach } : {})
     }

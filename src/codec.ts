@@ -51,6 +51,8 @@ export interface CodecStats {
 }
 
 const DEFAULT_CACHE_BYTES = 128 << 20
+/** Copies up to 1/8 of this share one ArrayBuffer (see Codec#copyBuffer). */
+const SLAB_BYTES = 1 << 20
 /** First timestamps below this mark a series in seconds (the Python library's rule). */
 const SECONDS_BELOW = 1e10
 /**
@@ -144,6 +146,8 @@ export class Codec {
   #gen = 1
   #coreGen: number
   #stats = { labelEncodes: 0, cacheHits: 0, cacheResets: 0 }
+  #slab = new ArrayBuffer(0)
+  #slabPos = SLAB_BYTES
   /** Series and samples appended to the request being built. */
   #series = 0
   #samples = 0
@@ -278,10 +282,31 @@ export class Codec {
       const n = core.exports.reqCompress() >>> 0
       core.refresh()
       const p = core.exports.snapPtr() >>> 0
-      return copy ? core.u8.slice(p, p + n) : core.u8.subarray(p, p + n)
+      const view = core.u8.subarray(p, p + n)
+      if (!copy) return view
+      const out = this.#copyBuffer(n)
+      out.set(view)
+      return out
     } catch (err) {
       throw this.#recover(err)
     }
+  }
+
+  /**
+   * A fresh `n`-byte array for a copy. Small copies are carved out of a shared slab (as
+   * Node's Buffer pool does): a copy is then a view plus a memcpy, not a new ArrayBuffer each
+   * time, which is what made copies cost more than encoding. Such a copy's `.buffer` is the
+   * slab, shared with other copies; its own bytes are its alone.
+   */
+  #copyBuffer (n: number): Uint8Array {
+    if (n > SLAB_BYTES >>> 3) return new Uint8Array(n)
+    if (this.#slabPos + n > SLAB_BYTES) {
+      this.#slab = new ArrayBuffer(SLAB_BYTES)
+      this.#slabPos = 0
+    }
+    const out = new Uint8Array(this.#slab, this.#slabPos, n)
+    this.#slabPos = (this.#slabPos + n + 7) & ~7
+    return out
   }
 
   // ---- internals -----------------------------------------------------------------------
