@@ -146,6 +146,8 @@ export class Codec {
   #gen = 1
   #coreGen: number
   #stats = { labelEncodes: 0, cacheHits: 0, cacheResets: 0 }
+  /** Set while staged records point at cached label blocks: no cache reset then. */
+  #pinned = false
   #slab = new ArrayBuffer(0)
   #slabPos = SLAB_BYTES
   /** Series and samples appended to the request being built. */
@@ -315,63 +317,93 @@ export class Codec {
     if (!Array.isArray(items)) throw new InvalidArgumentError('items must be an array')
     this.begin()
     this.#epoch++
+    this.#trim()
     try {
-      const core = this.#core
-      const ex = core.exports
       // Runs of one-sample items (the Prometheus layout, IoT gateways) go to the core in one
       // addSingles() call: a 32-byte record each instead of a call each.
-      let count = 0
-      let cap = 0
-      let rec = 0 // record base, in u32 units
-      let first = 0
-      const flush = (): void => {
-        if (count === 0) return
-        const rc = ex.addSingles(count)
-        if (rc < 0) {
-          const at = ex.errorIndex()
-          const item = items[first + at]
-          throw invalid(item, first + at, 'timestamps', coreMessages[rc] ?? `error ${rc}`, 0)
-        }
-        this.#series += count
-        this.#samples += count
-        count = 0
-      }
-      for (let i = 0; i < items.length; i++) {
-        const item = items[i]
-        const single = singleSample(item)
-        if (single === undefined) {
-          flush()
-          this.#append(item, i, 0, undefined)
+      let run = 0
+      for (let i = 0; i <= items.length; i++) {
+        if (i < items.length && singleSample(items[i]) !== undefined) {
+          run++
           continue
         }
-        const entry = this.#labelsOf(item, i)
-        if (count === cap) {
-          flush()
-          cap = Math.min(items.length - i, 1 << 16)
-          rec = (ex.stageReserve(cap * SINGLE_RECORD) >>> 0) >>> 2
-          first = i
-        }
-        core.refresh()
-        const u32 = core.u32
-        const r = rec + count * (SINGLE_RECORD >>> 2)
-        u32[r] = entry.ptr
-        u32[r + 1] = entry.len
-        core.f64[(r >>> 1) + 2] = single
-        const t = item.timestamps[0]
-        let flags = this.#flags
-        if (typeof t === 'bigint') {
-          core.i64[(r >>> 1) + 3] = t
-          flags |= AS_TS_I64
-          if (this.#autoSeconds && Number(t) < SECONDS_BELOW) flags |= AS_SECONDS
-        } else {
-          if (typeof t !== 'number') throw invalid(item, i, 'timestamps', 'must be a number', 0)
-          core.f64[(r >>> 1) + 3] = t
-          if (this.#autoSeconds && t < SECONDS_BELOW) flags |= AS_SECONDS
-        }
-        u32[r + 2] = flags
-        count++
+        if (run > 0) this.#singles(items, i - run, run, undefined, undefined)
+        run = 0
+        if (i < items.length) this.#append(items[i], i, 0, undefined)
       }
-      flush()
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  /**
+   * Appends `count` one-sample items to the selected request with addSingles(): items
+   * [first, first + count) of `items`, or with `idx`, items idx[first..first + count) whose
+   * label entries are in `entries` (parallel to `items`). Throws ValidationError for the first
+   * bad item; the request then holds the records before it (callers discard or truncate).
+   */
+  #singles (items: readonly Item[], first: number, count: number, idx: readonly number[] | undefined, entries: readonly CacheEntry[] | undefined): void {
+    const core = this.#core
+    const ex = core.exports
+    const rec = (ex.stageReserve(count * SINGLE_RECORD) >>> 0) >>> 2
+    this.#pinned = true
+    try {
+      this.#stageSingles(items, first, count, idx, entries, rec)
+    } finally {
+      this.#pinned = false
+    }
+    const rc = ex.addSingles(count)
+    if (rc < 0) {
+      const at = ex.errorIndex()
+      const i = idx === undefined ? first + at : idx[first + at]
+      throw invalid(items[i], i, 'timestamps', coreMessages[rc] ?? `error ${rc}`, 0)
+    }
+    this.#series += count
+    this.#samples += count
+  }
+
+  /** Writes addSingles() records at u32 index `rec` (see #singles). */
+  #stageSingles (items: readonly Item[], first: number, count: number, idx: readonly number[] | undefined, entries: readonly CacheEntry[] | undefined, rec: number): void {
+    const core = this.#core
+    for (let k = 0; k < count; k++) {
+      const i = idx === undefined ? first + k : idx[first + k]
+      const item = items[i]
+      let entry = entries?.[i]
+      if (entry === undefined || entry.gen !== this.#gen || this.#core.generation !== this.#coreGen) entry = this.#labelsOf(item, i)
+      core.refresh()
+      const u32 = core.u32
+      const r = rec + k * (SINGLE_RECORD >>> 2)
+      u32[r] = entry.ptr
+      u32[r + 1] = entry.len
+      core.f64[(r >>> 1) + 2] = item.values[0]
+      const t = item.timestamps[0]
+      let flags = this.#flags
+      if (typeof t === 'bigint') {
+        core.i64[(r >>> 1) + 3] = t
+        flags |= AS_TS_I64
+        if (this.#autoSeconds && Number(t) < SECONDS_BELOW) flags |= AS_SECONDS
+      } else {
+        if (typeof t !== 'number') throw invalid(item, i, 'timestamps', 'must be a number', 0)
+        core.f64[(r >>> 1) + 3] = t
+        if (this.#autoSeconds && t < SECONDS_BELOW) flags |= AS_SECONDS
+      }
+      u32[r + 2] = flags
+    }
+  }
+
+  /** @internal Whether an item is one plain sample that appendSingles() takes. */
+  isSingle (item: Item): boolean {
+    return singleSample(item) !== undefined
+  }
+
+  /**
+   * @internal For the writer: appends the one-sample items idx[first..first + count) of
+   * `items`, with their entries from labelsFor() (parallel to `items`), to the selected
+   * request. Throws ValidationError naming the first bad item.
+   */
+  appendSingles (items: readonly Item[], idx: readonly number[], entries: readonly CacheEntry[], first: number, count: number): void {
+    try {
+      this.#singles(items, first, count, idx, entries)
     } catch (err) {
       throw this.#recover(err)
     }
@@ -452,6 +484,7 @@ export class Codec {
    */
   prepareAll (items: readonly Item[]): Prepared[] {
     this.#epoch++
+    this.#trim()
     const out = new Array<Prepared>(items.length)
     for (let i = 0; i < items.length; i++) out[i] = this.#prepare(items[i], i)
     return out
@@ -477,6 +510,16 @@ export class Codec {
   /** @internal Starts a call: label objects are compared again from here on. */
   beginCall (): void {
     this.#epoch++
+    this.#trim()
+  }
+
+  /** Drops the cache if a call ran it past its cap (it may, while records were pinned). */
+  #trim (): void {
+    if (this.#cacheCap > 0 && (this.#core.exports.cacheBytes() >>> 0) > this.#cacheCap) {
+      this.#core.exports.cacheReset()
+      this.#gen++
+      this.#stats.cacheResets++
+    }
   }
 
   /** @internal Checks an item's shape and returns its validated label block. Throws ValidationError. */
@@ -649,7 +692,9 @@ export class Codec {
     }
     const maxBlock = chars * 3 + n * 18
     // With the cap at 0 only handles reach here with cache=true: they keep their blocks.
-    if (cache && this.#cacheCap > 0 && (ex.cacheBytes() >>> 0) + maxBlock > this.#cacheCap) {
+    // While records that point at cached blocks are being staged (#pinned), the cache may
+    // run past its cap rather than free blocks those records still point to.
+    if (cache && this.#cacheCap > 0 && !this.#pinned && (ex.cacheBytes() >>> 0) + maxBlock > this.#cacheCap) {
       ex.cacheReset()
       this.#gen++
       this.#stats.cacheResets++

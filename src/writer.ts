@@ -278,6 +278,8 @@ export class RemoteWriter extends EventEmitter {
   #errors: BatchError[] = []
   /** Free request slots of the core, and the next never-used one (slot 0 is the codec's own). */
   #slots: number[] = []
+  /** Per shard, the indices of a call's items (reused from call to call). */
+  #buckets: number[][] = []
   /** Controllers of the attempts in flight, aborted with the writer. */
   #attempts = new Set<AbortController>()
   /**
@@ -327,6 +329,7 @@ export class RemoteWriter extends EventEmitter {
     this.#codec = new Codec(opts)
     this.#coreGen = this.#codec.coreGeneration
     this.#shards = Array.from({ length: concurrency }, () => new Shard())
+    this.#buckets = Array.from({ length: concurrency }, () => [])
     if (opts.signal) {
       if (opts.signal.aborted) this.#abort.abort(opts.signal.reason)
       else opts.signal.addEventListener('abort', () => this.#abort.abort(opts.signal?.reason), { once: true })
@@ -547,7 +550,8 @@ export class RemoteWriter extends EventEmitter {
     const filled: Batch[] = []
     let samples = 0
     try {
-      for (let i = 0; i < items.length; i++) samples += this.#writeItem(items[i], i, prepared, undo, filled, from, to)
+      if (prepared !== undefined) samples = this.#writeItem(items[0], 0, prepared, undo, filled, from, to)
+      else samples = this.#writeItems(items, undo, filled)
     } catch (err) {
       if (codec.coreGeneration !== this.#coreGen) this.#coreReplaced()
       else this.#rollback(undo)
@@ -573,10 +577,83 @@ export class RemoteWriter extends EventEmitter {
     this.#armTimer()
   }
 
-  /** Encodes one item into its shard's batches; returns its samples. */
-  #writeItem (item: Item, index: number, prepared: Prepared | undefined, undo: Undo[], filled: Batch[], from = 0, to?: number): number {
+  /**
+   * Encodes a call's items: their labels first (so a bad label set throws before anything is
+   * encoded), then shard by shard in input order, one-sample items in runs through the core's
+   * addSingles(). Returns the samples encoded.
+   */
+  #writeItems (items: readonly Item[], undo: Undo[], filled: Batch[]): number {
     const codec = this.#codec
-    const entry = prepared?.entry ?? codec.labelsFor(item, index)
+    const shards = this.#shards
+    const entries = new Array<CacheEntry>(items.length)
+    const buckets = this.#buckets
+    for (const b of buckets) b.length = 0
+    for (let i = 0; i < items.length; i++) {
+      const entry = codec.labelsFor(items[i], i)
+      entries[i] = entry
+      buckets[entry.hash % shards.length].push(i)
+    }
+    let samples = 0
+    for (let k = 0; k < shards.length; k++) {
+      const bucket = buckets[k]
+      let j = 0
+      while (j < bucket.length) {
+        let run = 0
+        while (j + run < bucket.length && codec.isSingle(items[bucket[j + run]])) run++
+        if (run > 0) {
+          this.#writeSingles(shards[k], items, bucket, entries, j, run, undo, filled)
+          samples += run
+          j += run
+          continue
+        }
+        const i = bucket[j]
+        samples += this.#writeItem(items[i], i, undefined, undo, filled, 0, undefined, entries[i])
+        j++
+      }
+    }
+    return samples
+  }
+
+  /** Encodes the one-sample items bucket[j..j + run) into the shard's batches. */
+  #writeSingles (shard: Shard, items: readonly Item[], bucket: number[], entries: CacheEntry[], j: number, run: number, undo: Undo[], filled: Batch[]): void {
+    const codec = this.#codec
+    const { maxSamplesPerRequest, maxBytesPerRequest } = this.#o
+    const end = j + run
+    while (j < end) {
+      const batch = this.#openBatch(shard, undo)
+      // As many as fit by count and by worst-case bytes.
+      let take = 0
+      let bytes = batch.bytes
+      while (j + take < end && batch.samples + take < maxSamplesPerRequest) {
+        const need = SERIES_OVERHEAD + entries[bucket[j + take]].len + MAX_SAMPLE_BYTES
+        if (bytes + need > maxBytesPerRequest && (batch.samples + take) > 0) break
+        bytes += need
+        take++
+      }
+      if (take === 0) {
+        this.#markFull(shard, batch, filled)
+        continue
+      }
+      codec.select(batch.slot)
+      codec.appendSingles(items, bucket, entries, j, take)
+      const size = codec.size
+      this.#bufferedBytes += size - batch.bytes
+      this.#bufferedSamples += take
+      batch.bytes = size
+      batch.samples += take
+      for (let k = j; k < j + take; k++) {
+        batch.entries.push(entries[bucket[k]])
+        batch.counts.push(1)
+      }
+      j += take
+      if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
+    }
+  }
+
+  /** Encodes one item into its shard's batches; returns its samples. */
+  #writeItem (item: Item, index: number, prepared: Prepared | undefined, undo: Undo[], filled: Batch[], from = 0, to?: number, resolved?: CacheEntry): number {
+    const codec = this.#codec
+    const entry = prepared?.entry ?? resolved ?? codec.labelsFor(item, index)
     const n = to ?? item.values.length
     if (n - from <= 0) return 0 // a series without samples carries nothing to store
     const shard = this.#shards[entry.hash % this.#shards.length]

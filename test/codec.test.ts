@@ -662,6 +662,17 @@ describe('series cache', () => {
     deepStrictEqual(metric, copy)
   })
 
+  it('a run of one-sample items whose label blocks overflow a small cache still encodes correctly', async () => {
+    // The run's records point at cached blocks; a cache reset in the middle would free them.
+    const small = await createCodec({ seriesCacheBytes: 4096, autoConvertSecondsToMs: false })
+    const reference = await createCodec({ autoConvertSecondsToMs: false })
+    const items = Array.from({ length: 2000 }, (_, i) => ({ metric: { __name__: 'run_metric', device: `d-${i}-${'x'.repeat(i % 50)}` }, values: [i], timestamps: [1000 + i] }))
+    for (let round = 0; round < 3; round++) {
+      expect(hex(small.encode(items))).toBe(hex(reference.encode(items)))
+    }
+    expect(small.stats().cacheResets).toBeGreaterThan(0)
+  })
+
   it('a cache of 64 KiB holds ten small label sets: the second pass is all hits', async () => {
     // Ten blocks of ~30 bytes fit many times over. (The core's arena allocates 1 MiB chunks,
     // which must not make every cap below ~1 MiB reset on each new label set.)
