@@ -24,7 +24,7 @@ const { pushTimeseries } = require('prometheus-remote-write') as {
   pushTimeseries: (ts: PeerSeries[], o: { url: string, fetch: typeof fetch }) => Promise<{ status: number, errorMessage?: string }>
 }
 
-const CONCURRENCY = 4
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4)
 const args = process.argv.slice(2)
 const ROUNDS = Number(args[args.indexOf('--rounds') + 1] || 5) || 5
 const JSON_OUT = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined
