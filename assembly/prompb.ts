@@ -20,7 +20,7 @@ import {
   E_TS_FRACTIONAL, E_TS_NOT_FINITE, E_TS_RANGE, E_TS_SECONDS, E_TS_UNSORTED,
 } from "./errors";
 import { arenaAlloc, lstage, out, reserve, scratch, stage } from "./memory";
-import { varint32Size, varint64Size, writeVarint32, writeVarint64 } from "./varint";
+import { varint32Size, varint64Size, writeVarint32, writeVarint64Wide } from "./varint";
 
 // Tags: (field << 3) | wire type.
 const TAG_TS: u8 = (1 << 3) | 2; //      WriteRequest.timeseries
@@ -227,6 +227,30 @@ function samplePayload(bits: u64, t: i64): usize {
   return (bits != 0 ? 9 : 0) + (t != 0 ? 1 + varint64Size(<u64>t) : 0);
 }
 
+/**
+ * Writes one Sample record (tag, 1-byte length, value unless its bits are 0, timestamp unless
+ * 0) and returns the pointer past it. A quieted stale marker goes out as the stale marker.
+ * It assumes 8 writable bytes past the record (the timestamp's varint is one 8-byte store).
+ */
+// @ts-ignore: decorator
+@inline
+function writeSample(p: usize, bits: u64, t: i64): usize {
+  if (bits == STALE_NAN_QUIET) bits = STALE_NAN;
+  store<u8>(p, TAG_SAMPLE);
+  store<u8>(p, <u8>samplePayload(bits, t), 1);
+  p += 2;
+  if (bits != 0) {
+    store<u8>(p, TAG_DOUBLE);
+    store<u64>(p, bits, 1);
+    p += 9;
+  }
+  if (t != 0) {
+    store<u8>(p++, TAG_TSTAMP);
+    p = writeVarint64Wide(p, <u64>t);
+  }
+  return p;
+}
+
 // ---- the request being built -----------------------------------------------------------
 
 let outLen: usize = 0;
@@ -289,27 +313,14 @@ export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): 
   let ts = vals + (<usize>n << 3);
   let body = labelsLen + scanBytes;
 
-  let p = reserve(out, outLen + 6 + body, outLen) + outLen;
+  // + 8: the last timestamp's 8-byte varint store may reach past the record.
+  let p = reserve(out, outLen + 6 + body + 8, outLen) + outLen;
   store<u8>(p++, TAG_TS);
   p = writeVarint32(p, <u32>body);
   memory.copy(p, labels, labelsLen);
   p += labelsLen;
   for (let i: usize = 0; i < <usize>n; i++) {
-    let bits = load<u64>(vals + (i << 3));
-    let t = load<i64>(ts + (i << 3));
-    if (bits == STALE_NAN_QUIET) bits = STALE_NAN;
-    store<u8>(p, TAG_SAMPLE);
-    store<u8>(p, <u8>samplePayload(bits, t), 1);
-    p += 2;
-    if (bits != 0) {
-      store<u8>(p, TAG_DOUBLE);
-      store<u64>(p, bits, 1);
-      p += 9;
-    }
-    if (t != 0) {
-      store<u8>(p++, TAG_TSTAMP);
-      p = writeVarint64(p, <u64>t);
-    }
+    p = writeSample(p, load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
   }
   outLen = p - out.ptr;
   return 0;
@@ -359,24 +370,10 @@ export function addSingles(count: u32): i32 {
       if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0)) return singleError(i, E_TS_RANGE, p);
       t = <i64>r;
     }
-    if (bits == STALE_NAN_QUIET) bits = STALE_NAN;
-    let payload = samplePayload(bits, t);
     store<u8>(p++, TAG_TS);
-    p = writeVarint32(p, <u32>(labelsLen + 2 + payload));
+    p = writeVarint32(p, <u32>(labelsLen + 2 + samplePayload(bits, t)));
     memory.copy(p, labels, labelsLen);
-    p += labelsLen;
-    store<u8>(p, TAG_SAMPLE);
-    store<u8>(p, <u8>payload, 1);
-    p += 2;
-    if (bits != 0) {
-      store<u8>(p, TAG_DOUBLE);
-      store<u64>(p, bits, 1);
-      p += 9;
-    }
-    if (t != 0) {
-      store<u8>(p++, TAG_TSTAMP);
-      p = writeVarint64(p, <u64>t);
-    }
+    p = writeSample(p + labelsLen, bits, t);
   }
   outLen = p - out.ptr;
   return 0;

@@ -240,8 +240,11 @@ function encodeBlock(dst: usize, src: usize, len: usize): usize {
     let nextS = s;
     let candidate: usize = 0;
     let found = false;
+    // The 4 bytes at s, carried over from the previous probe's load at nextS.
+    let nextVal = load<u32>(s);
     while (true) {
       s = nextS;
+      let val = nextVal;
       let bytesBetweenHashLookups = skip >> 5;
       nextS = s + bytesBetweenHashLookups;
       skip += bytesBetweenHashLookups;
@@ -250,8 +253,9 @@ function encodeBlock(dst: usize, src: usize, len: usize): usize {
       candidate = src + <usize>load<u16>(slot);
       // The slot is updated before the comparison, whatever its outcome.
       store<u16>(slot, <u16>(s - src));
-      nextHash = hash(load<u32>(nextS), shift);
-      if (load<u32>(s) == load<u32>(candidate)) {
+      nextVal = load<u32>(nextS);
+      nextHash = hash(nextVal, shift);
+      if (val == load<u32>(candidate)) {
         found = true;
         break;
       }
