@@ -2,6 +2,7 @@
 // (rounding, seconds, sorting), the series cache, large requests, trap recovery, and views
 // versus copies. Wire bytes are always checked through the independent decoder in
 // test/helpers.ts (native snappy + snappyjs + protobufjs), or against a fresh codec.
+import assert from 'node:assert'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createCodec } from '../src/codec.js'
 import type { Codec, CodecOptions } from '../src/codec.js'
@@ -658,8 +659,7 @@ describe('series cache', () => {
     expect(metric).toStrictEqual(copy)
     expect(Object.keys(metric)).toEqual(Object.keys(copy))
     expect(JSON.stringify(metric)).toBe(JSON.stringify(copy))
-    const { deepStrictEqual } = await import('node:assert')
-    deepStrictEqual(metric, copy)
+    assert.deepStrictEqual(metric, copy)
   })
 
   it('a run of one-sample items whose label blocks overflow a small cache still encodes correctly', async () => {

@@ -4,7 +4,6 @@
 import fc from 'fast-check'
 import protobuf from 'protobufjs'
 import { uncompressSync } from 'snappy'
-// @ts-expect-error snappyjs ships no type declarations
 import SnappyJS from 'snappyjs'
 import { expect } from 'vitest'
 import type { DecodedItem, Item } from '../src/types.js'

@@ -11,7 +11,6 @@ import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import protobuf from 'protobufjs'
 import { uncompressSync } from 'snappy'
-// @ts-expect-error snappyjs ships no type declarations
 import SnappyJS from 'snappyjs'
 import { WriteRequestBits } from './schema.js'
 import type { LongLike, PbWriteRequest } from './schema.js'
