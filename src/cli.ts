@@ -9,6 +9,8 @@ import type { ParseArgsConfig } from 'node:util'
 import { backfill } from './backfill.js'
 import type { BackfillProgress } from './backfill.js'
 import { runDemo } from './demo.js'
+import { runLoad } from './loadgen.js'
+import { renderHtml } from './report-html.js'
 import { startReceiver } from './receiver.js'
 import { VERSION } from './http.js'
 import type { Auth, TlsOptions } from './http.js'
@@ -24,6 +26,7 @@ commands:
   demo       stream a generated workload (backfill, then IoT) through the writer; without
              --url into the built-in receiver, proving every sample arrived (the default)
   backfill   send files (JSON lines, Prometheus text, OpenMetrics, CSV; gzip too) in constant memory
+  bench      load-test a remote-write backend: open-loop rate, churn, live status, JSON/HTML report
   receive    run a remote-write receiver that checks, counts and optionally injects faults
 
 run 'prw <command> --help' for a command's options.`
@@ -133,6 +136,22 @@ function sendOptions (v: SendValues): { url: string | undefined, writer: Omit<Re
   }
 }
 
+const BENCH_USAGE = `usage: prw bench --url URL [options]
+
+  --series N             active series (default 10000)
+  --metrics N            metric names the series are spread over (default 10)
+  --labels N             extra labels per series (default 5)
+  --label-cardinality N  values per extra label (default 10)
+  --churn N              series replaced by new ones every --churn-interval (default 0)
+  --churn-interval MS    default 10000
+  --rate N               open-loop target in samples/s (default 0: as fast as acknowledged)
+  --duration S           seconds (default 30)
+  --batch N              samples per request (default 2000)
+  --json FILE            write the report as JSON
+  --html FILE            write a self-contained HTML report with charts
+
+${SEND_USAGE}`
+
 const RECEIVE_USAGE = `usage: prw receive [options]
 
   --port N          listen port (default 9201; 0 picks one)
@@ -156,6 +175,7 @@ async function main (argv: string[]): Promise<number> {
   }
   if (command === 'demo') return demo(rest)
   if (command === 'backfill') return backfillCommand(rest)
+  if (command === 'bench') return benchCommand(rest)
   if (command === 'receive') return receive(rest)
   console.error(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`)
   return 2
@@ -255,6 +275,64 @@ async function backfillCommand (args: string[]): Promise<number> {
     return 1
   }
   return 0
+}
+
+async function benchCommand (args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...SEND_OPTIONS,
+      help: { type: 'boolean', short: 'h' },
+      series: { type: 'string' },
+      metrics: { type: 'string' },
+      labels: { type: 'string' },
+      'label-cardinality': { type: 'string' },
+      churn: { type: 'string' },
+      'churn-interval': { type: 'string' },
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      batch: { type: 'string' },
+      json: { type: 'string' },
+      html: { type: 'string' },
+    },
+  })
+  if (values.help) {
+    console.log(BENCH_USAGE)
+    return 0
+  }
+  const { url, writer } = sendOptions(values)
+  if (url === undefined) throw new Error('bench needs --url (or PROMETHEUS_REMOTE_WRITE_URL); `prw receive` runs a local one')
+  const target = new URL(url)
+  const shown = `${target.origin}${target.pathname}`
+  const tty = process.stderr.isTTY
+  const report = await runLoad({
+    url,
+    writer: { ...writer, maxSamplesPerRequest: int(values.batch, 2000), autoConvertSecondsToMs: false },
+    series: int(values.series, 10_000),
+    metrics: int(values.metrics, 10),
+    labels: int(values.labels, 5),
+    labelCardinality: int(values['label-cardinality'], 10),
+    churn: int(values.churn, 0),
+    churnInterval: int(values['churn-interval'], 10_000),
+    rate: num(values.rate, 0),
+    duration: num(values.duration, 30) * 1000,
+    onTick: (s, t) => {
+      const line = `${s.second}s  ${Math.round(s.samples)} samples/s  ${s.requests} req/s  p50 ${s.p50.toFixed(1)} ms  p99 ${s.p99.toFixed(1)} ms  ${s.errors} errors  behind ${t.behind}`
+      process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`)
+    },
+  })
+  if (tty) process.stderr.write('\n')
+  const l = report.latency
+  console.log(`target      ${report.target > 0 ? `${Math.round(report.target)} samples/s` : 'as fast as acknowledged'} against ${shown}`)
+  console.log(`achieved    ${Math.round(report.achieved)} samples/s (${report.samplesSent} sent, ${report.samplesFailed} failed, ${report.behind} behind schedule)`)
+  console.log(`requests    ${report.requests} (${report.requestsPerSecond.toFixed(1)}/s), ${(report.bytesPerSecond / 1e6).toFixed(2)} MB/s on the wire`)
+  console.log(`latency     p50 ${l.p50.toFixed(1)} ms  p90 ${l.p90.toFixed(1)} ms  p99 ${l.p99.toFixed(1)} ms  max ${l.max.toFixed(1)} ms`)
+  console.log(`errors      ${Object.keys(report.errors).length ? Object.entries(report.errors).map(([k, v]) => `${k}: ${v}`).join(', ') : 'none'}`)
+  console.log(`client CPU  ${report.cpu.percentOfOneCore.toFixed(0)}% of one core`)
+  const { writeFileSync } = await import('node:fs')
+  if (values.json) writeFileSync(values.json, JSON.stringify({ url: shown, ...report }, null, 2))
+  if (values.html) writeFileSync(values.html, renderHtml(report, shown))
+  return report.samplesFailed > 0 ? 1 : 0
 }
 
 /** A one-line progress display on a TTY (bytes read of total, samples sent, rate, ETA); periodic lines elsewhere. */

@@ -25,7 +25,6 @@ export interface DecodeOptions {
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 
-const utf8 = new TextDecoder('utf-8', { fatal: false })
 
 /** Wire types. */
 const VARINT = 0
@@ -38,7 +37,8 @@ class Reader {
   pos = 0
   /** High 32 bits of the last varint64() read. */
   hi = 0
-  readonly end: number
+  /** End of the message being read; narrowed while a nested message is read. */
+  end: number
   constructor (readonly buf: Uint8Array, start: number, end: number) {
     this.pos = start
     this.end = end
@@ -119,12 +119,15 @@ class Reader {
 /** Decodes an uncompressed WriteRequest. Throws DecodeError on malformed input. */
 export function decodeWriteRequest (buf: Uint8Array, options: DecodeOptions = {}): DecodedItem[] {
   const r = new Reader(buf, 0, buf.length)
+  text = Buffer.from(buf.buffer, buf.byteOffset, buf.length)
   const items: DecodedItem[] = []
   while (r.pos < r.end) {
     const tag = r.uint32()
     if (tag === ((1 << 3) | LEN)) {
       const end = r.delimited()
-      const item = decodeTimeSeries(new Reader(buf, r.pos, end), options.bigint === true, options.strict === true)
+      r.end = end
+      const item = decodeTimeSeries(r, options.bigint === true, options.strict === true)
+      r.end = buf.length
       if (options.strict === true) checkSeries(item, items.length)
       items.push(item)
       r.pos = end
@@ -135,36 +138,41 @@ export function decodeWriteRequest (buf: Uint8Array, options: DecodeOptions = {}
   return items
 }
 
+/** Raw sample bits of the series being decoded (value lo/hi, timestamp lo/hi), reused. */
+let scratch = new Uint32Array(4096)
+
 function decodeTimeSeries (r: Reader, bigint: boolean, strict: boolean): DecodedItem {
   const metric: Record<string, string> = {}
-  /** Strict mode: the previous label name's bytes, for the order check. */
-  let prev: Uint8Array | undefined
-  let labelCount = 0
-  // Raw sample bits: value as two u32 halves, timestamp as two u32 halves.
-  let bits = new Uint32Array(32)
+  /** Strict mode: the previous label name's byte range, for the order check. */
+  let prevStart = -1
+  let prevEnd = -1
+  let bits = scratch
   let n = 0
-  while (r.pos < r.end) {
+  const outer = r.end
+  while (r.pos < outer) {
     const tag = r.uint32()
     if (tag === ((1 << 3) | LEN)) {
       const end = r.delimited()
-      const name = decodeLabel(new Reader(r.buf, r.pos, end), metric)
-      if (strict) {
-        if (prev !== undefined && compareBytes(prev, name) >= 0) {
-          throw new DecodeError(`series ${describe(metric)}: labels not sorted or duplicate name ${JSON.stringify(utf8.decode(name))}`)
-        }
-        prev = name
-        labelCount++
-        if (Object.keys(metric).length !== labelCount) throw new DecodeError(`series ${describe(metric)}: duplicate label name`)
+      r.end = end
+      decodeLabel(r, metric)
+      r.end = outer
+      // Strictly increasing names: sorted, and no name twice.
+      if (strict && prevStart >= 0 && compareRanges(r.buf, prevStart, prevEnd, nameStart, nameEnd) >= 0) {
+        throw new DecodeError(`series ${describe(metric)}: labels not sorted or duplicate name ${JSON.stringify(text.toString('utf8', nameStart, nameEnd))}`)
       }
+      prevStart = nameStart
+      prevEnd = nameEnd
       r.pos = end
     } else if (tag === ((2 << 3) | LEN)) {
       const end = r.delimited()
       if ((n + 1) * 4 > bits.length) {
         const grown = new Uint32Array(bits.length * 2)
         grown.set(bits)
-        bits = grown
+        bits = scratch = grown
       }
-      decodeSample(new Reader(r.buf, r.pos, end), bits, n * 4)
+      r.end = end
+      decodeSample(r, bits, n * 4)
+      r.end = outer
       n++
       r.pos = end
     } else {
@@ -173,50 +181,59 @@ function decodeTimeSeries (r: Reader, bigint: boolean, strict: boolean): Decoded
   }
   const values = new Float64Array(n)
   const vbits = new Uint32Array(values.buffer)
-  const tbits = new Uint32Array(n * 2)
+  let timestamps: number[] | BigInt64Array
+  if (bigint) {
+    const ts = new BigInt64Array(n)
+    const tbits = new Uint32Array(ts.buffer)
+    for (let i = 0; i < n; i++) {
+      tbits[2 * i] = bits[4 * i + 2]
+      tbits[2 * i + 1] = bits[4 * i + 3]
+    }
+    timestamps = ts
+  } else {
+    timestamps = new Array<number>(n)
+    for (let i = 0; i < n; i++) timestamps[i] = (bits[4 * i + 3] | 0) * 4294967296 + bits[4 * i + 2]
+  }
   for (let i = 0; i < n; i++) {
     vbits[2 * i] = bits[4 * i]
     vbits[2 * i + 1] = bits[4 * i + 1]
-    tbits[2 * i] = bits[4 * i + 2]
-    tbits[2 * i + 1] = bits[4 * i + 3]
-  }
-  let timestamps: number[] | BigInt64Array
-  if (bigint) {
-    timestamps = new BigInt64Array(tbits.buffer)
-  } else {
-    timestamps = new Array<number>(n)
-    for (let i = 0; i < n; i++) timestamps[i] = (tbits[2 * i + 1] | 0) * 4294967296 + tbits[2 * i]
   }
   return { metric, values, timestamps }
 }
 
-/** Decodes a Label into `metric`; returns the name's bytes. */
-function decodeLabel (r: Reader, metric: Record<string, string>): Uint8Array {
-  let name: Uint8Array = new Uint8Array(0)
+/** The body being decoded, as a Buffer over the same bytes (Buffer#toString beats TextDecoder on short strings). */
+let text: Buffer = Buffer.alloc(0)
+/** Where the last decodeLabel() found the name. */
+let nameStart = 0
+let nameEnd = 0
+
+/** Decodes a Label into `metric`; the name's byte range is left in nameStart/nameEnd. */
+function decodeLabel (r: Reader, metric: Record<string, string>): void {
+  nameStart = nameEnd = 0
   let value = ''
   while (r.pos < r.end) {
     const tag = r.uint32()
     if (tag === ((1 << 3) | LEN)) {
       const end = r.delimited()
-      name = r.buf.subarray(r.pos, end)
+      nameStart = r.pos
+      nameEnd = end
       r.pos = end
     } else if (tag === ((2 << 3) | LEN)) {
       const end = r.delimited()
-      value = utf8.decode(r.buf.subarray(r.pos, end))
+      value = text.toString('utf8', r.pos, end)
       r.pos = end
     } else {
       r.skip(tag & 7)
     }
   }
-  metric[utf8.decode(name)] = value
-  return name
+  metric[text.toString('utf8', nameStart, nameEnd)] = value
 }
 
-/** Byte-wise comparison, as Go compares strings. */
-function compareBytes (a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i]
-  return a.length - b.length
+/** Byte-wise comparison of buf[a0..a1) and buf[b0..b1), as Go compares strings. */
+function compareRanges (buf: Uint8Array, a0: number, a1: number, b0: number, b1: number): number {
+  const n = Math.min(a1 - a0, b1 - b0)
+  for (let i = 0; i < n; i++) if (buf[a0 + i] !== buf[b0 + i]) return buf[a0 + i] - buf[b0 + i]
+  return (a1 - a0) - (b1 - b0)
 }
 
 function describe (metric: Record<string, string>): string {
