@@ -37,7 +37,7 @@ export function renderHtml (report: LoadReport, title: string): string {
 <style>${uplotCss}
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222 }
 table { border-collapse: collapse; margin-bottom: 24px } td { padding: 3px 12px 3px 0; vertical-align: top }
-td:first-child { color: #666 } h1 { font-size: 18px } h2 { font-size: 15px; margin-top: 24px }
+td:first-child { color: #666; white-space: nowrap } h1 { font-size: 18px } h2 { font-size: 15px; margin-top: 24px }
 </style></head><body>
 <h1>remote-write load test: ${esc(title)}</h1>
 <table>${rows.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('')}</table>

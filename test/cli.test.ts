@@ -195,6 +195,45 @@ describe('prw backfill', () => {
   })
 })
 
+describe('prw bench', () => {
+  it('reports what the receiver counted, as text, JSON and a self-contained HTML page', async () => {
+    const receiver = await startReceiver()
+    try {
+      const json = join(dir, 'bench.json')
+      const html = join(dir, 'bench.html')
+      const r = await prw(['bench', '--url', receiver.url, '--duration', '2', '--series', '5000', '--churn', '100', '--churn-interval', '500', '--json', json, '--html', html])
+      expect(r.code, r.stderr).toBe(0)
+      const report = JSON.parse(readFileSync(json, 'utf8')) as { samplesSent: number, requests: number, url: string, seconds: unknown[] }
+      const counted = receiver.stats()
+      expect(report.samplesSent).toBeGreaterThan(0)
+      expect(report.samplesSent).toBe(counted.samples)
+      expect(report.requests).toBe(counted.accepted)
+      expect(r.stdout).toContain(`(${report.samplesSent} sent, 0 failed`)
+      const page = readFileSync(html, 'utf8')
+      expect(page).toContain('uPlot')
+      expect(page).not.toMatch(/<script src=|<link [^>]*href=/) // nothing fetched from the network
+    } finally {
+      await receiver.close()
+    }
+  })
+
+  it('an open-loop rate is reported against its target, with what fell behind', async () => {
+    const receiver = await startReceiver()
+    try {
+      const json = join(dir, 'rate.json')
+      const r = await prw(['bench', '--url', receiver.url, '--duration', '2', '--rate', '5000', '--series', '1000', '--json', json])
+      expect(r.code, r.stderr).toBe(0)
+      const report = JSON.parse(readFileSync(json, 'utf8')) as { target: number, achieved: number, samplesSent: number, behind: number }
+      expect(report.target).toBe(5000)
+      expect(report.samplesSent + report.behind).toBeGreaterThanOrEqual(9000)
+      expect(report.samplesSent).toBeLessThanOrEqual(10_500)
+      expect(receiver.stats().samples).toBe(report.samplesSent)
+    } finally {
+      await receiver.close()
+    }
+  })
+})
+
 describe('prw receive', () => {
   it('--out appends what it receives as JSON lines, and --help works', async () => {
     const help = await prw(['receive', '--help'])
