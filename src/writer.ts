@@ -370,7 +370,7 @@ export class RemoteWriter extends EventEmitter {
   ready (): Promise<void> {
     if (this.#abort.signal.aborted) return Promise.reject(this.#abortError())
     if (!this.#full()) return Promise.resolve()
-    this.#sealAll()
+    this.#unblock()
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
   }
 
@@ -573,7 +573,7 @@ export class RemoteWriter extends EventEmitter {
       }
     }
     for (const batch of filled) this.#seal(batch)
-    if (this.#full()) this.#sealAll()
+    if (this.#full()) this.#unblock()
     this.#armTimer()
   }
 
@@ -810,6 +810,14 @@ export class RemoteWriter extends EventEmitter {
       }
     }
     return new Uint8Array(Math.max(65536, 2 ** Math.ceil(Math.log2(n))))
+  }
+
+  /**
+   * The buffer is full: if nothing is queued or in flight, no acknowledgement will come to
+   * make room, so the open batches are sent as they are. Otherwise they keep filling.
+   */
+  #unblock (): void {
+    if (this.#inFlight === 0 && this.#shards.every((s) => s.queue.length === 0)) this.#sealAll()
   }
 
   #sealAll (): void {
