@@ -106,15 +106,19 @@ describe('prw backfill', () => {
     })
   })
 
-  it('sends Prometheus text and CSV', async () => {
+  it('sends Prometheus text, OpenMetrics and CSV', async () => {
     const prom = join(dir, 'c.prom')
     writeFileSync(prom, '# TYPE up gauge\nup{job="a"} 1 1700000000000\nup{job="a"} 0 1700000015000\nup{job="b"} 1 1700000000000\n')
+    const om = join(dir, 'e.om')
+    writeFileSync(om, '# TYPE om_total counter\nom_total{x="1"} 5 1700000000.5\nom_total{x="1"} 6 1700000015.25\n# EOF\n')
     const csv = join(dir, 'd.csv')
     writeFileSync(csv, 'timestamp,host,value\n1700000000000,h1,1.5\n1700000015000,h1,2.5\n1700000000000,h2,3\n')
     await withReceiver(async (url, got) => {
-      const r = await prw(['backfill', '--url', url, prom, csv, '--csv-metric-name', 'temp'])
+      const r = await prw(['backfill', '--url', url, prom, om, csv, '--csv-metric-name', 'temp'])
       expect(r.code, r.stderr).toBe(0)
-      expect(count(got)).toBe(6)
+      expect(count(got)).toBe(8)
+      const fromOm = got.find((it) => it.metric.__name__ === 'om_total')
+      expect(fromOm?.timestamps).toEqual([1700000000500, 1700000015250]) // OpenMetrics seconds -> ms
       expect(got.some((it) => it.metric.__name__ === 'temp' && it.metric.host === 'h1' && it.values.length === 2)).toBe(true)
     })
   })
@@ -188,6 +192,25 @@ describe('prw backfill', () => {
         const n = perSeries.get(String(s)) ?? 0
         if (s < doneLines) expect(n, `series ${s}`).toBe(2000)
         else expect(n, `series ${s}`).toBeGreaterThanOrEqual(2000)
+      }
+    } finally {
+      await receiver.close()
+    }
+  })
+})
+
+describe('secrets', () => {
+  it('a token or password given on the command line never appears in the output, even on failures', async () => {
+    const receiver = await startReceiver({ failRate: 1, status: 400 })
+    try {
+      const f = join(dir, 'secret.jsonl')
+      writeFileSync(f, JSON.stringify({ metric: { __name__: 'm' }, values: [1], timestamps: [1_700_000_000_000] }))
+      const url = receiver.url.replace('http://', 'http://user:url-PASSWORD-9@')
+      for (const auth of [['--bearer-token', 'tok-SECRET-1'], ['--basic-auth', 'me:pw-SECRET-2']]) {
+        const r = await prw(['backfill', '--url', url, ...auth, f])
+        expect(r.code).toBe(1)
+        expect(r.stderr + r.stdout).toMatch(/HTTP 400/)
+        expect(r.stderr + r.stdout).not.toMatch(/SECRET|PASSWORD/)
       }
     } finally {
       await receiver.close()
