@@ -12,6 +12,8 @@ export {
   resultHash, resultLen, resultPtr, stageReserve,
 } from "./prompb";
 
+export { v2AddSeries, v2Finish, v2MetaReserve, v2Reset, v2SymbolCount } from "./prompb2";
+
 /** Drops every cached label block; JS invalidates its handles by generation. */
 export function cacheReset(): void { arenaReset(); }
 /** Bytes of label blocks in the series cache. */

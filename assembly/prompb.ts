@@ -202,7 +202,7 @@ export function buildLabels(n: u32, flags: u32): i32 {
 }
 
 /** A 32-bit hash of p[0..n) for sharding: 4 bytes a step, multiply-rotate, then a final mix. */
-function hashBytes(p: usize, n: usize): u32 {
+export function hashBytes(p: usize, n: usize): u32 {
   let h: u32 = 0x9e3779b9 ^ <u32>n;
   let end = p + (n & ~<usize>3);
   for (; p < end; p += 4) h = rotl<u32>((h ^ load<u32>(p)) * 0x85ebca6b, 13) * 5 + 0xe6546b64;
@@ -223,7 +223,7 @@ function labelSize(nl: usize, vl: usize): usize {
 /** Bytes of a Sample record's payload (without its tag and 1-byte length). */
 // @ts-ignore: decorator
 @inline
-function samplePayload(bits: u64, t: i64): usize {
+export function samplePayload(bits: u64, t: i64): usize {
   return (bits != 0 ? 9 : 0) + (t != 0 ? 1 + varint64Size(<u64>t) : 0);
 }
 
@@ -234,7 +234,7 @@ function samplePayload(bits: u64, t: i64): usize {
  */
 // @ts-ignore: decorator
 @inline
-function writeSample(p: usize, bits: u64, t: i64): usize {
+export function writeSample(p: usize, bits: u64, t: i64): usize {
   if (bits == STALE_NAN_QUIET) bits = STALE_NAN;
   store<u8>(p, TAG_SAMPLE);
   store<u8>(p, <u8>samplePayload(bits, t), 1);
@@ -286,6 +286,9 @@ export function reqSelect(k: u32): i32 {
 export function reqTruncate(len: usize): void {
   if (len < outLen) outLen = len;
 }
+
+/** Sets the selected request's length (after a writer other than addSeries filled `out`). */
+export function setOutLen(n: usize): void { outLen = n; }
 
 /** Starts a new request: `out` becomes empty. */
 export function reqReset(): void { outLen = 0; }
@@ -407,7 +410,7 @@ function inSeconds(flags: u32, t0: f64): bool {
 }
 
 /** Bytes of the Sample records of the last scan(): two per sample plus their payloads. */
-let scanBytes: usize = 0;
+export let scanBytes: usize = 0;
 
 /**
  * One pass over a staged series: each timestamp is checked (finite, inside int64, the
@@ -415,7 +418,7 @@ let scanBytes: usize = 0;
  * the previous one (non-decreasing); the Sample records' size is summed into scanBytes.
  * Returns 0, or an error code with errorIndex() naming the sample.
  */
-function scan(n: u32, flags: u32): i32 {
+export function scan(n: u32, flags: u32): i32 {
   errIndex = -1;
   scanBytes = 0;
   if (n == 0) return 0;

@@ -15,4 +15,4 @@ export {
   CoreTrapError, DecodeError, InvalidArgumentError, RemoteWriteError, SnappyError, ValidationError,
 } from './errors.js'
 export type { ValidationField } from './errors.js'
-export type { DecodedItem, EncodeOptions, Item, Labels, SeriesRef, Timestamps, Values } from './types.js'
+export type { DecodedItem, EncodeOptions, Item, Labels, Metadata, MetricType, SeriesRef, Timestamps, Values } from './types.js'

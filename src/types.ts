@@ -22,6 +22,18 @@ export interface Item {
   series?: SeriesRef
   values: Values
   timestamps: Timestamps
+  /** Remote Write 2.0 only: the metric's type, help and unit. */
+  metadata?: Metadata
+}
+
+/** A metric family's type (Remote Write 2.0 Metadata.type). */
+export type MetricType = 'unknown' | 'counter' | 'gauge' | 'histogram' | 'gaugehistogram' | 'summary' | 'info' | 'stateset'
+
+/** Metadata sent with a series in Remote Write 2.0. */
+export interface Metadata {
+  type?: MetricType
+  help?: string
+  unit?: string
 }
 
 /** A handle for a label set whose encoding the codec keeps (see Codec.series). */

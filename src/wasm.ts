@@ -17,6 +17,11 @@ export interface CoreExports {
   addSeries(labels: number, labelsLen: number, n: number, flags: number): number
   checkSeries(n: number, flags: number): number
   addSingles(count: number): number
+  v2Reset(): void
+  v2AddSeries(labels: number, labelsLen: number, n: number, flags: number, type: number, helpLen: number, unitLen: number): number
+  v2MetaReserve(bytes: number): number
+  v2Finish(): number
+  v2SymbolCount(): number
   resultHash(): number
   buildLabels(n: number, flags: number): number
   errorIndex(): number

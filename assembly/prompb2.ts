@@ -1,0 +1,202 @@
+// Remote Write 2.0 encoder: io.prometheus.write.v2.Request (shared/docs/protocol.md §2).
+//
+//   message Request    { reserved 1 to 3; repeated string symbols = 4; repeated TimeSeries timeseries = 5; }
+//   message TimeSeries { repeated uint32 labels_refs = 1; repeated Sample samples = 2;
+//                        repeated Histogram histograms = 3; repeated Exemplar exemplars = 4;
+//                        Metadata metadata = 5; reserved 6; }
+//   message Sample     { double value = 1; int64 timestamp = 2; int64 start_timestamp = 3; }
+//   message Metadata   { MetricType type = 1; uint32 help_ref = 3; uint32 unit_ref = 4; }
+//
+// Strings are interned into the symbols table: a hash table keyed by the string bytes maps
+// each string to its index; symbols[0] is always "" and is written (`22 00`). Series records
+// are built in their own region while the table grows; v2Finish() writes the symbols, then
+// the series, into `out`, where reqCompress() finds the request as for 1.0. Refs are per
+// request, as Prometheus does (the protocol is stateless). Field 6 of TimeSeries (the
+// removed created_timestamp) is never written.
+//
+// A series' labels come from its 1.0 label block (the series cache keeps those): the block's
+// Label records give the sorted names and values to intern.
+
+import { Region, lstage, out, reserve, stage } from "./memory";
+import { hashBytes, scan, scanBytes, setOutLen, writeSample } from "./prompb";
+import { varint32Size, writeVarint32 } from "./varint";
+
+const TAG_SYMBOL: u8 = (4 << 3) | 2; //    Request.symbols
+const TAG_SERIES: u8 = (5 << 3) | 2; //    Request.timeseries
+const TAG_REFS: u8 = (1 << 3) | 2; //      TimeSeries.labels_refs (packed)
+const TAG_METADATA: u8 = (5 << 3) | 2; //  TimeSeries.metadata
+const TAG_META_TYPE: u8 = (1 << 3) | 0; // Metadata.type
+const TAG_META_HELP: u8 = (3 << 3) | 0; // Metadata.help_ref
+const TAG_META_UNIT: u8 = (4 << 3) | 0; // Metadata.unit_ref
+
+/** Symbol records (`22 len bytes`) in table order. */
+const symbols = new Region();
+let symbolsLen: usize = 0;
+/** Per symbol: u32 offset of its bytes in `symbols`, u32 length. */
+const symbolIndex = new Region();
+let symbolCount: u32 = 0;
+/** Open addressing: u32 slots holding symbol index + 1 (0 = empty); capacity a power of two. */
+const slots = new Region();
+let slotMask: u32 = 0;
+/** TimeSeries records of the request. */
+const series = new Region();
+let seriesLen: usize = 0;
+
+/** Starts a 2.0 request: no series, and the symbols table holding only "". */
+export function v2Reset(): void {
+  symbolsLen = 0;
+  symbolCount = 0;
+  seriesLen = 0;
+  if (slotMask == 0) {
+    reserve(slots, 1024 << 2, 0);
+    slotMask = 1023;
+  }
+  memory.fill(slots.ptr, 0, (<usize>slotMask + 1) << 2);
+  intern(0, 0);
+}
+
+/** The index of the string p[0..n) in the symbols table, adding it if new. */
+function intern(p: usize, n: usize): u32 {
+  let h = hashBytes(p, n);
+  let i = h & slotMask;
+  while (true) {
+    let e = load<u32>(slots.ptr + (<usize>i << 2));
+    if (e == 0) break;
+    let idx = e - 1;
+    let rec = symbolIndex.ptr + (<usize>idx << 3);
+    if (<usize>load<u32>(rec, 4) == n && memory.compare(symbols.ptr + <usize>load<u32>(rec), p, n) == 0) return idx;
+    i = (i + 1) & slotMask;
+  }
+  // New symbol: its record, its index entry, its slot.
+  let at = reserve(symbols, symbolsLen + 6 + n, symbolsLen) + symbolsLen;
+  store<u8>(at, TAG_SYMBOL);
+  let bytes = writeVarint32(at + 1, <u32>n);
+  memory.copy(bytes, p, n);
+  symbolsLen = bytes + n - symbols.ptr;
+  let idx = symbolCount++;
+  let rec = reserve(symbolIndex, <usize>symbolCount << 3, <usize>idx << 3) + (<usize>idx << 3);
+  store<u32>(rec, <u32>(bytes - symbols.ptr));
+  store<u32>(rec, <u32>n, 4);
+  store<u32>(slots.ptr + (<usize>i << 2), idx + 1);
+  if (symbolCount * 2 > slotMask) rehash();
+  return idx;
+}
+
+/** Doubles the slot table and re-inserts every symbol. */
+function rehash(): void {
+  let cap = (<usize>slotMask + 1) << 1;
+  reserve(slots, cap << 2, 0);
+  slotMask = <u32>cap - 1;
+  memory.fill(slots.ptr, 0, cap << 2);
+  for (let idx: u32 = 0; idx < symbolCount; idx++) {
+    let rec = symbolIndex.ptr + (<usize>idx << 3);
+    let i = hashBytes(symbols.ptr + <usize>load<u32>(rec), <usize>load<u32>(rec, 4)) & slotMask;
+    while (load<u32>(slots.ptr + (<usize>i << 2)) != 0) i = (i + 1) & slotMask;
+    store<u32>(slots.ptr + (<usize>i << 2), idx + 1);
+  }
+}
+
+/** Reads a varint32 at p; returns the value and leaves the pointer past it in `readEnd`. */
+let readEnd: usize = 0;
+function readVarint32(p: usize): u32 {
+  let v: u32 = 0;
+  let shift: u32 = 0;
+  while (true) {
+    let b = <u32>load<u8>(p++);
+    v |= (b & 0x7f) << shift;
+    if (b < 0x80) break;
+    shift += 7;
+  }
+  readEnd = p;
+  return v;
+}
+
+/**
+ * Appends one 2.0 TimeSeries: labels from the 1.0 label block at labels[0..labelsLen), the
+ * `n` samples staged as for addSeries(), and metadata (type; help and unit strings staged
+ * in `lstage` at [0..helpLen) and [helpLen..helpLen+unitLen), after the labels were built). Returns 0 or an error code
+ * with errorIndex() naming the sample, as addSeries().
+ */
+export function v2AddSeries(labels: usize, labelsLen: usize, n: u32, flags: u32, type: u32, helpLen: usize, unitLen: usize): i32 {
+  let r = scan(n, flags);
+  if (r < 0) return r;
+  // Intern names and values; their refs go to the end of `stage`, after the samples.
+  let refs = reserve(stage, (<usize>n << 4) + labelsLen * 4 + 16, (<usize>n << 4)) + (<usize>n << 4);
+  let count: usize = 0;
+  let refsLen: usize = 0;
+  let p = labels;
+  let end = labels + labelsLen;
+  while (p < end) {
+    // 0a L | 0a nl name | 12 vl value
+    readVarint32(p + 1);
+    let q = readEnd;
+    let nl = <usize>readVarint32(q + 1);
+    let name = readEnd;
+    let vl = <usize>readVarint32(name + nl + 1);
+    let value = readEnd;
+    let a = intern(name, nl);
+    let b = intern(value, vl);
+    store<u32>(refs + (count << 2), a);
+    store<u32>(refs + ((count + 1) << 2), b);
+    refsLen += varint32Size(a) + varint32Size(b);
+    count += 2;
+    p = value + vl;
+  }
+  let helpRef: u32 = helpLen > 0 ? intern(lstage.ptr, helpLen) : 0;
+  let unitRef: u32 = unitLen > 0 ? intern(lstage.ptr + helpLen, unitLen) : 0;
+  let metaLen: usize = (type != 0 ? 1 + varint32Size(type) : 0) +
+    (helpRef != 0 ? 1 + varint32Size(helpRef) : 0) + (unitRef != 0 ? 1 + varint32Size(unitRef) : 0);
+  let body = (refsLen > 0 ? 1 + varint32Size(<u32>refsLen) + refsLen : 0) + scanBytes + 1 + 1 + metaLen;
+
+  let w = reserve(series, seriesLen + 6 + body + 8, seriesLen) + seriesLen;
+  store<u8>(w++, TAG_SERIES);
+  w = writeVarint32(w, <u32>body);
+  if (refsLen > 0) {
+    store<u8>(w++, TAG_REFS);
+    w = writeVarint32(w, <u32>refsLen);
+    for (let k: usize = 0; k < count; k++) w = writeVarint32(w, load<u32>(refs + (k << 2)));
+  }
+  let vals = stage.ptr;
+  let ts = vals + (<usize>n << 3);
+  for (let i: usize = 0; i < <usize>n; i++) w = writeSample(w, load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
+  // Metadata is always written, as Prometheus does (an empty message when nothing is known).
+  store<u8>(w++, TAG_METADATA);
+  store<u8>(w++, <u8>metaLen);
+  if (type != 0) {
+    store<u8>(w++, TAG_META_TYPE);
+    w = writeVarint32(w, type);
+  }
+  if (helpRef != 0) {
+    store<u8>(w++, TAG_META_HELP);
+    w = writeVarint32(w, helpRef);
+  }
+  if (unitRef != 0) {
+    store<u8>(w++, TAG_META_UNIT);
+    w = writeVarint32(w, unitRef);
+  }
+  seriesLen = w - series.ptr;
+  return 0;
+}
+
+/**
+ * Reserves `bytes` of `lstage` for a series' help and unit strings; returns its pointer. The
+ * label strings staged there before are no longer needed once the label block is built.
+ */
+export function v2MetaReserve(bytes: usize): usize {
+  return reserve(lstage, bytes, 0);
+}
+
+/** Writes the request (symbols, then series) into `out`; returns its length. */
+export function v2Finish(): usize {
+  let total = symbolsLen + seriesLen;
+  let p = reserve(out, total, 0);
+  memory.copy(p, symbols.ptr, symbolsLen);
+  memory.copy(p + symbolsLen, series.ptr, seriesLen);
+  setOutLen(total);
+  return total;
+}
+
+/** Symbols in the current request's table ("" included). */
+export function v2SymbolCount(): u32 {
+  return symbolCount;
+}
