@@ -16,9 +16,10 @@
 import { CoreCode, InvalidArgumentError, ValidationError, coreMessages } from './errors.js'
 import type { ValidationField } from './errors.js'
 import { decodeWriteRequest } from './decode.js'
+import { setLabel } from './labels.js'
 import type { DecodeOptions } from './decode.js'
 import {
-  AS_SECONDS, AS_STRICT, AS_TS_I64, Core, DEFAULT_MAX_DECODED, LB_EPHEMERAL, loadCore,
+  AS_SECONDS, AS_STRICT, AS_TS_I64, Core, DEFAULT_MAX_DECODED, loadCore,
 } from './wasm.js'
 import type { DecodedItem, EncodeOptions, Item, Labels, SeriesRef, Timestamps, Values } from './types.js'
 
@@ -299,9 +300,11 @@ export class Codec {
    * automatic. Throws ValidationError (seriesIndex -1) for an invalid label set.
    */
   series (labels: Labels): SeriesHandle {
+    this.#epoch++
+    this.#trim()
     const [names, values] = splitLabels(labels, -1)
     const frozen: Record<string, string> = {}
-    for (let i = 0; i < names.length; i++) frozen[names[i]] = values[i]
+    for (let i = 0; i < names.length; i++) setLabel(frozen, names[i], values[i])
     return new SeriesHandle(Object.freeze(frozen), this, this.#encodeLabels(names, values, -1, true))
   }
 
@@ -326,6 +329,7 @@ export class Codec {
    */
   append (item: Item, index: number, start = 0, end?: number): void {
     this.#epoch++
+    this.#trim()
     try {
       this.#append(item, index, start, end)
     } catch (err) {
@@ -588,12 +592,16 @@ export class Codec {
     this.#trim()
   }
 
-  /** Drops the cache if a call ran it past its cap (it may, while records were pinned). */
+  /**
+   * Drops the cache if a call ran it past its cap (it may, while records were pinned). With
+   * the cache off (cap 0), label blocks live for one call: they are dropped at the next.
+   */
   #trim (): void {
-    if (this.#cacheCap > 0 && (this.#core.exports.cacheBytes() >>> 0) > this.#cacheCap) {
+    const used = this.#core.exports.cacheBytes() >>> 0
+    if (this.#cacheCap > 0 ? used > this.#cacheCap : used > 0) {
       this.#core.exports.cacheReset()
       this.#gen++
-      this.#stats.cacheResets++
+      if (this.#cacheCap > 0) this.#stats.cacheResets++
     }
   }
 
@@ -800,7 +808,10 @@ export class Codec {
         u32[(base >>> 2) + 2 * i + 1] = vl
       }
     }
-    const rc = ex.buildLabels(n, cache ? 0 : LB_EPHEMERAL)
+    // Always in the arena, so that a block stays valid for the whole call (a call may resolve
+    // many label sets before it encodes them); with the cache off, #trim() drops them at the
+    // start of the next call.
+    const rc = ex.buildLabels(n, 0)
     core.refresh()
     if (rc < 0) {
       const at = ex.errorIndex()

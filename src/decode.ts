@@ -8,6 +8,7 @@
  * survive. int64 timestamps are read as two 32-bit halves, never through BigInt.
  */
 import { DecodeError } from './errors.js'
+import { setLabel } from './labels.js'
 import type { DecodedItem } from './types.js'
 
 /** Options of decode(). */
@@ -226,7 +227,7 @@ function decodeLabel (r: Reader, metric: Record<string, string>): void {
       r.skip(tag & 7)
     }
   }
-  metric[text.toString('utf8', nameStart, nameEnd)] = value
+  setLabel(metric, text.toString('utf8', nameStart, nameEnd), value)
 }
 
 /** Byte-wise comparison of buf[a0..a1) and buf[b0..b1), as Go compares strings. */

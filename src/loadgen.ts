@@ -130,12 +130,19 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
     options.onTick?.(second, totals())
   }, 1000)
 
-  /** The next `n` samples of the fleet, round robin, timestamped now. */
+  /**
+   * The next `n` samples of the fleet, round robin, timestamped now, and always after the
+   * series' previous sample (a series written twice within a millisecond gets the next one),
+   * so that no backend sees a duplicate timestamp.
+   */
+  const last = new Float64Array(series)
   const batch = (n: number): Item[] => {
     const items: Item[] = []
     const now = Date.now()
     for (let k = 0; k < n; k++) {
-      items.push({ metric: fleet[cursor], values: [value++ % 1000], timestamps: [now] })
+      const t = Math.max(now, last[cursor] + 1)
+      last[cursor] = t
+      items.push({ metric: fleet[cursor], values: [value++ % 1000], timestamps: [t] })
       cursor = (cursor + 1) % fleet.length
     }
     return items
@@ -144,7 +151,11 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
   const churnStep = (): void => {
     if (churn <= 0 || performance.now() - lastChurn < churnInterval) return
     lastChurn = performance.now()
-    for (let k = 0; k < churn; k++) fleet[(cursor + k) % fleet.length] = makeSeries()
+    for (let k = 0; k < churn; k++) {
+      const at = (cursor + k) % fleet.length
+      fleet[at] = makeSeries()
+      last[at] = 0
+    }
   }
 
   try {

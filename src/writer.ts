@@ -186,8 +186,15 @@ export interface ResponseEvent {
 }
 
 const MAX_KEPT_ERRORS = 100
+/** Batches one write() call may fill before its end (each holds one of the core's 4096 request slots). */
+const MAX_CALL_BATCHES = 2048
 /** Body buffers kept for reuse. */
 const POOL_SIZE = 64
+/** The error a batch carries when the core trapped before its request was sent. */
+function lostToTrap (): RemoteWriteError {
+  return new RemoteWriteError('the WebAssembly core was replaced after a trap; this request was lost before it was sent', 'ERR_PRW_CORE_TRAP')
+}
+
 /** Upper bound of one Sample record: tag, length, value (9), timestamp (11). */
 const MAX_SAMPLE_BYTES = 22
 /** TimeSeries tag and a 5-byte length. */
@@ -386,9 +393,7 @@ export class RemoteWriter extends EventEmitter {
     tracker.pending = 1 // held until everything is routed
     // Small calls are encoded in one go (validated as they are encoded, undone on error).
     // Large ones are validated whole first, then fed in with backpressure.
-    let total = 0
-    for (const it of list) total += (it as Item)?.values?.length ?? 0
-    if (total <= this.#o.maxBufferedSamples) {
+    if (this.#fitsOneCall(list)) {
       this.#encodeCall(list, tracker)
     } else {
       const step = this.#o.maxSamplesPerRequest
@@ -531,15 +536,30 @@ export class RemoteWriter extends EventEmitter {
    * With `prepared`, the single item was validated (and sorted) already.
    */
   #writeCall (items: readonly Item[], tracker: Tracker | undefined): void {
-    let total = 0
-    for (const it of items) total += (it as Item)?.values?.length ?? 0
-    if (total <= this.#o.maxBufferedSamples) {
+    if (this.#fitsOneCall(items)) {
       this.#encodeCall(items, tracker)
       return
     }
-    // A call larger than the buffer: validate it whole first, then encode item by item so
-    // that full batches are sealed (and sent) as they fill.
-    for (const p of this.#codec.prepareAll(items)) this.#encodeCall([p.item], tracker, p)
+    // A call larger than the buffer: validate it whole first, then encode it a request's
+    // worth at a time, so that full batches are sealed (and sent) as they fill.
+    const step = this.#o.maxSamplesPerRequest
+    for (const p of this.#codec.prepareAll(items)) {
+      const n = p.values.length
+      for (let from = 0; from < n; from += step) this.#encodeCall([p.item], tracker, p, from, Math.min(n, from + step))
+    }
+  }
+
+  /**
+   * Whether a call can be encoded in one go: it fits the buffer, and the batches it may fill
+   * (which hold their request slots in the core until the call ends) stay well below the
+   * core's 4096 slots.
+   */
+  #fitsOneCall (items: readonly Item[]): boolean {
+    let total = 0
+    for (const it of items) total += (it as Item)?.values?.length ?? 0
+    const { maxSamplesPerRequest, maxBytesPerRequest, maxBufferedSamples } = this.#o
+    const batches = Math.max(total / maxSamplesPerRequest, (total * MAX_SAMPLE_BYTES + items.length * 512) / maxBytesPerRequest)
+    return total <= maxBufferedSamples && batches + this.#shards.length < MAX_CALL_BATCHES
   }
 
   #encodeCall (items: readonly Item[], tracker: Tracker | undefined, prepared?: Prepared, from = 0, to?: number): void {
@@ -553,7 +573,9 @@ export class RemoteWriter extends EventEmitter {
       if (prepared !== undefined) samples = this.#writeItem(items[0], 0, prepared, undo, filled, from, to)
       else samples = this.#writeItems(items, undo, filled)
     } catch (err) {
-      if (codec.coreGeneration !== this.#coreGen) this.#coreReplaced()
+      // After a trap the requests are gone: report every batch that held samples as failed
+      // (the filled ones too, which no shard holds any more). Otherwise undo the call.
+      if (codec.coreGeneration !== this.#coreGen) this.#coreReplaced(filled)
       else this.#rollback(undo)
       throw err
     }
@@ -757,24 +779,34 @@ export class RemoteWriter extends EventEmitter {
    * The core trapped and was replaced (only possible when it runs out of memory): every
    * open batch's request is gone. Their samples are reported failed, never dropped silently.
    */
-  #coreReplaced (): void {
+  #coreReplaced (filled: Batch[] = []): void {
     this.#coreGen = this.#codec.coreGeneration
     this.#slots = []
     this.#nextSlot = 1
+    const lost = [...filled]
     for (const shard of this.#shards) {
-      const b = shard.open
-      if (b === undefined) continue
+      if (shard.open !== undefined) lost.push(shard.open)
       shard.open = undefined
+    }
+    for (const b of lost) {
       b.slot = 0
-      b.encodeError = new RemoteWriteError('the WebAssembly core was replaced after a trap; this request was lost before it was sent', 'ERR_PRW_CORE_TRAP')
-      shard.queue.push(b)
-      void this.#pump(shard)
+      b.full = false
+      if (b.samples === 0) continue // nothing was in it
+      b.encodeError ??= lostToTrap()
+      b.shard.queue.push(b)
+      void this.#pump(b.shard)
     }
   }
 
   /** Compresses a batch into its body, frees its slot and queues it on its shard. */
   #seal (batch: Batch): void {
     const codec = this.#codec
+    if (codec.coreGeneration !== this.#coreGen) {
+      // The core was replaced since this batch was encoded: its request is gone.
+      this.#coreReplaced()
+      batch.slot = 0
+      batch.encodeError ??= lostToTrap()
+    }
     if (batch.slot !== 0 && batch.encodeError === undefined) {
       try {
         codec.select(batch.slot)
@@ -871,6 +903,9 @@ export class RemoteWriter extends EventEmitter {
         const batch = shard.queue[0]
         await this.#deliver(batch)
         shard.queue.shift()
+        // A full buffer of open batches waits for an acknowledgement that makes room; if this
+        // was the last request out, nothing else would send them.
+        if (this.#full()) this.#unblock()
       }
     } finally {
       shard.sending = false
@@ -1043,6 +1078,7 @@ export class RemoteWriter extends EventEmitter {
     batch.body = undefined
     if (batch.pooled !== undefined && this.#pool.length < POOL_SIZE) this.#pool.push(batch.pooled)
     batch.pooled = undefined
+    if (this.#full()) this.#unblock()
     if (!this.#full()) {
       const waiters = this.#waiters
       this.#waiters = []

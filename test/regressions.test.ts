@@ -1,0 +1,142 @@
+// Regressions found by review, one test each: what the user would have met.
+import { describe, expect, it } from 'vitest'
+import { createCodec } from '../src/codec.js'
+import { CoreTrapError } from '../src/errors.js'
+import { runLoad } from '../src/loadgen.js'
+import { RemoteWriter } from '../src/writer.js'
+import type { Item } from '../src/types.js'
+import { independentDecode } from './helpers.js'
+import { startReceiver } from './receiver.js'
+
+const T = 1_700_000_000_000
+
+describe('seriesCacheBytes: 0 (label blocks live for one call)', () => {
+  it('a writer call resolving several label sets before encoding them sends each under its own labels', async () => {
+    const rx = await startReceiver()
+    const w = new RemoteWriter({ url: rx.url, seriesCacheBytes: 0, autoConvertSecondsToMs: false })
+    try {
+      await w.send([
+        { metric: { __name__: 'm', job: 'a' }, values: [1, 2], timestamps: [T, T + 1] },
+        { metric: { __name__: 'm', job: 'b' }, values: [3, 4], timestamps: [T, T + 1] },
+        { metric: { __name__: 'm', job: 'c' }, values: [5], timestamps: [T] },
+        { metric: { __name__: 'm', job: 'd' }, values: [6], timestamps: [T] },
+      ])
+      await w.close()
+      const got = rx.requests.flatMap((r) => r.items).map((s) => `${s.labels.job}:${Array.from(s.values).join(',')}`).sort()
+      expect(got).toEqual(['a:1,2', 'b:3,4', 'c:5', 'd:6'])
+    } finally {
+      await rx.close()
+    }
+  })
+
+  it('codec.encode() of one-sample items keeps each label set', async () => {
+    const codec = await createCodec({ seriesCacheBytes: 0, autoConvertSecondsToMs: false })
+    const body = codec.encode([
+      { metric: { __name__: 'm', job: 'a' }, values: [1], timestamps: [T] },
+      { metric: { __name__: 'm', job: 'b' }, values: [2], timestamps: [T] },
+    ])
+    expect(independentDecode(body).series.map((s) => s.labels)).toEqual([[['__name__', 'm'], ['job', 'a']], [['__name__', 'm'], ['job', 'b']]])
+  })
+})
+
+describe('traps inside the writer', () => {
+  it('a trap in write() reports what earlier writes had buffered as failed, and nothing hangs', async () => {
+    const rx = await startReceiver()
+    const w = new RemoteWriter({ url: rx.url, concurrency: 2, maxMemoryBytes: 4 << 20, autoConvertSecondsToMs: false, flushInterval: 60_000 })
+    w.on('error', () => {})
+    const series = (name: string, n: number, t0 = T): Item => ({
+      metric: { __name__: name }, values: new Float64Array(n).fill(1), timestamps: Float64Array.from({ length: n }, (_, i) => t0 + i),
+    })
+    try {
+      expect(w.write([series('a', 500)])).toBe(true)
+      expect(() => w.write([series('b', 500), series('huge', 400_000)])).toThrow(CoreTrapError)
+      await w.flush() // must not hang
+      const s = w.stats()
+      expect(s.buffered).toEqual({ samples: 0, bytes: 0 })
+      expect(s.failed.samples).toBeGreaterThanOrEqual(500) // the first write's samples: reported, not lost silently
+      expect(s.sent.samples + s.failed.samples).toBeGreaterThanOrEqual(500)
+      // and the writer works afterwards
+      await w.send([series('after', 10, T + 10_000_000)])
+      expect(rx.requests.flatMap((r) => r.items).some((it) => it.labels.__name__ === 'after')).toBe(true)
+    } finally {
+      await w.close().catch(() => {})
+      await rx.close()
+    }
+  })
+})
+
+describe('request slots', () => {
+  it('one item of 41,000 samples with maxSamplesPerRequest 10 goes through write() (4,100 requests)', async () => {
+    const rx = await startReceiver()
+    const w = new RemoteWriter({ url: rx.url, maxSamplesPerRequest: 10, concurrency: 8, autoConvertSecondsToMs: false })
+    try {
+      const n = 41_000
+      w.write([{ metric: { __name__: 'long' }, values: new Float64Array(n).fill(2), timestamps: Float64Array.from({ length: n }, (_, i) => T + i) }])
+      await w.close()
+      expect(rx.requests.reduce((k, r) => k + r.items.reduce((m, it) => m + it.values.length, 0), 0)).toBe(n)
+    } finally {
+      await rx.close()
+    }
+  }, 60_000)
+})
+
+describe('backpressure with a buffer smaller than a request', () => {
+  it('ready() resolves soon after an acknowledgement, not after flushInterval', async () => {
+    const rx = await startReceiver({ handler: () => ({ status: 204, delayMs: 100 }) })
+    const w = new RemoteWriter({ url: rx.url, concurrency: 2, maxSamplesPerRequest: 2000, maxBufferedSamples: 1000, flushInterval: 5000, autoConvertSecondsToMs: false })
+    try {
+      let waited = 0
+      for (let k = 0; k < 4; k++) {
+        const items = Array.from({ length: 600 }, (_, i): Item => ({ metric: { __name__: 'bp', i: String(i) }, values: [k], timestamps: [T + k] }))
+        if (!w.write(items)) {
+          const t0 = Date.now()
+          await w.ready()
+          waited = Math.max(waited, Date.now() - t0)
+        }
+      }
+      await w.close()
+      expect(waited).toBeLessThan(2000)
+      expect(w.stats().sent.samples).toBe(2400)
+    } finally {
+      await rx.close()
+    }
+  }, 30_000)
+})
+
+describe('prw bench load', () => {
+  it('a fleet smaller than a batch never repeats a (series, timestamp) pair', async () => {
+    const rx = await startReceiver()
+    try {
+      await runLoad({ url: rx.url, series: 300, duration: 1000, writer: { autoConvertSecondsToMs: false } })
+      const seen = new Set<string>()
+      let dup = 0
+      for (const r of rx.requests) {
+        for (const it of r.items) {
+          for (const t of it.timestamps) {
+            const key = `${it.labels.series_id}@${t}`
+            if (seen.has(key)) dup++
+            seen.add(key)
+          }
+        }
+      }
+      expect(seen.size).toBeGreaterThan(1000)
+      expect(dup).toBe(0)
+    } finally {
+      await rx.close()
+    }
+  })
+})
+
+describe('a label named __proto__', () => {
+  it('is an ordinary label through encode, decode (strict too) and series handles', async () => {
+    const codec = await createCodec({ autoConvertSecondsToMs: false })
+    const metric = JSON.parse('{"__name__":"up","__proto__":"x","job":"a"}') as Record<string, string>
+    const body = codec.encode([{ metric, values: [1], timestamps: [T] }])
+    for (const strict of [false, true]) {
+      const [d] = codec.decode(body, { strict })
+      expect(Object.keys(d.metric)).toEqual(['__name__', '__proto__', 'job'])
+      expect(Object.getPrototypeOf(d.metric)).toBe(Object.prototype)
+    }
+    expect(Object.keys(codec.series(metric).labels)).toEqual(['__name__', '__proto__', 'job'])
+  })
+})
