@@ -15,9 +15,9 @@
  */
 import { CoreCode, InvalidArgumentError, ValidationError, coreMessages } from './errors.js'
 import type { ValidationField } from './errors.js'
-import { decodeWriteRequest } from './decode.js'
+import { decodeV2Request, decodeWriteRequest } from './decode.js'
 import { setLabel } from './labels.js'
-import type { DecodeOptions } from './decode.js'
+import type { DecodeOptions, DecodedV2 } from './decode.js'
 import {
   AS_SECONDS, AS_STRICT, AS_TS_I64, Core, DEFAULT_MAX_DECODED, loadCore,
 } from './wasm.js'
@@ -287,6 +287,16 @@ export class Codec {
   decode (body: Uint8Array, options?: DecodeOptions): DecodedItem[] {
     const raw = this.#core.decompressView(body, this.#maxDecoded)
     return decodeWriteRequest(raw, options)
+  }
+
+  /**
+   * Decodes a snappy-compressed Remote Write 2.0 request: items with labels and metadata
+   * resolved through the symbols table, and counts of histograms and exemplars (which are
+   * not decoded yet). Throws SnappyError or DecodeError.
+   */
+  decodeV2 (body: Uint8Array, options?: DecodeOptions): DecodedV2 {
+    const raw = this.#core.decompressView(body, this.#maxDecoded)
+    return decodeV2Request(raw, options)
   }
 
   /** Decompresses a snappy block (a copy). Throws SnappyError. */

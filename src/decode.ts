@@ -180,6 +180,11 @@ function decodeTimeSeries (r: Reader, bigint: boolean, strict: boolean): Decoded
       r.skip(tag & 7)
     }
   }
+  return { metric, ...samplesFrom(bits, n, bigint) }
+}
+
+/** Values (bit-exact) and timestamps from the raw sample bits decodeSample() collected. */
+function samplesFrom (bits: Uint32Array, n: number, bigint: boolean): { values: Float64Array, timestamps: number[] | BigInt64Array } {
   const values = new Float64Array(n)
   const vbits = new Uint32Array(values.buffer)
   let timestamps: number[] | BigInt64Array
@@ -199,7 +204,132 @@ function decodeTimeSeries (r: Reader, bigint: boolean, strict: boolean): Decoded
     vbits[2 * i] = bits[4 * i]
     vbits[2 * i + 1] = bits[4 * i + 1]
   }
-  return { metric, values, timestamps }
+  return { values, timestamps }
+}
+
+/** Metadata.type names by number (io.prometheus.write.v2.Metadata.MetricType). */
+const METRIC_TYPES = ['unknown', 'counter', 'gauge', 'histogram', 'gaugehistogram', 'summary', 'info', 'stateset'] as const
+
+/** What decodeV2Request() returns besides the series. */
+export interface DecodedV2 {
+  items: DecodedItem[]
+  /** Native histograms and exemplars seen (not decoded yet), for written-count answers. */
+  histograms: number
+  exemplars: number
+}
+
+/**
+ * Decodes an uncompressed io.prometheus.write.v2.Request: labels and metadata resolved
+ * through the symbols table. With `strict`, also checks what a 2.0 receiver must: symbols[0]
+ * is "", refs in range and in pairs, labels sorted and unique, `__name__` present, timestamps
+ * non-decreasing. Histograms and exemplars are counted, not decoded.
+ */
+export function decodeV2Request (buf: Uint8Array, options: DecodeOptions = {}): DecodedV2 {
+  const r = new Reader(buf, 0, buf.length)
+  text = Buffer.from(buf.buffer, buf.byteOffset, buf.length)
+  const strict = options.strict === true
+  // Pass 1: the symbols (field 4), wherever they are, and where the series are.
+  const symbols: string[] = []
+  const symStart: number[] = []
+  const symEnd: number[] = []
+  const series: number[] = []
+  while (r.pos < r.end) {
+    const tag = r.uint32()
+    if (tag === ((4 << 3) | LEN)) {
+      const end = r.delimited()
+      symbols.push(text.toString('utf8', r.pos, end))
+      symStart.push(r.pos)
+      symEnd.push(end)
+      r.pos = end
+    } else if (tag === ((5 << 3) | LEN)) {
+      const end = r.delimited()
+      series.push(r.pos, end)
+      r.pos = end
+    } else {
+      r.skip(tag & 7)
+    }
+  }
+  if (strict && series.length > 0 && symbols[0] !== '') throw new DecodeError('symbols[0] must be the empty string')
+  const sym = (ref: number): string => {
+    if (ref >= symbols.length) throw new DecodeError(`symbol reference ${ref} out of range (${symbols.length} symbols)`)
+    return symbols[ref]
+  }
+  const out: DecodedV2 = { items: [], histograms: 0, exemplars: 0 }
+  const refs: number[] = []
+  for (let k = 0; k < series.length; k += 2) {
+    r.pos = series[k]
+    r.end = series[k + 1]
+    refs.length = 0
+    let bits = scratch
+    let n = 0
+    let metadata: DecodedItem['metadata']
+    while (r.pos < r.end) {
+      const tag = r.uint32()
+      const field = tag >>> 3
+      if (field === 1 && (tag & 7) === LEN) {
+        const end = r.delimited()
+        const outer = r.end
+        r.end = end
+        while (r.pos < end) refs.push(r.uint32())
+        r.end = outer
+      } else if (field === 1 && (tag & 7) === VARINT) {
+        refs.push(r.uint32())
+      } else if (field === 2 && (tag & 7) === LEN) {
+        const end = r.delimited()
+        if ((n + 1) * 4 > bits.length) {
+          const grown = new Uint32Array(bits.length * 2)
+          grown.set(bits)
+          bits = scratch = grown
+        }
+        const outer = r.end
+        r.end = end
+        decodeSample(r, bits, n * 4)
+        r.end = outer
+        n++
+        r.pos = end
+      } else if (field === 3 && (tag & 7) === LEN) {
+        out.histograms++
+        r.skip(LEN)
+      } else if (field === 4 && (tag & 7) === LEN) {
+        out.exemplars++
+        r.skip(LEN)
+      } else if (field === 5 && (tag & 7) === LEN) {
+        const end = r.delimited()
+        const outer = r.end
+        r.end = end
+        let type = 0
+        let help = 0
+        let unit = 0
+        while (r.pos < end) {
+          const t = r.uint32()
+          if (t === ((1 << 3) | VARINT)) type = r.uint32()
+          else if (t === ((3 << 3) | VARINT)) help = r.uint32()
+          else if (t === ((4 << 3) | VARINT)) unit = r.uint32()
+          else r.skip(t & 7)
+        }
+        r.end = outer
+        if (type !== 0 || help !== 0 || unit !== 0) {
+          metadata = { type: METRIC_TYPES[type] ?? 'unknown', help: sym(help), unit: sym(unit) }
+        }
+      } else {
+        r.skip(tag & 7)
+      }
+    }
+    if (refs.length % 2 !== 0) throw new DecodeError(`series ${out.items.length}: labels_refs has an odd length`)
+    const metric: Record<string, string> = {}
+    for (let i = 0; i < refs.length; i += 2) {
+      const name = sym(refs[i])
+      if (strict && i > 0 && compareRanges(buf, symStart[refs[i - 2]], symEnd[refs[i - 2]], symStart[refs[i]], symEnd[refs[i]]) >= 0) {
+        throw new DecodeError(`series ${describe(metric)}: labels not sorted or duplicate name ${JSON.stringify(name)}`)
+      }
+      setLabel(metric, name, sym(refs[i + 1]))
+    }
+    const item: DecodedItem = { metric, ...samplesFrom(bits, n, options.bigint === true) }
+    if (metadata !== undefined) item.metadata = metadata
+    if (strict) checkSeries(item, out.items.length)
+    out.items.push(item)
+  }
+  return out
 }
 
 /** The body being decoded, as a Buffer over the same bytes (Buffer#toString beats TextDecoder on short strings). */

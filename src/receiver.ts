@@ -52,6 +52,8 @@ export interface ReceiverStats {
   series: number
   samples: number
   bytes: number
+  /** Native histograms and exemplars received in 2.0 requests and not stored (not supported yet). */
+  ignored: number
   /** Order-independent checksum of accepted samples (uint32). */
   checksum: number
   /** Rejections by status. */
@@ -67,6 +69,8 @@ export interface Receiver {
 }
 
 const MAX_DECODED = 32 << 20
+/** The Content-Type of Remote Write 2.0, exactly (protocol.md §2.2). */
+const V2_TYPE = 'application/x-protobuf;proto=io.prometheus.write.v2.Request'
 
 /** Starts a receiver and resolves once it listens. */
 export async function startReceiver (options: ReceiverOptions = {}): Promise<Receiver> {
@@ -86,7 +90,7 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
     return rng / 4294967296
   }
   const stats: ReceiverStats = {
-    requests: 0, accepted: 0, rejected: 0, injected: 0, series: 0, samples: 0, bytes: 0, checksum: 0, statuses: {},
+    requests: 0, accepted: 0, rejected: 0, injected: 0, series: 0, samples: 0, bytes: 0, ignored: 0, checksum: 0, statuses: {},
   }
 
   const answer = (res: ServerResponse, code: number, text = '', headers: Record<string, string> = {}): void => {
@@ -116,14 +120,28 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
     const encoding = req.headers['content-encoding']
     if (encoding !== undefined && encoding !== 'snappy') return answer(res, 415, `unsupported Content-Encoding ${JSON.stringify(encoding)}`)
     const type = req.headers['content-type']
-    if (type !== undefined && type !== 'application/x-protobuf' && type !== 'application/x-protobuf;proto=prometheus.WriteRequest') {
+    const v2 = type === V2_TYPE
+    if (type !== undefined && !v2 && type !== 'application/x-protobuf' && type !== 'application/x-protobuf;proto=prometheus.WriteRequest') {
       return answer(res, 415, `unsupported Content-Type ${JSON.stringify(type)}`)
     }
     let items: DecodedItem[]
+    let histograms = 0
+    let exemplars = 0
     try {
-      items = codec.decode(body, { strict: true }) // refuses a decoded length above 32 MiB
+      // Both refuse a decoded length above 32 MiB.
+      if (v2) ({ items, histograms, exemplars } = codec.decodeV2(body, { strict: true }))
+      else items = codec.decode(body, { strict: true })
     } catch (err) {
       return answer(res, 400, (err as Error).message)
+    }
+    if (histograms + exemplars > 0) {
+      // A receiver must not answer 2xx for data it did not store (protocol.md §2.5).
+      stats.ignored += histograms + exemplars
+      return answer(res, 400, 'native histograms and exemplars are not supported by this receiver yet; nothing was written', {
+        'x-prometheus-remote-write-samples-written': '0',
+        'x-prometheus-remote-write-histograms-written': '0',
+        'x-prometheus-remote-write-exemplars-written': '0',
+      })
     }
     stats.accepted++
     if (dropRequest !== undefined && stats.accepted === dropRequest) return answer(res, 204)
@@ -134,7 +152,15 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
     }
     stats.bytes += body.length
     onItems?.(items)
-    answer(res, 204)
+    // The written counts a 2.0 sender reads (and a 1.0 sender may): what was stored.
+    let samples = 0
+    for (const it of items) samples += it.values.length
+    answer(res, 204, '', {
+      'x-prometheus-remote-write-samples-written': String(samples),
+      'x-prometheus-remote-write-histograms-written': '0',
+      'x-prometheus-remote-write-exemplars-written': '0',
+    })
+
   }
 
   const server: Server = createServer((req, res) => {

@@ -47,6 +47,8 @@ export interface DecodedItem {
   metric: Record<string, string>
   values: Float64Array
   timestamps: number[] | BigInt64Array
+  /** Remote Write 2.0: the series' metadata, when it had any. */
+  metadata?: Metadata
 }
 
 /** Options that shape how items are validated and encoded. */
