@@ -8,11 +8,26 @@ import { compress, decodedLen, decompress, maxCompressedLen } from "./snappy";
 
 export {
   addSeries, addSingles, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
-  reqSelect, reqTruncate,
+  reqTruncate,
   resultHash, resultLen, resultPtr, stageReserve,
 } from "./prompb";
 
-export { v2AddSeries, v2Finish, v2MetaReserve, v2Reset, v2SymbolCount } from "./prompb2";
+export {
+  v2AddSeries, v2Finish, v2MetaReserve, v2Reset, v2SeriesLen, v2SymbolCount, v2SymbolsLen, v2Truncate,
+} from "./prompb2";
+import { currentSlot, selectV1 } from "./prompb";
+import { v2Swap } from "./prompb2";
+
+/**
+ * Selects request slot k (0 <= k < 4096): later calls on the request being built (1.0 or
+ * 2.0) act on slot k's. Returns 0, or -1 for a slot out of range.
+ */
+export function reqSelect(k: u32): i32 {
+  let prev = currentSlot();
+  let r = selectV1(k);
+  if (r == 0 && prev != k) v2Swap(prev, k);
+  return r;
+}
 
 /** Drops every cached label block; JS invalidates its handles by generation. */
 export function cacheReset(): void { arenaReset(); }

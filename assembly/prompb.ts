@@ -263,11 +263,15 @@ const MAX_SLOTS: u32 = 4096;
 const slots = memory.data(<i32>(MAX_SLOTS * 3 * sizeof<usize>()), 16);
 let current: u32 = 0;
 
+/** The selected request slot. */
+export function currentSlot(): u32 { return current; }
+
 /**
- * Selects request slot k (0 <= k < 4096): later reqReset/addSeries/reqLen/reqCompress act
- * on its request. Returns 0, or -1 for a slot out of range.
+ * Selects request slot k (0 <= k < 4096) for the 1.0 state (index.ts reqSelect also swaps
+ * the 2.0 state): later reqReset/addSeries/reqLen/reqCompress act on its request. Returns 0,
+ * or -1 for a slot out of range.
  */
-export function reqSelect(k: u32): i32 {
+export function selectV1(k: u32): i32 {
   if (k >= MAX_SLOTS) return -1;
   if (k == current) return 0;
   let a = slots + <usize>current * 3 * sizeof<usize>();

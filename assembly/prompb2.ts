@@ -42,6 +42,51 @@ let slotMask: u32 = 0;
 const series = new Region();
 let seriesLen: usize = 0;
 
+// Per request slot (see prompb.ts selectV1): the 2.0 state of every slot's request, swapped
+// in and out of the globals above by v2Swap().
+const SLOT_WORDS: usize = 12;
+const v2slots = memory.data(<i32>(4096 * SLOT_WORDS * sizeof<usize>()), 16);
+
+/** Saves the 2.0 state into slot `from` and loads slot `to`'s. */
+export function v2Swap(from: u32, to: u32): void {
+  const W = sizeof<usize>();
+  let a = v2slots + <usize>from * SLOT_WORDS * W;
+  store<usize>(a, symbols.ptr); store<usize>(a, symbols.cap, W); store<usize>(a, symbolsLen, 2 * W);
+  store<usize>(a, symbolIndex.ptr, 3 * W); store<usize>(a, symbolIndex.cap, 4 * W); store<usize>(a, <usize>symbolCount, 5 * W);
+  store<usize>(a, slots.ptr, 6 * W); store<usize>(a, slots.cap, 7 * W); store<usize>(a, <usize>slotMask, 8 * W);
+  store<usize>(a, series.ptr, 9 * W); store<usize>(a, series.cap, 10 * W); store<usize>(a, seriesLen, 11 * W);
+  let b = v2slots + <usize>to * SLOT_WORDS * W;
+  symbols.ptr = load<usize>(b); symbols.cap = load<usize>(b, W); symbolsLen = load<usize>(b, 2 * W);
+  symbolIndex.ptr = load<usize>(b, 3 * W); symbolIndex.cap = load<usize>(b, 4 * W); symbolCount = <u32>load<usize>(b, 5 * W);
+  slots.ptr = load<usize>(b, 6 * W); slots.cap = load<usize>(b, 7 * W); slotMask = <u32>load<usize>(b, 8 * W);
+  series.ptr = load<usize>(b, 9 * W); series.cap = load<usize>(b, 10 * W); seriesLen = load<usize>(b, 11 * W);
+}
+
+/** Bytes of series records in the selected 2.0 request. */
+export function v2SeriesLen(): usize { return seriesLen; }
+/** Bytes of symbol records in the selected 2.0 request. */
+export function v2SymbolsLen(): usize { return symbolsLen; }
+
+/**
+ * Cuts the selected 2.0 request back to an earlier state (series bytes, symbol count and
+ * symbol bytes, as v2SeriesLen/v2SymbolCount/v2SymbolsLen gave them): undoes later appends.
+ */
+export function v2Truncate(seriesBytes: usize, count: u32, symbolBytes: usize): void {
+  if (seriesBytes < seriesLen) seriesLen = seriesBytes;
+  if (count < symbolCount) {
+    symbolCount = count;
+    symbolsLen = symbolBytes;
+    // Rebuild the slots from the symbols that remain.
+    memory.fill(slots.ptr, 0, (<usize>slotMask + 1) << 2);
+    for (let idx: u32 = 0; idx < symbolCount; idx++) {
+      let rec = symbolIndex.ptr + (<usize>idx << 3);
+      let i = hashBytes(symbols.ptr + <usize>load<u32>(rec), <usize>load<u32>(rec, 4)) & slotMask;
+      while (load<u32>(slots.ptr + (<usize>i << 2)) != 0) i = (i + 1) & slotMask;
+      store<u32>(slots.ptr + (<usize>i << 2), idx + 1);
+    }
+  }
+}
+
 /** Starts a 2.0 request: no series, and the symbols table holding only "". */
 export function v2Reset(): void {
   symbolsLen = 0;

@@ -22,6 +22,9 @@ export interface CoreExports {
   v2MetaReserve(bytes: number): number
   v2Finish(): number
   v2SymbolCount(): number
+  v2SeriesLen(): number
+  v2SymbolsLen(): number
+  v2Truncate(seriesBytes: number, count: number, symbolBytes: number): void
   resultHash(): number
   buildLabels(n: number, flags: number): number
   errorIndex(): number
