@@ -227,23 +227,8 @@ export class Codec {
       for (let i = 0; i < items.length; i++) {
         const item = items[i]
         checkShape(item, i)
-        const { values, timestamps } = item
-        const n = values.length
         const entry = this.#labelsOf(item, i)
-        const [type, helpLen, unitLen] = this.#stageMetadata(item, i)
-        const base = this.#flagsFor(timestamps)
-        let flags = this.#stage(values, timestamps, 0, n, item, i, base)
-        let rc = ex.v2AddSeries(entry.ptr, entry.len, n, flags, type, helpLen, unitLen)
-        let order: number[] | undefined
-        if (rc === CoreCode.TS_UNSORTED && this.#sort) {
-          const sorted = sortedCopy(values, timestamps, 0, n)
-          order = sorted.order
-          flags = this.#stage(sorted.values, sorted.timestamps, 0, n, item, i, base)
-          rc = ex.v2AddSeries(entry.ptr, entry.len, n, flags, type, helpLen, unitLen)
-        }
-        if (rc < 0) throw this.#sampleError(rc, item, i, 0, order)
-        this.#series++
-        this.#samples += n
+        this.#appendV2(item, i, entry, item.values, item.timestamps, 0, item.values.length, this.#flagsFor(item.timestamps), true)
       }
       ex.v2Finish()
     } catch (err) {
@@ -659,6 +644,84 @@ export class Codec {
     } catch (err) {
       throw this.#recover(err)
     }
+  }
+
+  /** @internal Starts a 2.0 request in the selected slot. */
+  beginV2 (): void {
+    this.#core.exports.v2Reset()
+  }
+
+  /** @internal Bytes of the selected 2.0 request so far (series and symbols). */
+  get v2Size (): number {
+    const ex = this.#core.exports
+    return (ex.v2SeriesLen() >>> 0) + (ex.v2SymbolsLen() >>> 0)
+  }
+
+  /** @internal The selected 2.0 request's state, for v2Truncate(). */
+  v2Mark (): [number, number, number] {
+    const ex = this.#core.exports
+    return [ex.v2SeriesLen() >>> 0, ex.v2SymbolCount() >>> 0, ex.v2SymbolsLen() >>> 0]
+  }
+
+  /** @internal Cuts the selected 2.0 request back to a v2Mark(). */
+  v2Truncate (mark: [number, number, number]): void {
+    this.#core.exports.v2Truncate(mark[0], mark[1], mark[2])
+  }
+
+  /** @internal appendWith() for a 2.0 request (metadata included). */
+  appendV2With (item: Item, index: number, entry: CacheEntry): void {
+    try {
+      const { values, timestamps } = item
+      const n = values.length
+      if (entry.gen !== this.#gen || this.#core.generation !== this.#coreGen) entry = this.#labelsOf(item, index)
+      this.#appendV2(item, index, entry, values, timestamps, 0, n, this.#flagsFor(timestamps), true)
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  /** @internal appendPrepared() for a 2.0 request. */
+  appendPreparedV2 (p: Prepared, start: number, end: number): void {
+    try {
+      let entry = p.entry
+      if (this.#core.generation !== this.#coreGen) this.#dropCache()
+      if (entry.gen !== this.#gen) {
+        entry = this.#encodeLabels(entry.names, entry.values, p.index, this.#cacheCap > 0)
+        p.entry = entry
+      }
+      this.#appendV2(p.item, p.index, entry, p.values, p.timestamps, start, end, p.flags, false)
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  /** Stages samples [start, end) and metadata and appends a 2.0 series (sorting if `sort`). */
+  #appendV2 (item: Item, index: number, entry: CacheEntry, values: Values, timestamps: Timestamps, start: number, end: number, base: number, sort: boolean): void {
+    const ex = this.#core.exports
+    const n = end - start
+    let flags = this.#stage(values, timestamps, start, end, item, index, base)
+    const [type, helpLen, unitLen] = this.#stageMetadata(item, index)
+    let rc = ex.v2AddSeries(entry.ptr, entry.len, n, flags, type, helpLen, unitLen)
+    let order: number[] | undefined
+    if (rc === CoreCode.TS_UNSORTED && sort && this.#sort) {
+      const sorted = sortedCopy(values, timestamps, start, end)
+      order = sorted.order
+      flags = this.#stage(sorted.values, sorted.timestamps, 0, n, item, index, base)
+      rc = ex.v2AddSeries(entry.ptr, entry.len, n, flags, type, helpLen, unitLen)
+    }
+    if (rc < 0) throw this.#sampleError(rc, item, index, start, order)
+    this.#series++
+    this.#samples += n
+  }
+
+  /** @internal finish() for the selected 2.0 request: symbols and series, compressed. */
+  finishV2 (copy = true): Uint8Array {
+    try {
+      this.#core.exports.v2Finish()
+    } catch (err) {
+      throw this.#recover(err)
+    }
+    return this.finish(copy)
   }
 
   /** @internal Selects the core's request slot k (1..4095 for the writer; 0 is encode()'s). */

@@ -59,6 +59,8 @@ export interface TransportOptions {
   useEnvProxy?: boolean
   dispatcher?: Dispatcher
   connections: number
+  /** Remote Write 1.0 or 2.0: the Content-Type and version headers follow. Default 'v1'. */
+  protocol?: 'v1' | 'v2'
 }
 
 /** The result of one attempt that got an HTTP answer. */
@@ -123,8 +125,14 @@ export class Transport {
       headers['x-scope-orgid'] = options.tenant
     }
     headers['content-encoding'] = 'snappy'
-    headers['content-type'] = 'application/x-protobuf'
-    headers['x-prometheus-remote-write-version'] = '0.1.0'
+    if (options.protocol === 'v2') {
+      // Exactly this, with no space after ';' (receivers compare it as is: protocol.md §2.2).
+      headers['content-type'] = 'application/x-protobuf;proto=io.prometheus.write.v2.Request'
+      headers['x-prometheus-remote-write-version'] = '2.0.0'
+    } else {
+      headers['content-type'] = 'application/x-protobuf'
+      headers['x-prometheus-remote-write-version'] = '0.1.0'
+    }
     headers['user-agent'] = USER_AGENT
     this.#headers = headers
 

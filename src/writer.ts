@@ -73,6 +73,12 @@ export interface RemoteWriterOptions extends CodecOptions {
   proxy?: string | URL
   /** Use HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the environment. Default false. */
   useEnvProxy?: boolean
+  /**
+   * 'v1' (default): Remote Write 1.0. 'v2': Remote Write 2.0 (io.prometheus.write.v2.Request,
+   * with metadata from `item.metadata`); a 2xx without X-Prometheus-Remote-Write-Samples-Written
+   * means a 1.0 receiver that stored nothing, and the batch is reported failed.
+   */
+  protocol?: 'v1' | 'v2'
   /** An undici Dispatcher to use instead of the writer's own Pool. */
   dispatcher?: Dispatcher
   /** Aborting stops retries and in-flight requests; what is not acknowledged is reported failed. */
@@ -250,7 +256,7 @@ class Batch {
 interface LossMark { failed: { requests: number, series: number, samples: number }, errors: number, sent: SendResult }
 
 /** A batch's state when a write() call first touched it, to roll the call back. */
-interface Undo { batch: Batch, samples: number, bytes: number, series: number, fresh: boolean }
+interface Undo { batch: Batch, samples: number, bytes: number, series: number, fresh: boolean, v2?: [number, number, number] }
 
 class Shard {
   open: Batch | undefined
@@ -296,6 +302,8 @@ export class RemoteWriter extends EventEmitter {
   #pool: Uint8Array[] = []
   #nextSlot = 1
   #coreGen: number
+  /** Remote Write 2.0 requests (protocol: 'v2'). */
+  readonly #v2: boolean
   #sent = { requests: 0, series: 0, samples: 0, bytesRaw: 0, bytesCompressed: 0 }
   #retried = { requests: 0, samples: 0 }
   #failed = { requests: 0, series: 0, samples: 0 }
@@ -313,7 +321,9 @@ export class RemoteWriter extends EventEmitter {
       timeout = 30_000, maxSamplesPerRequest = 2000, maxBytesPerRequest = 4 << 20, concurrency = 4,
       flushInterval = 5000, maxBufferedSamples = 100_000, maxBufferedBytes = 64 << 20,
       minBackoff = 30, maxBackoff = 5000, maxRetries = 10, maxRetryDuration = 120_000, retryOn429 = true,
+      protocol = 'v1',
     } = opts
+    if (protocol !== 'v1' && protocol !== 'v2') throw new InvalidArgumentError("protocol must be 'v1' or 'v2'")
     positive('timeout', timeout)
     positiveInt('maxSamplesPerRequest', maxSamplesPerRequest)
     if (!(maxBytesPerRequest >= 1024)) throw new InvalidArgumentError('invalid maxBytesPerRequest')
@@ -331,10 +341,11 @@ export class RemoteWriter extends EventEmitter {
     this.#onError = opts.onError
     this.#transport = new Transport({
       url: opts.url, headers: opts.headers, auth: opts.auth, tenant: opts.tenant, tls: opts.tls,
-      proxy: opts.proxy, useEnvProxy: opts.useEnvProxy, dispatcher: opts.dispatcher, connections: concurrency,
+      proxy: opts.proxy, useEnvProxy: opts.useEnvProxy, dispatcher: opts.dispatcher, connections: concurrency, protocol,
     })
     this.#codec = new Codec(opts)
     this.#coreGen = this.#codec.coreGeneration
+    this.#v2 = protocol === 'v2'
     this.#shards = Array.from({ length: concurrency }, () => new Shard())
     this.#buckets = Array.from({ length: concurrency }, () => [])
     if (opts.signal) {
@@ -621,7 +632,7 @@ export class RemoteWriter extends EventEmitter {
       let j = 0
       while (j < bucket.length) {
         let run = 0
-        while (j + run < bucket.length && codec.isSingle(items[bucket[j + run]])) run++
+        while (!this.#v2 && j + run < bucket.length && codec.isSingle(items[bucket[j + run]])) run++
         if (run > 0) {
           this.#writeSingles(shards[k], items, bucket, entries, j, run, undo, filled)
           samples += run
@@ -682,7 +693,8 @@ export class RemoteWriter extends EventEmitter {
     let batch = this.#openBatch(shard, undo)
     if (prepared === undefined && n <= this.#room(batch, entry)) {
       codec.select(batch.slot)
-      codec.appendWith(item, index, entry)
+      if (this.#v2) codec.appendV2With(item, index, entry)
+      else codec.appendWith(item, index, entry)
       this.#grew(batch, entry, n)
       if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
       return n
@@ -701,7 +713,8 @@ export class RemoteWriter extends EventEmitter {
         take = 1 // a single huge label set still goes out, one sample at a time
       }
       codec.select(batch.slot)
-      codec.appendPrepared(p, start, start + take)
+      if (this.#v2) codec.appendPreparedV2(p, start, start + take)
+      else codec.appendPrepared(p, start, start + take)
       this.#grew(batch, p.entry, take)
       start += take
       if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
@@ -715,11 +728,17 @@ export class RemoteWriter extends EventEmitter {
     if (batch === undefined) {
       batch = new Batch(this.#slots.pop() ?? this.#nextSlot++, shard)
       this.#codec.select(batch.slot)
-      this.#codec.begin()
+      if (this.#v2) this.#codec.beginV2()
+      else this.#codec.begin()
       shard.open = batch
       undo.push({ batch, samples: 0, bytes: 0, series: 0, fresh: true })
     } else if (!undo.some((u) => u.batch === batch)) {
-      undo.push({ batch, samples: batch.samples, bytes: batch.bytes, series: batch.entries.length, fresh: false })
+      let v2: [number, number, number] | undefined
+      if (this.#v2) {
+        this.#codec.select(batch.slot)
+        v2 = this.#codec.v2Mark()
+      }
+      undo.push({ batch, samples: batch.samples, bytes: batch.bytes, series: batch.entries.length, fresh: false, v2 })
     }
     return batch
   }
@@ -736,7 +755,7 @@ export class RemoteWriter extends EventEmitter {
 
   /** Accounts for a series record just appended to the batch's request. */
   #grew (batch: Batch, entry: CacheEntry, samples: number): void {
-    const bytes = this.#codec.size
+    const bytes = this.#v2 ? this.#codec.v2Size : this.#codec.size
     this.#bufferedBytes += bytes - batch.bytes
     this.#bufferedSamples += samples
     batch.bytes = bytes
@@ -764,7 +783,8 @@ export class RemoteWriter extends EventEmitter {
         continue
       }
       codec.select(b.slot)
-      codec.truncate(u.bytes)
+      if (u.v2 !== undefined) codec.v2Truncate(u.v2)
+      else codec.truncate(u.bytes)
       b.samples = u.samples
       b.bytes = u.bytes
       b.entries.length = u.series
@@ -811,7 +831,7 @@ export class RemoteWriter extends EventEmitter {
       try {
         codec.select(batch.slot)
         batch.rawBytes = codec.size
-        const view = codec.finish(false)
+        const view = this.#v2 ? codec.finishV2(false) : codec.finish(false)
         const buf = this.#takeBuffer(view.length)
         buf.set(view)
         batch.pooled = buf
@@ -946,7 +966,9 @@ export class RemoteWriter extends EventEmitter {
         this.#latency.record(ms)
         if (status !== undefined && status >= 200 && status < 300) {
           this.#emitResponse(batch, status, attempt, ms)
-          this.#succeed(batch)
+          const short = this.#v2 ? this.#shortfall(batch, outcome.written) : undefined
+          if (short === undefined) this.#succeed(batch)
+          else this.#fail(batch, 'http', short, attempt, status, body)
           return
         }
         retryAfter = parseRetryAfter(outcome.retryAfter)
@@ -983,11 +1005,26 @@ export class RemoteWriter extends EventEmitter {
   }
 
   /**
+   * For a 2xx to a 2.0 request: why it did not store the whole batch, or undefined if it did.
+   * No written-count header means a 1.0 receiver, which decodes a 2.0 body as an empty 1.0
+   * request and stores nothing (protocol.md §2.5; Prometheus 2.42 does exactly this).
+   */
+  #shortfall (batch: Batch, written: string | string[] | undefined): string | undefined {
+    const w = Array.isArray(written) ? written[0] : written
+    if (w === undefined) {
+      return "answered 2xx without X-Prometheus-Remote-Write-Samples-Written: a Remote Write 1.0 receiver stores nothing of a 2.0 request (use protocol: 'v1')"
+    }
+    const n = Number(w)
+    if (!Number.isInteger(n) || n < batch.samples) return `the receiver wrote ${w} of ${batch.samples} samples`
+    return undefined
+  }
+
+  /**
    * One attempt, bounded by `timeout` with a timer of its own (undici's timers are coarse),
    * and by the writer's abort signal. Never throws.
    */
   async #attempt (body: Uint8Array, attempt: number): Promise<
-    | { kind: 'answer', status: number, body: string, retryAfter: string | string[] | undefined, error?: undefined }
+    | { kind: 'answer', status: number, body: string, retryAfter: string | string[] | undefined, written: string | string[] | undefined, error?: undefined }
     | { kind: 'timeout' | 'network' | 'aborted', status?: undefined, body?: undefined, error: unknown }
   > {
     const ac = new AbortController()
@@ -1000,7 +1037,10 @@ export class RemoteWriter extends EventEmitter {
     this.#inFlight++
     try {
       const answer = await this.#transport.post(body, ac.signal, attempt, Math.max(this.#o.timeout, 1000))
-      return { kind: 'answer', status: answer.status, body: answer.body, retryAfter: answer.headers['retry-after'] }
+      return {
+        kind: 'answer', status: answer.status, body: answer.body, retryAfter: answer.headers['retry-after'],
+        written: answer.headers['x-prometheus-remote-write-samples-written'],
+      }
     } catch (error) {
       if (this.#abort.signal.aborted) return { kind: 'aborted', error }
       return { kind: timedOut || isTimeout(error) ? 'timeout' : 'network', error }

@@ -199,3 +199,54 @@ describe('Remote Write 2.0 decoding and the receiver', () => {
     }
   })
 })
+
+describe('RemoteWriter with protocol: v2', () => {
+  it('sends 2.0 with the exact headers and the built-in receiver stores every sample', async () => {
+    const { startReceiver } = await import('../src/receiver.js')
+    const { RemoteWriter } = await import('../src/writer.js')
+    const rx = await startReceiver()
+    const w = new RemoteWriter({ url: rx.url, protocol: 'v2', maxSamplesPerRequest: 500, autoConvertSecondsToMs: false })
+    try {
+      const items: Item[] = Array.from({ length: 50 }, (_, s) => ({
+        metric: { __name__: 'v2_metric', s: String(s) },
+        values: Array.from({ length: 40 }, (_, i) => i),
+        timestamps: Array.from({ length: 40 }, (_, i) => 1_700_000_000_000 + i * 1000),
+        metadata: { type: 'gauge', help: 'A gauge.' },
+      }))
+      const r = await w.send(items)
+      expect(r.samples).toBe(2000)
+      // and single-sample items, and a bad call rolled back
+      w.write(Array.from({ length: 300 }, (_, s): Item => ({ metric: { __name__: 'v2_single', s: String(s) }, values: [s], timestamps: [1_700_000_100_000] })))
+      expect(() => w.write([{ metric: { __name__: 'v2_single', s: '0' }, values: [1], timestamps: [1_700_000_200_000] }, { metric: { __name__: 'v2_bad' }, values: [1], timestamps: [NaN] }])).toThrow(/finite/)
+      await w.close()
+      expect(rx.stats().samples).toBe(2300)
+      expect(rx.stats().rejected).toBe(0)
+    } finally {
+      await rx.close()
+    }
+  })
+
+  it('a 1.0 receiver that answers 204 without the written counts (Prometheus 2.42) is a failure, not a success', async () => {
+    const http = await import('node:http')
+    const { RemoteWriter, SendError } = await import('../src/writer.js')
+    const seen: Array<string | undefined> = []
+    const server = http.createServer((req, res) => {
+      seen.push(req.headers['content-type'] as string | undefined)
+      req.resume().on('end', () => { res.writeHead(204); res.end() })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    const w = new RemoteWriter({ url: `http://127.0.0.1:${port}/api/v1/write`, protocol: 'v2' })
+    w.on('error', () => {})
+    try {
+      const err = await w.send([{ metric: { __name__: 'up' }, values: [1], timestamps: [Date.now()] }]).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(SendError)
+      expect((err as InstanceType<typeof SendError>).failed.samples).toBe(1)
+      expect((err as Error).message).toMatch(/Remote Write 1.0 receiver/)
+      expect(seen).toEqual(['application/x-protobuf;proto=io.prometheus.write.v2.Request'])
+      await w.close().catch(() => {})
+    } finally {
+      server.close()
+    }
+  })
+})
