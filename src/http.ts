@@ -59,8 +59,6 @@ export interface TransportOptions {
   useEnvProxy?: boolean
   dispatcher?: Dispatcher
   connections: number
-  /** Remote Write 1.0 or 2.0: the Content-Type and version headers follow. Default 'v1'. */
-  protocol?: 'v1' | 'v2'
 }
 
 /** The result of one attempt that got an HTTP answer. */
@@ -83,6 +81,7 @@ export class Transport {
   readonly #dispatcher: Dispatcher
   readonly #owned: boolean
   readonly #headers: Record<string, string>
+  readonly #headersV2: Record<string, string>
 
   constructor (options: TransportOptions) {
     let url: URL
@@ -125,16 +124,10 @@ export class Transport {
       headers['x-scope-orgid'] = options.tenant
     }
     headers['content-encoding'] = 'snappy'
-    if (options.protocol === 'v2') {
-      // Exactly this, with no space after ';' (receivers compare it as is: protocol.md §2.2).
-      headers['content-type'] = 'application/x-protobuf;proto=io.prometheus.write.v2.Request'
-      headers['x-prometheus-remote-write-version'] = '2.0.0'
-    } else {
-      headers['content-type'] = 'application/x-protobuf'
-      headers['x-prometheus-remote-write-version'] = '0.1.0'
-    }
     headers['user-agent'] = USER_AGENT
-    this.#headers = headers
+    this.#headers = { ...headers, 'content-type': 'application/x-protobuf', 'x-prometheus-remote-write-version': '0.1.0' }
+    // Exactly this Content-Type, with no space after ';' (receivers compare it as is: protocol.md §2.2).
+    this.#headersV2 = { ...headers, 'content-type': 'application/x-protobuf;proto=io.prometheus.write.v2.Request', 'x-prometheus-remote-write-version': '2.0.0' }
 
     const connect = options.tls === undefined ? undefined : { ...options.tls }
     if (options.dispatcher !== undefined) {
@@ -155,10 +148,12 @@ export class Transport {
   /**
    * POSTs `body`. Resolves with the answer (any status), rejects on transport errors, on
    * abort, and when no headers (or no further body bytes) arrive within `timeoutMs`
-   * (isTimeout() tells). `attempt` > 1 adds Prometheus's `Retry-Attempt` header.
+   * (isTimeout() tells). `attempt` > 1 adds Prometheus's `Retry-Attempt` header; `v2` sends
+   * the Remote Write 2.0 Content-Type and version.
    */
-  async post (body: Uint8Array, signal: AbortSignal, attempt: number, timeoutMs: number): Promise<HttpAnswer> {
-    const headers = attempt > 1 ? { ...this.#headers, 'retry-attempt': String(attempt - 1) } : this.#headers
+  async post (body: Uint8Array, signal: AbortSignal, attempt: number, timeoutMs: number, v2 = false): Promise<HttpAnswer> {
+    const base = v2 ? this.#headersV2 : this.#headers
+    const headers = attempt > 1 ? { ...base, 'retry-attempt': String(attempt - 1) } : base
     // undici's own timers bound the attempt: no AbortSignal per request on the hot path.
     const res = await this.#dispatcher.request({
       origin: this.origin,

@@ -76,9 +76,11 @@ export interface RemoteWriterOptions extends CodecOptions {
   /**
    * 'v1' (default): Remote Write 1.0. 'v2': Remote Write 2.0 (io.prometheus.write.v2.Request,
    * with metadata from `item.metadata`); a 2xx without X-Prometheus-Remote-Write-Samples-Written
-   * means a 1.0 receiver that stored nothing, and the batch is reported failed.
+   * means a 1.0 receiver that stored nothing, and the batch is reported failed. 'auto': 2.0
+   * first; on 415, or on that 2xx without written counts, the writer switches to 1.0 for good
+   * (remembered per endpoint URL in this process) and resends the batch as 1.0.
    */
-  protocol?: 'v1' | 'v2'
+  protocol?: 'v1' | 'v2' | 'auto'
   /** An undici Dispatcher to use instead of the writer's own Pool. */
   dispatcher?: Dispatcher
   /** Aborting stops retries and in-flight requests; what is not acknowledged is reported failed. */
@@ -196,6 +198,9 @@ const MAX_KEPT_ERRORS = 100
 const MAX_CALL_BATCHES = 2048
 /** Body buffers kept for reuse. */
 const POOL_SIZE = 64
+/** Endpoints (URL without user info or query) that showed they only speak Remote Write 1.0. */
+const v1Endpoints = new Set<string>()
+
 /** The error a batch carries when the core trapped before its request was sent. */
 function lostToTrap (): RemoteWriteError {
   return new RemoteWriteError('the WebAssembly core was replaced after a trap; this request was lost before it was sent', 'ERR_PRW_CORE_TRAP')
@@ -245,6 +250,8 @@ class Batch {
   pooled: Uint8Array | undefined
   /** Set during a write() call for a batch that filled up: sealed when the call succeeds. */
   full = false
+  /** Built as a Remote Write 2.0 request. */
+  v2 = false
   readonly shard: Shard
   constructor (slot: number, shard: Shard) {
     this.slot = slot
@@ -302,8 +309,12 @@ export class RemoteWriter extends EventEmitter {
   #pool: Uint8Array[] = []
   #nextSlot = 1
   #coreGen: number
-  /** Remote Write 2.0 requests (protocol: 'v2'). */
-  readonly #v2: boolean
+  /** New batches are Remote Write 2.0 requests (protocol 'v2', or 'auto' until it fell back). */
+  #v2: boolean
+  /** protocol: 'auto': 2.0 until the endpoint shows it only speaks 1.0. */
+  readonly #auto: boolean
+  /** Encodes 1.0 bodies from 2.0 ones after a fallback (its own core; timestamps as they are). */
+  #converter: Codec | undefined
   #sent = { requests: 0, series: 0, samples: 0, bytesRaw: 0, bytesCompressed: 0 }
   #retried = { requests: 0, samples: 0 }
   #failed = { requests: 0, series: 0, samples: 0 }
@@ -323,7 +334,7 @@ export class RemoteWriter extends EventEmitter {
       minBackoff = 30, maxBackoff = 5000, maxRetries = 10, maxRetryDuration = 120_000, retryOn429 = true,
       protocol = 'v1',
     } = opts
-    if (protocol !== 'v1' && protocol !== 'v2') throw new InvalidArgumentError("protocol must be 'v1' or 'v2'")
+    if (protocol !== 'v1' && protocol !== 'v2' && protocol !== 'auto') throw new InvalidArgumentError("protocol must be 'v1', 'v2' or 'auto'")
     positive('timeout', timeout)
     positiveInt('maxSamplesPerRequest', maxSamplesPerRequest)
     if (!(maxBytesPerRequest >= 1024)) throw new InvalidArgumentError('invalid maxBytesPerRequest')
@@ -341,11 +352,12 @@ export class RemoteWriter extends EventEmitter {
     this.#onError = opts.onError
     this.#transport = new Transport({
       url: opts.url, headers: opts.headers, auth: opts.auth, tenant: opts.tenant, tls: opts.tls,
-      proxy: opts.proxy, useEnvProxy: opts.useEnvProxy, dispatcher: opts.dispatcher, connections: concurrency, protocol,
+      proxy: opts.proxy, useEnvProxy: opts.useEnvProxy, dispatcher: opts.dispatcher, connections: concurrency,
     })
     this.#codec = new Codec(opts)
     this.#coreGen = this.#codec.coreGeneration
-    this.#v2 = protocol === 'v2'
+    this.#auto = protocol === 'auto'
+    this.#v2 = protocol === 'v2' || (this.#auto && !v1Endpoints.has(this.#transport.displayUrl))
     this.#shards = Array.from({ length: concurrency }, () => new Shard())
     this.#buckets = Array.from({ length: concurrency }, () => [])
     if (opts.signal) {
@@ -632,7 +644,7 @@ export class RemoteWriter extends EventEmitter {
       let j = 0
       while (j < bucket.length) {
         let run = 0
-        while (!this.#v2 && j + run < bucket.length && codec.isSingle(items[bucket[j + run]])) run++
+        while (!(shards[k].open?.v2 ?? this.#v2) && j + run < bucket.length && codec.isSingle(items[bucket[j + run]])) run++
         if (run > 0) {
           this.#writeSingles(shards[k], items, bucket, entries, j, run, undo, filled)
           samples += run
@@ -693,7 +705,7 @@ export class RemoteWriter extends EventEmitter {
     let batch = this.#openBatch(shard, undo)
     if (prepared === undefined && n <= this.#room(batch, entry)) {
       codec.select(batch.slot)
-      if (this.#v2) codec.appendV2With(item, index, entry)
+      if (batch.v2) codec.appendV2With(item, index, entry)
       else codec.appendWith(item, index, entry)
       this.#grew(batch, entry, n)
       if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
@@ -713,7 +725,7 @@ export class RemoteWriter extends EventEmitter {
         take = 1 // a single huge label set still goes out, one sample at a time
       }
       codec.select(batch.slot)
-      if (this.#v2) codec.appendPreparedV2(p, start, start + take)
+      if (batch.v2) codec.appendPreparedV2(p, start, start + take)
       else codec.appendPrepared(p, start, start + take)
       this.#grew(batch, p.entry, take)
       start += take
@@ -728,13 +740,14 @@ export class RemoteWriter extends EventEmitter {
     if (batch === undefined) {
       batch = new Batch(this.#slots.pop() ?? this.#nextSlot++, shard)
       this.#codec.select(batch.slot)
-      if (this.#v2) this.#codec.beginV2()
+      batch.v2 = this.#v2
+      if (batch.v2) this.#codec.beginV2()
       else this.#codec.begin()
       shard.open = batch
       undo.push({ batch, samples: 0, bytes: 0, series: 0, fresh: true })
     } else if (!undo.some((u) => u.batch === batch)) {
       let v2: [number, number, number] | undefined
-      if (this.#v2) {
+      if (batch.v2) {
         this.#codec.select(batch.slot)
         v2 = this.#codec.v2Mark()
       }
@@ -755,7 +768,7 @@ export class RemoteWriter extends EventEmitter {
 
   /** Accounts for a series record just appended to the batch's request. */
   #grew (batch: Batch, entry: CacheEntry, samples: number): void {
-    const bytes = this.#v2 ? this.#codec.v2Size : this.#codec.size
+    const bytes = batch.v2 ? this.#codec.v2Size : this.#codec.size
     this.#bufferedBytes += bytes - batch.bytes
     this.#bufferedSamples += samples
     batch.bytes = bytes
@@ -831,7 +844,7 @@ export class RemoteWriter extends EventEmitter {
       try {
         codec.select(batch.slot)
         batch.rawBytes = codec.size
-        const view = this.#v2 ? codec.finishV2(false) : codec.finish(false)
+        const view = batch.v2 ? codec.finishV2(false) : codec.finish(false)
         const buf = this.#takeBuffer(view.length)
         buf.set(view)
         batch.pooled = buf
@@ -951,7 +964,8 @@ export class RemoteWriter extends EventEmitter {
         return
       }
       const t0 = performance.now()
-      const outcome = await this.#attempt(batch.body, attempt)
+      if (batch.v2 && !this.#v2) this.#toV1(batch) // the writer fell back since this batch was built
+      const outcome = await this.#attempt(batch.body as Uint8Array, attempt, batch.v2)
       const ms = performance.now() - t0
       if (outcome.kind === 'aborted') {
         this.#fail(batch, 'aborted', 'aborted', attempt)
@@ -964,9 +978,17 @@ export class RemoteWriter extends EventEmitter {
       const { status, body } = outcome
       if (outcome.kind === 'answer') {
         this.#latency.record(ms)
+        const written = Array.isArray(outcome.written) ? outcome.written[0] : outcome.written
+        if (this.#auto && batch.v2 && (outcome.status === 415 || (outcome.status >= 200 && outcome.status < 300 && written === undefined))) {
+          // Not a 2.0 receiver: 415, or a 1.0 receiver that stored nothing. Resend as 1.0.
+          this.#emitResponse(batch, status, attempt, ms, 'no Remote Write 2.0 here: falling back to 1.0')
+          this.#fallBack()
+          this.#toV1(batch)
+          continue
+        }
         if (status !== undefined && status >= 200 && status < 300) {
           this.#emitResponse(batch, status, attempt, ms)
-          const short = this.#v2 ? this.#shortfall(batch, outcome.written) : undefined
+          const short = batch.v2 ? this.#shortfall(batch, outcome.written) : undefined
           if (short === undefined) this.#succeed(batch)
           else this.#fail(batch, 'http', short, attempt, status, body)
           return
@@ -1004,6 +1026,24 @@ export class RemoteWriter extends EventEmitter {
     }
   }
 
+  /** protocol 'auto': this endpoint speaks 1.0 only; new batches are 1.0 from now on. */
+  #fallBack (): void {
+    this.#v2 = false
+    v1Endpoints.add(this.#transport.displayUrl)
+    this.#emitSafe('protocol', { protocol: 'v1', url: this.#transport.displayUrl })
+  }
+
+  /** Re-encodes a batch's 2.0 body as a 1.0 body (metadata is not part of 1.0 requests). */
+  #toV1 (batch: Batch): void {
+    this.#converter ??= new Codec({ autoConvertSecondsToMs: false, strictTimestamps: false, sortSamples: false, seriesCacheBytes: 0 })
+    const { items } = this.#converter.decodeV2(batch.body as Uint8Array, { bigint: true })
+    const body = this.#converter.encode(items)
+    this.#bufferedBytes += body.length - batch.bytes
+    batch.bytes = body.length
+    batch.body = body
+    batch.v2 = false
+  }
+
   /**
    * For a 2xx to a 2.0 request: why it did not store the whole batch, or undefined if it did.
    * No written-count header means a 1.0 receiver, which decodes a 2.0 body as an empty 1.0
@@ -1023,7 +1063,7 @@ export class RemoteWriter extends EventEmitter {
    * One attempt, bounded by `timeout` with a timer of its own (undici's timers are coarse),
    * and by the writer's abort signal. Never throws.
    */
-  async #attempt (body: Uint8Array, attempt: number): Promise<
+  async #attempt (body: Uint8Array, attempt: number, v2: boolean): Promise<
     | { kind: 'answer', status: number, body: string, retryAfter: string | string[] | undefined, written: string | string[] | undefined, error?: undefined }
     | { kind: 'timeout' | 'network' | 'aborted', status?: undefined, body?: undefined, error: unknown }
   > {
@@ -1036,7 +1076,7 @@ export class RemoteWriter extends EventEmitter {
     this.#attempts.add(ac)
     this.#inFlight++
     try {
-      const answer = await this.#transport.post(body, ac.signal, attempt, Math.max(this.#o.timeout, 1000))
+      const answer = await this.#transport.post(body, ac.signal, attempt, Math.max(this.#o.timeout, 1000), v2)
       return {
         kind: 'answer', status: answer.status, body: answer.body, retryAfter: answer.headers['retry-after'],
         written: answer.headers['x-prometheus-remote-write-samples-written'],

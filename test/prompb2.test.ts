@@ -250,3 +250,78 @@ describe('RemoteWriter with protocol: v2', () => {
     }
   })
 })
+
+describe("RemoteWriter with protocol: 'auto'", () => {
+  /** A 1.0-only server: `mode` 415 refuses 2.0; `mode` 204 acts as Prometheus 2.42 (decodes 2.0 as an empty 1.0 request). */
+  async function v1Server (mode: 415 | 204): Promise<{ url: string, seen: Array<{ type: string | undefined, samples: number }>, close: () => void }> {
+    const http = await import('node:http')
+    const { uncompressSync } = await import('snappy')
+    const codec = await createCodec()
+    const seen: Array<{ type: string | undefined, samples: number }> = []
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+        const type = req.headers['content-type']
+        const body = Buffer.concat(chunks)
+        if (type?.includes('proto=io.prometheus.write.v2.Request') && mode === 415) {
+          seen.push({ type, samples: 0 })
+          res.writeHead(415)
+          res.end('unsupported')
+          return
+        }
+        uncompressSync(body) // a valid snappy body either way
+        const items = codec.decode(body) // read as 1.0, as a 1.0 receiver does
+        seen.push({ type, samples: items.reduce((n, it) => n + it.values.length, 0) })
+        res.writeHead(204)
+        res.end()
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/api/v1/write`, seen, close: () => server.close() }
+  }
+
+  for (const mode of [415, 204] as const) {
+    it(`falls back to 1.0 on ${mode === 415 ? '415' : 'a 204 without written counts'}, resends the batch, and remembers the endpoint`, async () => {
+      const { RemoteWriter } = await import('../src/writer.js')
+      const srv = await v1Server(mode)
+      try {
+        const items: Item[] = Array.from({ length: 10 }, (_, s) => ({ metric: { __name__: 'auto_m', s: String(s) }, values: [1, 2, 3], timestamps: [1_700_000_000_000, 1_700_000_001_000, 1_700_000_002_000] }))
+        const w = new RemoteWriter({ url: srv.url, protocol: 'auto', concurrency: 1 })
+        const switched: unknown[] = []
+        w.on('protocol', (e) => switched.push(e))
+        expect(await w.send(items)).toMatchObject({ samples: 30 })
+        await w.close()
+        expect(switched).toHaveLength(1)
+        expect(srv.seen[0].type).toBe('application/x-protobuf;proto=io.prometheus.write.v2.Request')
+        expect(srv.seen.slice(1).every((s) => s.type === 'application/x-protobuf')).toBe(true)
+        expect(srv.seen.reduce((n, s) => n + (s.type === 'application/x-protobuf' ? s.samples : 0), 0)).toBe(30)
+        // A new writer for the same endpoint starts with 1.0.
+        const w2 = new RemoteWriter({ url: srv.url, protocol: 'auto' })
+        const before = srv.seen.length
+        await w2.send(items.slice(0, 1))
+        await w2.close()
+        expect(srv.seen.slice(before).map((s) => s.type)).toEqual(['application/x-protobuf'])
+      } finally {
+        srv.close()
+      }
+    })
+  }
+
+  it('stays on 2.0 with a 2.0 receiver', async () => {
+    const { startReceiver } = await import('../src/receiver.js')
+    const { RemoteWriter } = await import('../src/writer.js')
+    const rx = await startReceiver()
+    try {
+      const w = new RemoteWriter({ url: rx.url, protocol: 'auto' })
+      const switched: unknown[] = []
+      w.on('protocol', (e) => switched.push(e))
+      await w.send([{ metric: { __name__: 'stay' }, values: [1], timestamps: [Date.now()] }])
+      await w.send([{ metric: { __name__: 'stay' }, values: [2], timestamps: [Date.now() + 1] }])
+      await w.close()
+      expect(switched).toEqual([])
+      expect(rx.stats().samples).toBe(2)
+    } finally {
+      await rx.close()
+    }
+  })
+})
