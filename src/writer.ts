@@ -1028,6 +1028,7 @@ export class RemoteWriter extends EventEmitter {
 
   /** protocol 'auto': this endpoint speaks 1.0 only; new batches are 1.0 from now on. */
   #fallBack (): void {
+    if (!this.#v2) return // another shard's request found it out first
     this.#v2 = false
     v1Endpoints.add(this.#transport.displayUrl)
     this.#emitSafe('protocol', { protocol: 'v1', url: this.#transport.displayUrl })
