@@ -54,7 +54,8 @@ const SEND_USAGE = `sending options (every command that sends):
   --ca-file FILE  --cert-file FILE  --key-file FILE  --server-name NAME  --insecure
   --timeout MS               per attempt (default 30000)
   --concurrency N            requests in flight (default 4)
-  --proxy URL  --env-proxy   a proxy, or HTTP(S)_PROXY / NO_PROXY from the environment`
+  --proxy URL  --env-proxy   a proxy, or HTTP(S)_PROXY / NO_PROXY from the environment
+  --protocol v1|v2|auto      Remote Write 1.0 (default), 2.0, or 2.0 falling back to 1.0`
 
 const BACKFILL_USAGE = `usage: prw backfill --url URL [options] FILE... (or - for stdin)
 
@@ -88,6 +89,7 @@ const SEND_OPTIONS = {
   concurrency: { type: 'string' },
   proxy: { type: 'string' },
   'env-proxy': { type: 'boolean' },
+  protocol: { type: 'string' },
 } as const satisfies ParseArgsConfig['options']
 
 type SendValues = { [K in keyof typeof SEND_OPTIONS]?: (typeof SEND_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof SEND_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string }
@@ -121,9 +123,12 @@ function sendOptions (v: SendValues): { url: string | undefined, writer: Omit<Re
       rejectUnauthorized: v.insecure ? false : undefined,
     }
   }
+  const protocol = v.protocol ?? 'v1'
+  if (protocol !== 'v1' && protocol !== 'v2' && protocol !== 'auto') throw new Error('--protocol must be v1, v2 or auto')
   return {
     url: v.url ?? process.env.PROMETHEUS_REMOTE_WRITE_URL,
     writer: {
+      protocol,
       headers,
       auth,
       tenant: v.tenant,
