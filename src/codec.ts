@@ -683,13 +683,7 @@ export class Codec {
   /** @internal appendPrepared() for a 2.0 request. */
   appendPreparedV2 (p: Prepared, start: number, end: number): void {
     try {
-      let entry = p.entry
-      if (this.#core.generation !== this.#coreGen) this.#dropCache()
-      if (entry.gen !== this.#gen) {
-        entry = this.#encodeLabels(entry.names, entry.values, p.index, this.#cacheCap > 0)
-        p.entry = entry
-      }
-      this.#appendV2(p.item, p.index, entry, p.values, p.timestamps, start, end, p.flags, false)
+      this.#appendV2(p.item, p.index, this.#entryOf(p), p.values, p.timestamps, start, end, p.flags, false)
     } catch (err) {
       throw this.#recover(err)
     }
@@ -768,12 +762,7 @@ export class Codec {
    */
   appendPrepared (p: Prepared, start: number, end: number): void {
     try {
-      let entry = p.entry
-      if (this.#core.generation !== this.#coreGen) this.#dropCache()
-      if (entry.gen !== this.#gen) {
-        entry = this.#encodeLabels(entry.names, entry.values, p.index, this.#cacheCap > 0)
-        p.entry = entry
-      }
+      const entry = this.#entryOf(p)
       const flags = this.#stage(p.values, p.timestamps, start, end, p.item, p.index, p.flags)
       const rc = this.#core.exports.addSeries(entry.ptr, entry.len, end - start, flags)
       if (rc < 0) throw this.#sampleError(rc, p.item, p.index, start)
@@ -782,6 +771,13 @@ export class Codec {
     } catch (err) {
       throw this.#recover(err)
     }
+  }
+
+  /** A prepared item's label block, encoded again if the cache was reset since prepare(). */
+  #entryOf (p: Prepared): CacheEntry {
+    if (this.#core.generation !== this.#coreGen) this.#dropCache()
+    if (p.entry.gen !== this.#gen) p.entry = this.#encodeLabels(p.entry.names, p.entry.values, p.index, this.#cacheCap > 0)
+    return p.entry
   }
 
   /** The cached (or freshly built) label block of an item. */
