@@ -7,13 +7,13 @@ import { reqLen, reqPtr } from "./prompb";
 import { compress, decodedLen, decompress, maxCompressedLen } from "./snappy";
 
 export {
-  addSeries, addSingles, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
+  addHistSeries, addSeries, addSingles, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
   reqTruncate,
   resultHash, resultLen, resultPtr, stageReserve,
 } from "./prompb";
 
 export {
-  v2AddSeries, v2Finish, v2MetaReserve, v2Reset, v2SeriesLen, v2SymbolCount, v2SymbolsLen, v2Truncate,
+  v2AddHistSeries, v2AddSeries, v2Finish, v2MetaReserve, v2Reset, v2SeriesLen, v2SymbolCount, v2SymbolsLen, v2Truncate,
 } from "./prompb2";
 import { currentSlot, selectV1 } from "./prompb";
 import { v2Swap } from "./prompb2";

@@ -21,6 +21,7 @@ import {
 } from "./errors";
 import { arenaAlloc, lstage, out, reserve, scratch, stage } from "./memory";
 import { varint32Size, varint64Size, writeVarint32, writeVarint64Wide } from "./varint";
+import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
 
 // Tags: (field << 3) | wire type.
 const TAG_TS: u8 = (1 << 3) | 2; //      WriteRequest.timeseries
@@ -328,6 +329,36 @@ export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): 
   p += labelsLen;
   for (let i: usize = 0; i < <usize>n; i++) {
     p = writeSample(p, load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
+  }
+  outLen = p - out.ptr;
+  return 0;
+}
+
+const TAG_HISTOGRAM: u8 = (4 << 3) | 2; // TimeSeries.histograms (1.0)
+
+/**
+ * Appends one TimeSeries holding native histograms: the label block and `count` histogram
+ * records JS staged in `stage` (histogram.ts describes the layout; JS validated them).
+ */
+export function addHistSeries(labels: usize, labelsLen: usize, count: u32): i32 {
+  let body = labelsLen;
+  let r = stage.ptr;
+  for (let i: u32 = 0; i < count; i++) {
+    let m = histogramSize(r, false);
+    body += 1 + varint32Size(<u32>m) + m;
+    r += histRecordSize(r);
+  }
+  let p = reserve(out, outLen + 6 + body, outLen) + outLen;
+  store<u8>(p++, TAG_TS);
+  p = writeVarint32(p, <u32>body);
+  memory.copy(p, labels, labelsLen);
+  p += labelsLen;
+  r = stage.ptr;
+  for (let i: u32 = 0; i < count; i++) {
+    store<u8>(p++, TAG_HISTOGRAM);
+    p = writeVarint32(p, <u32>histogramSize(r, false));
+    p = writeHistogram(p, r, false);
+    r += histRecordSize(r);
   }
   outLen = p - out.ptr;
   return 0;

@@ -20,10 +20,12 @@
 import { Region, lstage, out, reserve, stage } from "./memory";
 import { hashBytes, scan, scanBytes, setOutLen, writeSample } from "./prompb";
 import { varint32Size, writeVarint32 } from "./varint";
+import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
 
 const TAG_SYMBOL: u8 = (4 << 3) | 2; //    Request.symbols
 const TAG_SERIES: u8 = (5 << 3) | 2; //    Request.timeseries
 const TAG_REFS: u8 = (1 << 3) | 2; //      TimeSeries.labels_refs (packed)
+const TAG_HISTOGRAM: u8 = (3 << 3) | 2; // TimeSeries.histograms
 const TAG_METADATA: u8 = (5 << 3) | 2; //  TimeSeries.metadata
 const TAG_META_TYPE: u8 = (1 << 3) | 0; // Metadata.type
 const TAG_META_HELP: u8 = (3 << 3) | 0; // Metadata.help_ref
@@ -165,8 +167,52 @@ function readVarint32(p: usize): u32 {
 export function v2AddSeries(labels: usize, labelsLen: usize, n: u32, flags: u32, type: u32, helpLen: usize, unitLen: usize): i32 {
   let r = scan(n, flags);
   if (r < 0) return r;
-  // Intern names and values; their refs go to the end of `stage`, after the samples.
-  let refs = reserve(stage, (<usize>n << 4) + labelsLen * 4 + 16, (<usize>n << 4)) + (<usize>n << 4);
+  let refsAt = (<usize>n << 4);
+  let w = v2Head(labels, labelsLen, refsAt, scanBytes, type, helpLen, unitLen);
+  let vals = stage.ptr;
+  let ts = vals + (<usize>n << 3);
+  for (let i: usize = 0; i < <usize>n; i++) w = writeSample(w, load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
+  seriesLen = v2Tail(w);
+  return 0;
+}
+
+/**
+ * Appends one 2.0 TimeSeries holding `count` native histograms staged in `stage` (layout in
+ * histogram.ts; JS validated them), with labels and metadata as v2AddSeries().
+ */
+export function v2AddHistSeries(labels: usize, labelsLen: usize, count: u32, staged: usize, type: u32, helpLen: usize, unitLen: usize): i32 {
+  let body: usize = 0;
+  let r = stage.ptr;
+  for (let i: u32 = 0; i < count; i++) {
+    let m = histogramSize(r, true);
+    body += 1 + varint32Size(<u32>m) + m;
+    r += histRecordSize(r);
+  }
+  let w = v2Head(labels, labelsLen, staged, body, type, helpLen, unitLen);
+  r = stage.ptr;
+  for (let i: u32 = 0; i < count; i++) {
+    store<u8>(w++, TAG_HISTOGRAM);
+    w = writeVarint32(w, <u32>histogramSize(r, true));
+    w = writeHistogram(w, r, true);
+    r += histRecordSize(r);
+  }
+  seriesLen = v2Tail(w);
+  return 0;
+}
+
+// The metadata of the series being written, between v2Head() and v2Tail().
+let metaType: u32 = 0;
+let metaHelp: u32 = 0;
+let metaUnit: u32 = 0;
+let metaLen: usize = 0;
+
+/**
+ * Interns the labels (refs kept in `stage` after its first `keep` bytes) and the metadata
+ * strings, reserves the series record for a payload of `payload` bytes (samples or
+ * histograms), writes its tag, length and labels_refs, and returns where the payload goes.
+ */
+function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, type: u32, helpLen: usize, unitLen: usize): usize {
+  let refs = reserve(stage, keep + labelsLen * 4 + 16, keep) + keep;
   let count: usize = 0;
   let refsLen: usize = 0;
   let p = labels;
@@ -187,11 +233,12 @@ export function v2AddSeries(labels: usize, labelsLen: usize, n: u32, flags: u32,
     count += 2;
     p = value + vl;
   }
-  let helpRef: u32 = helpLen > 0 ? intern(lstage.ptr, helpLen) : 0;
-  let unitRef: u32 = unitLen > 0 ? intern(lstage.ptr + helpLen, unitLen) : 0;
-  let metaLen: usize = (type != 0 ? 1 + varint32Size(type) : 0) +
-    (helpRef != 0 ? 1 + varint32Size(helpRef) : 0) + (unitRef != 0 ? 1 + varint32Size(unitRef) : 0);
-  let body = (refsLen > 0 ? 1 + varint32Size(<u32>refsLen) + refsLen : 0) + scanBytes + 1 + 1 + metaLen;
+  metaType = type;
+  metaHelp = helpLen > 0 ? intern(lstage.ptr, helpLen) : 0;
+  metaUnit = unitLen > 0 ? intern(lstage.ptr + helpLen, unitLen) : 0;
+  metaLen = (type != 0 ? 1 + varint32Size(type) : 0) +
+    (metaHelp != 0 ? 1 + varint32Size(metaHelp) : 0) + (metaUnit != 0 ? 1 + varint32Size(metaUnit) : 0);
+  let body = (refsLen > 0 ? 1 + varint32Size(<u32>refsLen) + refsLen : 0) + payload + 1 + 1 + metaLen;
 
   let w = reserve(series, seriesLen + 6 + body + 8, seriesLen) + seriesLen;
   store<u8>(w++, TAG_SERIES);
@@ -201,26 +248,27 @@ export function v2AddSeries(labels: usize, labelsLen: usize, n: u32, flags: u32,
     w = writeVarint32(w, <u32>refsLen);
     for (let k: usize = 0; k < count; k++) w = writeVarint32(w, load<u32>(refs + (k << 2)));
   }
-  let vals = stage.ptr;
-  let ts = vals + (<usize>n << 3);
-  for (let i: usize = 0; i < <usize>n; i++) w = writeSample(w, load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
+  return w;
+}
+
+/** Writes the metadata that v2Head() prepared; returns the new length of the series region. */
+function v2Tail(w: usize): usize {
   // Metadata is always written, as Prometheus does (an empty message when nothing is known).
   store<u8>(w++, TAG_METADATA);
   store<u8>(w++, <u8>metaLen);
-  if (type != 0) {
+  if (metaType != 0) {
     store<u8>(w++, TAG_META_TYPE);
-    w = writeVarint32(w, type);
+    w = writeVarint32(w, metaType);
   }
-  if (helpRef != 0) {
+  if (metaHelp != 0) {
     store<u8>(w++, TAG_META_HELP);
-    w = writeVarint32(w, helpRef);
+    w = writeVarint32(w, metaHelp);
   }
-  if (unitRef != 0) {
+  if (metaUnit != 0) {
     store<u8>(w++, TAG_META_UNIT);
-    w = writeVarint32(w, unitRef);
+    w = writeVarint32(w, metaUnit);
   }
-  seriesLen = w - series.ptr;
-  return 0;
+  return w - series.ptr;
 }
 
 /**

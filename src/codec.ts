@@ -17,6 +17,8 @@ import { CoreCode, InvalidArgumentError, ValidationError, coreMessages } from '.
 import type { ValidationField } from './errors.js'
 import { decodeV2Request, decodeWriteRequest } from './decode.js'
 import { setLabel } from './labels.js'
+import { stageHistograms, stagedBytes } from './histogram.js'
+import type { NativeHistogram } from './histogram.js'
 import type { DecodeOptions, DecodedV2 } from './decode.js'
 import {
   AS_SECONDS, AS_STRICT, AS_TS_I64, Core, DEFAULT_MAX_DECODED, loadCore,
@@ -228,12 +230,33 @@ export class Codec {
         const item = items[i]
         checkShape(item, i)
         const entry = this.#labelsOf(item, i)
-        this.#appendV2(item, i, entry, item.values, item.timestamps, 0, item.values.length, this.#flagsFor(item.timestamps), true)
+        // A 2.0 series carries samples or histograms, never both: two records when both.
+        if (item.histograms === undefined || item.values.length > 0) {
+          this.#appendV2(item, i, entry, item.values, item.timestamps, 0, item.values.length, this.#flagsFor(item.timestamps), true)
+        }
+        if (item.histograms !== undefined) this.#appendHistograms(item, i, true)
       }
       ex.v2Finish()
     } catch (err) {
       throw this.#recover(err)
     }
+  }
+
+  /** Appends an item's native histograms as one series record (1.0 or 2.0). */
+  #appendHistograms (item: Item, index: number, v2: boolean): void {
+    checkShape(item, index)
+    const entry = this.#labelsOf(item, index)
+    const labels = item.metric && !Array.isArray(item.metric) ? item.metric as Record<string, string> : undefined
+    const hs = item.histograms as readonly NativeHistogram[]
+    if (v2) {
+      const [type, helpLen, unitLen] = this.#stageMetadata(item, index)
+      const count = stageHistograms(this.#core, hs, index, labels)
+      this.#core.exports.v2AddHistSeries(entry.ptr, entry.len, count, stagedBytes(hs), type, helpLen, unitLen)
+    } else {
+      const count = stageHistograms(this.#core, hs, index, labels)
+      this.#core.exports.addHistSeries(entry.ptr, entry.len, count)
+    }
+    this.#series++
   }
 
   /** Stages an item's help and unit for v2AddSeries(); returns [type, helpLen, unitLen]. */
@@ -403,7 +426,11 @@ export class Codec {
         }
         if (run > 0) this.#singles(items, i - run, run, undefined, undefined)
         run = 0
-        if (i < items.length) this.#append(items[i], i, 0, undefined)
+        if (i < items.length) {
+          const item = items[i]
+          if (item?.histograms === undefined || (item.values?.length ?? 0) > 0) this.#append(item, i, 0, undefined)
+          if (item?.histograms !== undefined) this.#appendHistograms(item, i, false)
+        }
       }
     } catch (err) {
       throw this.#recover(err)
@@ -909,7 +936,7 @@ const SINGLE_RECORD = 32
  * path, whose typed-array copies keep NaN payloads bit for bit.
  */
 function singleSample (item: Item): number | undefined {
-  if (item === null || typeof item !== 'object') return undefined
+  if (item === null || typeof item !== 'object' || item.histograms !== undefined) return undefined
   const { values, timestamps } = item
   if (values == null || timestamps == null || values.length !== 1 || timestamps.length !== 1) return undefined
   if (typeof values !== 'object' || typeof timestamps !== 'object') return undefined

@@ -5,6 +5,8 @@ export type { DecodeOptions } from './decode.js'
 export { decodeWriteRequest } from './decode.js'
 export { snappyCompress, snappyDecompress } from './wasm.js'
 export { STALE_NAN, isStaleNaN } from './stale.js'
+export { nativeHistogram } from './histogram.js'
+export type { BucketSpan, HistogramCounts, NativeHistogram, ResetHint } from './histogram.js'
 export { RemoteWriter, BatchError, SendError, LostDataError } from './writer.js'
 export type {
   RemoteWriterOptions, SendResult, WriterStats, WriterSummary, ResponseEvent, FailedSeries, FailureReason,

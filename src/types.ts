@@ -1,4 +1,5 @@
 /** Public types shared by the codec and the writer. */
+import type { NativeHistogram } from './histogram.js'
 
 /** A label set: `{ __name__: 'up', job: 'x' }`, or `[['__name__', 'up'], ['job', 'x']]`. */
 export type Labels = Readonly<Record<string, string>> | ReadonlyArray<readonly [string, string]>
@@ -24,6 +25,11 @@ export interface Item {
   timestamps: Timestamps
   /** Remote Write 2.0 only: the metric's type, help and unit. */
   metadata?: Metadata
+  /**
+   * Native histogram samples of the series (codec.encode/encodeV2), each with its own
+   * timestamp; `values` and `timestamps` may then be empty.
+   */
+  histograms?: readonly NativeHistogram[]
 }
 
 /** A metric family's type (Remote Write 2.0 Metadata.type). */
