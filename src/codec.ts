@@ -242,10 +242,20 @@ export class Codec {
     }
   }
 
+  /** @internal For the writer: an item's histograms as one record of the selected request. */
+  appendHistogramsWith (item: Item, index: number, entry: CacheEntry, v2: boolean): void {
+    try {
+      if (entry.gen !== this.#gen || this.#core.generation !== this.#coreGen) entry = this.#labelsOf(item, index)
+      this.#appendHistograms(item, index, v2, entry)
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
   /** Appends an item's native histograms as one series record (1.0 or 2.0). */
-  #appendHistograms (item: Item, index: number, v2: boolean): void {
+  #appendHistograms (item: Item, index: number, v2: boolean, resolved?: CacheEntry): void {
     checkShape(item, index)
-    const entry = this.#labelsOf(item, index)
+    const entry = resolved ?? this.#labelsOf(item, index)
     const labels = item.metric && !Array.isArray(item.metric) ? item.metric as Record<string, string> : undefined
     const hs = item.histograms as readonly NativeHistogram[]
     if (v2) {

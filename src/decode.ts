@@ -21,6 +21,8 @@ export interface DecodeOptions {
    * `__name__` present and valid, timestamps non-decreasing. Default false.
    */
   strict?: boolean
+  /** Filled with the native histograms and exemplars seen (which are not decoded yet). */
+  counts?: { histograms: number, exemplars: number }
 }
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
@@ -117,10 +119,15 @@ class Reader {
   }
 }
 
+/** Histograms and exemplars met by the current decodeWriteRequest() call. */
+const seen = { histograms: 0, exemplars: 0 }
+
 /** Decodes an uncompressed WriteRequest. Throws DecodeError on malformed input. */
 export function decodeWriteRequest (buf: Uint8Array, options: DecodeOptions = {}): DecodedItem[] {
   const r = new Reader(buf, 0, buf.length)
   text = Buffer.from(buf.buffer, buf.byteOffset, buf.length)
+  seen.histograms = 0
+  seen.exemplars = 0
   const items: DecodedItem[] = []
   while (r.pos < r.end) {
     const tag = r.uint32()
@@ -135,6 +142,10 @@ export function decodeWriteRequest (buf: Uint8Array, options: DecodeOptions = {}
     } else {
       r.skip(tag & 7)
     }
+  }
+  if (options.counts !== undefined) {
+    options.counts.histograms = seen.histograms
+    options.counts.exemplars = seen.exemplars
   }
   return items
 }
@@ -164,6 +175,10 @@ function decodeTimeSeries (r: Reader, bigint: boolean, strict: boolean): Decoded
       prevStart = nameStart
       prevEnd = nameEnd
       r.pos = end
+    } else if (tag === ((3 << 3) | LEN) || tag === ((4 << 3) | LEN)) {
+      if (tag >>> 3 === 4) seen.histograms++
+      else seen.exemplars++
+      r.skip(LEN)
     } else if (tag === ((2 << 3) | LEN)) {
       const end = r.delimited()
       if ((n + 1) * 4 > bits.length) {

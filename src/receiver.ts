@@ -129,8 +129,14 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
     let exemplars = 0
     try {
       // Both refuse a decoded length above 32 MiB.
-      if (v2) ({ items, histograms, exemplars } = codec.decodeV2(body, { strict: true }))
-      else items = codec.decode(body, { strict: true })
+      if (v2) {
+        ({ items, histograms, exemplars } = codec.decodeV2(body, { strict: true }))
+      } else {
+        const counts = { histograms: 0, exemplars: 0 }
+        items = codec.decode(body, { strict: true, counts })
+        histograms = counts.histograms
+        exemplars = counts.exemplars
+      }
     } catch (err) {
       return answer(res, 400, (err as Error).message)
     }

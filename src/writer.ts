@@ -699,8 +699,10 @@ export class RemoteWriter extends EventEmitter {
   #writeItem (item: Item, index: number, prepared: Prepared | undefined, undo: Undo[], filled: Batch[], from = 0, to?: number, resolved?: CacheEntry): number {
     const codec = this.#codec
     const entry = prepared?.entry ?? resolved ?? codec.labelsFor(item, index)
+    const hs = prepared === undefined ? item.histograms : undefined
+    const histograms = hs !== undefined ? this.#writeHistograms(item, index, entry, undo, filled) : 0
     const n = to ?? item.values.length
-    if (n - from <= 0) return 0 // a series without samples carries nothing to store
+    if (n - from <= 0) return histograms // a series without samples carries nothing more to store
     const shard = this.#shards[entry.hash % this.#shards.length]
     let batch = this.#openBatch(shard, undo)
     if (prepared === undefined && n <= this.#room(batch, entry)) {
@@ -732,6 +734,26 @@ export class RemoteWriter extends EventEmitter {
       if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
     }
     return n - from
+  }
+
+  /**
+   * Encodes an item's native histograms as one series record in its shard's open batch (a
+   * histogram counts as one sample against the batch limits); returns how many.
+   */
+  #writeHistograms (item: Item, index: number, entry: CacheEntry, undo: Undo[], filled: Batch[]): number {
+    const hs = item.histograms ?? []
+    if (hs.length === 0) return 0
+    const shard = this.#shards[entry.hash % this.#shards.length]
+    let batch = this.#openBatch(shard, undo)
+    if (batch.samples > 0 && batch.samples + hs.length > this.#o.maxSamplesPerRequest) {
+      this.#markFull(shard, batch, filled)
+      batch = this.#openBatch(shard, undo)
+    }
+    this.#codec.select(batch.slot)
+    this.#codec.appendHistogramsWith(item, index, entry, batch.v2)
+    this.#grew(batch, entry, hs.length)
+    if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
+    return hs.length
   }
 
   /** The shard's open batch (a new one if none), recorded for rollback on first touch. */
@@ -965,6 +987,10 @@ export class RemoteWriter extends EventEmitter {
       }
       const t0 = performance.now()
       if (batch.v2 && !this.#v2) this.#toV1(batch) // the writer fell back since this batch was built
+      if (batch.encodeError !== undefined) {
+        this.#fail(batch, 'encode', (batch.encodeError as Error).message, attempt - 1, undefined, undefined, batch.encodeError)
+        return
+      }
       const outcome = await this.#attempt(batch.body as Uint8Array, attempt, batch.v2)
       const ms = performance.now() - t0
       if (outcome.kind === 'aborted') {
@@ -984,6 +1010,10 @@ export class RemoteWriter extends EventEmitter {
           this.#emitResponse(batch, status, attempt, ms, 'no Remote Write 2.0 here: falling back to 1.0')
           this.#fallBack()
           this.#toV1(batch)
+          if (batch.encodeError !== undefined) {
+            this.#fail(batch, 'encode', (batch.encodeError as Error).message, attempt, status, body, batch.encodeError)
+            return
+          }
           continue
         }
         if (status !== undefined && status >= 200 && status < 300) {
@@ -1034,10 +1064,18 @@ export class RemoteWriter extends EventEmitter {
     this.#emitSafe('protocol', { protocol: 'v1', url: this.#transport.displayUrl })
   }
 
-  /** Re-encodes a batch's 2.0 body as a 1.0 body (metadata is not part of 1.0 requests). */
+  /**
+   * Re-encodes a batch's 2.0 body as a 1.0 body (metadata is not part of 1.0 requests).
+   * A batch with native histograms or exemplars cannot be converted yet: it gets an
+   * encodeError and fails, reported like any other.
+   */
   #toV1 (batch: Batch): void {
     this.#converter ??= new Codec({ autoConvertSecondsToMs: false, strictTimestamps: false, sortSamples: false, seriesCacheBytes: 0 })
-    const { items } = this.#converter.decodeV2(batch.body as Uint8Array, { bigint: true })
+    const { items, histograms, exemplars } = this.#converter.decodeV2(batch.body as Uint8Array, { bigint: true })
+    if (histograms + exemplars > 0) {
+      batch.encodeError = new RemoteWriteError('the endpoint speaks Remote Write 1.0 only, and a 2.0 request with native histograms cannot be converted to 1.0 yet', 'ERR_PRW_PROTOCOL')
+      return
+    }
     const body = this.#converter.encode(items)
     this.#bufferedBytes += body.length - batch.bytes
     batch.bytes = body.length
