@@ -27,7 +27,7 @@ describe.skipIf(backends === undefined)('native histograms into Prometheus', () 
   it('integer and float histograms sent by the writer read back with their counts, sums and buckets', async () => {
     const base = backends!.prometheus
     const t0 = Math.floor(Date.now() / 1000) * 1000 - 300_000
-    const specs = [
+    const specs: Array<{ positive: Record<number, number>, negative?: Record<number, number>, zeroCount: number, sum: number }> = [
       { positive: { 1: 4, 2: 2, 7: 1 }, negative: { [-2]: 3 }, zeroCount: 1, sum: 42.5 },
       { positive: { 1: 5, 2: 3, 7: 1 }, negative: { [-2]: 3 }, zeroCount: 2, sum: 50.25 },
       { positive: { 0: 1, 3: 6 }, zeroCount: 0, sum: 7 },
