@@ -17,7 +17,7 @@ import { CoreCode, InvalidArgumentError, ValidationError, coreMessages } from '.
 import type { ValidationField } from './errors.js'
 import { decodeV2Request, decodeWriteRequest } from './decode.js'
 import { setLabel } from './labels.js'
-import { stageHistograms, stagedBytes } from './histogram.js'
+import { checkHistograms, stageHistograms, stagedBytes } from './histogram.js'
 import type { NativeHistogram } from './histogram.js'
 import type { DecodeOptions, DecodedV2 } from './decode.js'
 import {
@@ -271,14 +271,10 @@ export class Codec {
 
   /** Stages an item's help and unit for v2AddSeries(); returns [type, helpLen, unitLen]. */
   #stageMetadata (item: Item, index: number): [number, number, number] {
+    const type = checkMetadata(item, index)
     const md = item.metadata
-    if (md === undefined) return [0, 0, 0]
-    if (md === null || typeof md !== 'object') throw invalid(item, index, 'item', 'metadata must be an object { type, help, unit }')
-    const type = md.type === undefined ? 0 : METRIC_TYPES.indexOf(md.type)
-    if (type < 0) throw invalid(item, index, 'item', `metadata.type must be one of ${METRIC_TYPES.join(', ')}`)
-    const help = md.help ?? ''
-    const unit = md.unit ?? ''
-    if (typeof help !== 'string' || typeof unit !== 'string') throw invalid(item, index, 'item', 'metadata.help and metadata.unit must be strings')
+    const help = md?.help ?? ''
+    const unit = md?.unit ?? ''
     if (help === '' && unit === '') return [type, 0, 0]
     const core = this.#core
     const p = core.exports.v2MetaReserve((help.length + unit.length) * 3 + 8) >>> 0
@@ -641,6 +637,7 @@ export class Codec {
   labelsFor (item: Item, index: number): CacheEntry {
     try {
       checkShape(item, index)
+      checkExtras(item, index)
       return this.#labelsOf(item, index)
     } catch (err) {
       throw this.#recover(err)
@@ -772,6 +769,7 @@ export class Codec {
 
   #prepareWith (item: Item, index: number, entry: CacheEntry): Prepared {
     {
+      checkExtras(item, index)
       let { values, timestamps } = item
       const n = values.length
       const flags = this.#flagsFor(timestamps)
@@ -952,6 +950,31 @@ function singleSample (item: Item): number | undefined {
   if (typeof values !== 'object' || typeof timestamps !== 'object') return undefined
   const v = values[0]
   return typeof v === 'number' && v === v ? v : undefined
+}
+
+/** Checks an item's metadata; returns its Metadata.type number (0 when absent). */
+function checkMetadata (item: Item, index: number): number {
+  const md = item.metadata
+  if (md === undefined) return 0
+  if (md === null || typeof md !== 'object') throw invalid(item, index, 'item', 'metadata must be an object { type, help, unit }')
+  const type = md.type === undefined ? 0 : METRIC_TYPES.indexOf(md.type)
+  if (type < 0) throw invalid(item, index, 'item', `metadata.type must be one of ${METRIC_TYPES.join(', ')}`)
+  if ((md.help !== undefined && typeof md.help !== 'string') || (md.unit !== undefined && typeof md.unit !== 'string')) {
+    throw invalid(item, index, 'item', 'metadata.help and metadata.unit must be strings')
+  }
+  return type
+}
+
+/**
+ * Checks what an item carries besides its samples (metadata, native histograms), so that a
+ * call validated up front is validated whole, whichever protocol encodes it.
+ */
+function checkExtras (item: Item, index: number): void {
+  checkMetadata(item, index)
+  if (item.histograms !== undefined) {
+    const labels = item.metric && !Array.isArray(item.metric) ? item.metric as Record<string, string> : undefined
+    checkHistograms(item.histograms, index, labels)
+  }
 }
 
 /** Checks that an item is an object with array-like values and timestamps of equal length. */

@@ -161,15 +161,7 @@ function recordBytes (h: NativeHistogram): number {
  * index) and stages them in the core; returns how many.
  */
 export function stageHistograms (core: Core, histograms: readonly NativeHistogram[], index: number, labels: Readonly<Record<string, string>> | undefined): number {
-  if (!Array.isArray(histograms)) throw new ValidationError('must be an array of native histograms', { seriesIndex: index, labels, field: 'item' })
-  let bytes = 0
-  let prev = -Infinity
-  for (let i = 0; i < histograms.length; i++) {
-    const why = problem(histograms[i], prev)
-    if (why !== undefined) throw new ValidationError(`histograms[${i}]: ${why}`, { seriesIndex: index, labels, field: 'item' })
-    prev = histograms[i].timestamp
-    bytes += recordBytes(histograms[i])
-  }
+  const bytes = checkHistograms(histograms, index, labels)
   const base = core.exports.stageReserve(bytes || 8) >>> 0
   core.refresh()
   const { f64, i64, u32 } = core
@@ -219,6 +211,20 @@ export function stageHistograms (core: Core, histograms: readonly NativeHistogra
     at = p
   }
   return histograms.length
+}
+
+/** Validates an item's histograms (ValidationError naming the series and histogram); returns their staged bytes. */
+export function checkHistograms (histograms: readonly NativeHistogram[], index: number, labels: Readonly<Record<string, string>> | undefined): number {
+  if (!Array.isArray(histograms)) throw new ValidationError('must be an array of native histograms', { seriesIndex: index, labels, field: 'item' })
+  let bytes = 0
+  let prev = -Infinity
+  for (let i = 0; i < histograms.length; i++) {
+    const why = problem(histograms[i], prev)
+    if (why !== undefined) throw new ValidationError(`histograms[${i}]: ${why}`, { seriesIndex: index, labels, field: 'item' })
+    prev = histograms[i].timestamp
+    bytes += recordBytes(histograms[i])
+  }
+  return bytes
 }
 
 /** Bytes stageHistograms() staged for these histograms. */

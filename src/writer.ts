@@ -201,6 +201,12 @@ const POOL_SIZE = 64
 /** Endpoints (URL without user info or query) that showed they only speak Remote Write 1.0. */
 const v1Endpoints = new Set<string>()
 
+/** Upper bound of the bytes an item's help and unit add to a 2.0 request. */
+function metadataBytes (item: Item): number {
+  const md = item.metadata
+  return md === undefined ? 0 : 3 * ((md.help?.length ?? 0) + (md.unit?.length ?? 0)) + 12
+}
+
 /** The error a batch carries when the core trapped before its request was sent. */
 function lostToTrap (): RemoteWriteError {
   return new RemoteWriteError('the WebAssembly core was replaced after a trap; this request was lost before it was sent', 'ERR_PRW_CORE_TRAP')
@@ -252,6 +258,8 @@ class Batch {
   full = false
   /** Built as a Remote Write 2.0 request. */
   v2 = false
+  /** An upper bound of this batch's size as a 1.0 request (see RemoteWriter#sized). */
+  v1Estimate = 0
   readonly shard: Shard
   constructor (slot: number, shard: Shard) {
     this.slot = slot
@@ -705,7 +713,8 @@ export class RemoteWriter extends EventEmitter {
     if (n - from <= 0) return histograms // a series without samples carries nothing more to store
     const shard = this.#shards[entry.hash % this.#shards.length]
     let batch = this.#openBatch(shard, undo)
-    if (prepared === undefined && n <= this.#room(batch, entry)) {
+    const extra = batch.v2 ? metadataBytes(item) : 0
+    if (prepared === undefined && n <= this.#room(batch, entry, extra)) {
       codec.select(batch.slot)
       if (batch.v2) codec.appendV2With(item, index, entry)
       else codec.appendWith(item, index, entry)
@@ -718,7 +727,7 @@ export class RemoteWriter extends EventEmitter {
     let start = from
     while (start < n) {
       batch = this.#openBatch(shard, undo)
-      let take = Math.min(n - start, this.#room(batch, p.entry))
+      let take = Math.min(n - start, this.#room(batch, p.entry, batch.v2 ? metadataBytes(item) : 0))
       if (take <= 0) {
         if (batch.samples > 0) {
           this.#markFull(shard, batch, filled)
@@ -779,13 +788,22 @@ export class RemoteWriter extends EventEmitter {
   }
 
   /** Samples that still fit the batch, by count and by (worst-case) bytes. */
-  #room (batch: Batch, entry: CacheEntry): number {
-    const byBytes = Math.floor((this.#o.maxBytesPerRequest - batch.bytes - SERIES_OVERHEAD - entry.len) / MAX_SAMPLE_BYTES)
+  #room (batch: Batch, entry: CacheEntry, extra = 0): number {
+    const byBytes = Math.floor((this.#o.maxBytesPerRequest - this.#sized(batch) - SERIES_OVERHEAD - entry.len - extra) / MAX_SAMPLE_BYTES)
     return Math.min(this.#o.maxSamplesPerRequest - batch.samples, byBytes)
   }
 
   #isFull (batch: Batch): boolean {
-    return batch.samples >= this.#o.maxSamplesPerRequest || batch.bytes + SERIES_OVERHEAD + MAX_SAMPLE_BYTES > this.#o.maxBytesPerRequest
+    return batch.samples >= this.#o.maxSamplesPerRequest || this.#sized(batch) + SERIES_OVERHEAD + MAX_SAMPLE_BYTES > this.#o.maxBytesPerRequest
+  }
+
+  /**
+   * The size a batch counts for against maxBytesPerRequest: its encoded size, or, while an
+   * 'auto' writer may still fall back, the larger 1.0 estimate (a 2.0 batch shares its
+   * strings; the same series as 1.0 repeat them).
+   */
+  #sized (batch: Batch): number {
+    return this.#auto && batch.v2 ? Math.max(batch.bytes, batch.v1Estimate) : batch.bytes
   }
 
   /** Accounts for a series record just appended to the batch's request. */
@@ -794,6 +812,7 @@ export class RemoteWriter extends EventEmitter {
     this.#bufferedBytes += bytes - batch.bytes
     this.#bufferedSamples += samples
     batch.bytes = bytes
+    batch.v1Estimate += SERIES_OVERHEAD + entry.len + samples * MAX_SAMPLE_BYTES
     batch.samples += samples
     batch.entries.push(entry)
     batch.counts.push(samples)
@@ -865,8 +884,8 @@ export class RemoteWriter extends EventEmitter {
     if (batch.slot !== 0 && batch.encodeError === undefined) {
       try {
         codec.select(batch.slot)
-        batch.rawBytes = codec.size
         const view = batch.v2 ? codec.finishV2(false) : codec.finish(false)
+        batch.rawBytes = codec.size // after finishing: a 2.0 request is assembled then
         const buf = this.#takeBuffer(view.length)
         buf.set(view)
         batch.pooled = buf
@@ -1070,17 +1089,25 @@ export class RemoteWriter extends EventEmitter {
    * encodeError and fails, reported like any other.
    */
   #toV1 (batch: Batch): void {
-    this.#converter ??= new Codec({ autoConvertSecondsToMs: false, strictTimestamps: false, sortSamples: false, seriesCacheBytes: 0 })
-    const { items, histograms, exemplars } = this.#converter.decodeV2(batch.body as Uint8Array, { bigint: true })
-    if (histograms + exemplars > 0) {
-      batch.encodeError = new RemoteWriteError('the endpoint speaks Remote Write 1.0 only, and a 2.0 request with native histograms cannot be converted to 1.0 yet', 'ERR_PRW_PROTOCOL')
-      return
+    try {
+      this.#converter ??= new Codec({
+        autoConvertSecondsToMs: false, strictTimestamps: false, sortSamples: false, seriesCacheBytes: 0,
+        maxDecodedBytes: Math.max(32 << 20, 2 * this.#o.maxBytesPerRequest),
+      })
+      const { items, histograms, exemplars } = this.#converter.decodeV2(batch.body as Uint8Array, { bigint: true })
+      if (histograms + exemplars > 0) {
+        batch.encodeError = new RemoteWriteError('the endpoint speaks Remote Write 1.0 only, and a 2.0 request with native histograms cannot be converted to 1.0 yet', 'ERR_PRW_PROTOCOL')
+        return
+      }
+      const body = this.#converter.encode(items)
+      batch.rawBytes = this.#converter.size
+      this.#bufferedBytes += body.length - batch.bytes
+      batch.bytes = body.length
+      batch.body = body
+      batch.v2 = false
+    } catch (err) {
+      batch.encodeError = err
     }
-    const body = this.#converter.encode(items)
-    this.#bufferedBytes += body.length - batch.bytes
-    batch.bytes = body.length
-    batch.body = body
-    batch.v2 = false
   }
 
   /**

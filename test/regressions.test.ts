@@ -140,3 +140,62 @@ describe('a label named __proto__', () => {
     expect(Object.keys(codec.series(metric).labels)).toEqual(['__name__', '__proto__', 'job'])
   })
 })
+
+describe('Remote Write 2.0 review fixes', () => {
+  it('a call larger than the buffer with bad metadata on a later item sends nothing', async () => {
+    const rx = await startReceiver()
+    const w = new RemoteWriter({ url: rx.url, protocol: 'v2', maxBufferedSamples: 10, autoConvertSecondsToMs: false })
+    try {
+      const good: Item = { metric: { __name__: 'g' }, values: new Array(8).fill(1), timestamps: Array.from({ length: 8 }, (_, i) => T + i) }
+      const bad: Item = { metric: { __name__: 'b' }, values: new Array(8).fill(1), timestamps: Array.from({ length: 8 }, (_, i) => T + i), metadata: { type: 'bogus' as never } }
+      expect(() => w.write([good, bad])).toThrow(/metadata.type/)
+      await expect(w.send([good, bad])).rejects.toThrow(/metadata.type/)
+      await w.flush()
+      expect(rx.requests.length).toBe(0)
+    } finally {
+      await w.close().catch(() => {})
+      await rx.close()
+    }
+  })
+
+  it("an 'auto' fallback keeps 1.0 requests within maxBytesPerRequest", async () => {
+    const http = await import('node:http')
+    const { uncompressSync } = await import('snappy')
+    const sizes: number[] = []
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+        if (req.headers['content-type'] === 'application/x-protobuf') sizes.push((uncompressSync(Buffer.concat(chunks)) as Buffer).length)
+        res.writeHead(204) // no written counts: a 1.0 receiver
+        res.end()
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/api/v1/write`
+    const w = new RemoteWriter({ url, protocol: 'auto', maxBytesPerRequest: 4096, concurrency: 1, autoConvertSecondsToMs: false })
+    try {
+      const pod = 'p'.repeat(300)
+      await w.send(Array.from({ length: 400 }, (_, i): Item => ({ metric: { __name__: 'm', pod, i: String(i) }, values: [i], timestamps: [T] })))
+      await w.close()
+      expect(sizes.length).toBeGreaterThan(10)
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(4096)
+    } finally {
+      server.close()
+    }
+  })
+
+  it("stats().sent.bytesRaw counts 2.0 requests' protobuf bytes", async () => {
+    const rx = await startReceiver({ handler: () => ({ status: 204, headers: { 'x-prometheus-remote-write-samples-written': '1' } }) })
+    const w = new RemoteWriter({ url: rx.url, protocol: 'v2', autoConvertSecondsToMs: false })
+    try {
+      for (let k = 0; k < 3; k++) {
+        await w.send([{ metric: { __name__: 'r', k: String(k) }, values: [1], timestamps: [T] }])
+      }
+      await w.close()
+      const raw = rx.requests.reduce((n, r) => n + r.bodyBytes, 0)
+      expect(w.stats().sent.bytesRaw).toBe(raw)
+    } finally {
+      await rx.close()
+    }
+  })
+})
