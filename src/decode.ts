@@ -265,6 +265,7 @@ export function decodeV2Request (buf: Uint8Array, options: DecodeOptions = {}): 
     }
   }
   if (strict && series.length > 0 && symbols[0] !== '') throw new DecodeError('symbols[0] must be the empty string')
+  if (strict && new Set(symbols).size !== symbols.length) throw new DecodeError('the symbols table repeats a string')
   const sym = (ref: number): string => {
     if (ref >= symbols.length) throw new DecodeError(`symbol reference ${ref} out of range (${symbols.length} symbols)`)
     return symbols[ref]
