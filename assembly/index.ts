@@ -5,6 +5,7 @@ import { E_TOO_LARGE } from "./errors";
 import { arenaReset, arenaSize, arenaUsedBytes, input, raw, reserve, snap } from "./memory";
 import { reqLen, reqPtr } from "./prompb";
 import { compress, decodedLen, decompress, maxCompressedLen } from "./snappy";
+import { gReset } from "./gstrings";
 
 export {
   addHistSeries, addSeries, addSingles, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
@@ -29,8 +30,11 @@ export function reqSelect(k: u32): i32 {
   return r;
 }
 
-/** Drops every cached label block; JS invalidates its handles by generation. */
-export function cacheReset(): void { arenaReset(); }
+/** Drops every cached label block (and their strings' global ids); JS invalidates its handles by generation. */
+export function cacheReset(): void {
+  arenaReset();
+  gReset();
+}
 /** Bytes of label blocks in the series cache. */
 export function cacheBytes(): usize { return arenaUsedBytes(); }
 /** Bytes of linear memory the series cache holds (whole chunks). */

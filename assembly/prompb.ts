@@ -22,6 +22,8 @@ import {
 import { arenaAlloc, lstage, out, reserve, scratch, stage } from "./memory";
 import { varint32Size, varint64Size, writeVarint32, writeVarint64Wide } from "./varint";
 import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
+import { hashBytes } from "./hash";
+import { gIntern } from "./gstrings";
 
 // Tags: (field << 3) | wire type.
 const TAG_TS: u8 = (1 << 3) | 2; //      WriteRequest.timeseries
@@ -32,8 +34,6 @@ const TAG_VALUE: u8 = (2 << 3) | 2; //   Label.value
 const TAG_DOUBLE: u8 = (1 << 3) | 1; //  Sample.value
 const TAG_TSTAMP: u8 = (2 << 3) | 0; //  Sample.timestamp
 
-/** buildLabels flag: write the block to scratch (valid until the next call), not the arena. */
-export const LB_EPHEMERAL: u32 = 1;
 /** buildLabels flag: accept any UTF-8 label and metric names (Remote Write 2.0 rules). */
 export const LB_UTF8_NAMES: u32 = 2;
 /** buildLabels flag: accept a label set without __name__. */
@@ -120,9 +120,7 @@ export function buildLabels(n: u32, flags: u32): i32 {
   for (let i: u32 = 0; i < n; i++) {
     total += <usize>load<u32>(lens + (<usize>i << 3)) + <usize>load<u32>(lens + (<usize>i << 3) + 4);
   }
-  // Table, then (if ephemeral) the block: each label adds at most 3 tags and 3 varints.
-  let blockMax = total + <usize>n * 18;
-  let table = reserve(scratch, <usize>n * ENTRY + blockMax, 0);
+  let table = reserve(scratch, <usize>n * ENTRY, 0);
 
   let utf8 = (flags & LB_UTF8_NAMES) != 0;
   let hasName = false;
@@ -178,9 +176,14 @@ export function buildLabels(n: u32, flags: u32): i32 {
     size += 1 + varint32Size(<u32>m) + m;
   }
 
-  let dst = (flags & LB_EPHEMERAL) != 0 ? table + kept * ENTRY : arenaAlloc(size);
+  // The block, then (8-aligned) the global ids of its strings for 2.0 requests (gstrings.ts):
+  // u32 count of labels, then a u32 name id and a u32 value id per label.
+  let ids = (size + 7) & ~<usize>7;
+  let dst = arenaAlloc(ids + 4 + (kept << 3));
   resPtr = dst;
   resLen = size;
+  let g = resPtr + ids;
+  store<u32>(g, <u32>kept);
   for (let k: usize = 0; k < kept; k++) {
     let e = table + k * ENTRY;
     let np = <usize>load<u32>(e);
@@ -192,27 +195,18 @@ export function buildLabels(n: u32, flags: u32): i32 {
     store<u8>(dst++, TAG_NAME);
     dst = writeVarint32(dst, <u32>nl);
     memory.copy(dst, np, nl);
+    store<u32>(g + 4 + (k << 3), gIntern(dst, nl));
     dst += nl;
     store<u8>(dst++, TAG_VALUE);
     dst = writeVarint32(dst, <u32>vl);
     memory.copy(dst, vp, vl);
+    store<u32>(g + 8 + (k << 3), gIntern(dst, vl));
     dst += vl;
   }
   resHash = hashBytes(resPtr, size);
   return 0;
 }
 
-/** A 32-bit hash of p[0..n) for sharding: 4 bytes a step, multiply-rotate, then a final mix. */
-export function hashBytes(p: usize, n: usize): u32 {
-  let h: u32 = 0x9e3779b9 ^ <u32>n;
-  let end = p + (n & ~<usize>3);
-  for (; p < end; p += 4) h = rotl<u32>((h ^ load<u32>(p)) * 0x85ebca6b, 13) * 5 + 0xe6546b64;
-  for (end += n & 3; p < end; p++) h = (h ^ <u32>load<u8>(p)) * 0x01000193;
-  h ^= h >>> 16;
-  h *= 0x7feb352d;
-  h ^= h >>> 15;
-  return h;
-}
 
 /** Encoded size of a Label with non-empty name and value of these lengths. */
 // @ts-ignore: decorator

@@ -18,7 +18,9 @@
 // Label records give the sorted names and values to intern.
 
 import { Region, lstage, out, reserve, stage } from "./memory";
-import { hashBytes, scan, scanBytes, setOutLen, writeSample } from "./prompb";
+import { scan, scanBytes, setOutLen, writeSample } from "./prompb";
+import { hashBytes } from "./hash";
+import { gRecord } from "./gstrings";
 import { varint32Size, writeVarint32 } from "./varint";
 import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
 
@@ -43,10 +45,16 @@ let slotMask: u32 = 0;
 /** TimeSeries records of the request. */
 const series = new Region();
 let seriesLen: usize = 0;
+/**
+ * Stamps the symbol refs this request cached in the global string records (gstrings.ts):
+ * unique per request (and renewed by v2Truncate), so another request's refs never count.
+ */
+let epoch: u32 = 0;
+let epochs: u32 = 0;
 
 // Per request slot (see prompb.ts selectV1): the 2.0 state of every slot's request, swapped
 // in and out of the globals above by v2Swap().
-const SLOT_WORDS: usize = 12;
+const SLOT_WORDS: usize = 13;
 const v2slots = memory.data(<i32>(4096 * SLOT_WORDS * sizeof<usize>()), 16);
 
 /** Saves the 2.0 state into slot `from` and loads slot `to`'s. */
@@ -57,11 +65,13 @@ export function v2Swap(from: u32, to: u32): void {
   store<usize>(a, symbolIndex.ptr, 3 * W); store<usize>(a, symbolIndex.cap, 4 * W); store<usize>(a, <usize>symbolCount, 5 * W);
   store<usize>(a, slots.ptr, 6 * W); store<usize>(a, slots.cap, 7 * W); store<usize>(a, <usize>slotMask, 8 * W);
   store<usize>(a, series.ptr, 9 * W); store<usize>(a, series.cap, 10 * W); store<usize>(a, seriesLen, 11 * W);
+  store<usize>(a, <usize>epoch, 12 * W);
   let b = v2slots + <usize>to * SLOT_WORDS * W;
   symbols.ptr = load<usize>(b); symbols.cap = load<usize>(b, W); symbolsLen = load<usize>(b, 2 * W);
   symbolIndex.ptr = load<usize>(b, 3 * W); symbolIndex.cap = load<usize>(b, 4 * W); symbolCount = <u32>load<usize>(b, 5 * W);
   slots.ptr = load<usize>(b, 6 * W); slots.cap = load<usize>(b, 7 * W); slotMask = <u32>load<usize>(b, 8 * W);
   series.ptr = load<usize>(b, 9 * W); series.cap = load<usize>(b, 10 * W); seriesLen = load<usize>(b, 11 * W);
+  epoch = <u32>load<usize>(b, 12 * W);
 }
 
 /** Bytes of series records in the selected 2.0 request. */
@@ -76,6 +86,7 @@ export function v2SymbolsLen(): usize { return symbolsLen; }
 export function v2Truncate(seriesBytes: usize, count: u32, symbolBytes: usize): void {
   if (seriesBytes < seriesLen) seriesLen = seriesBytes;
   if (count < symbolCount) {
+    epoch = ++epochs; // refs cached for the symbols dropped here must not be used again
     symbolCount = count;
     symbolsLen = symbolBytes;
     // Rebuild the slots from the symbols that remain.
@@ -91,6 +102,7 @@ export function v2Truncate(seriesBytes: usize, count: u32, symbolBytes: usize): 
 
 /** Starts a 2.0 request: no series, and the symbols table holding only "". */
 export function v2Reset(): void {
+  epoch = ++epochs;
   symbolsLen = 0;
   symbolCount = 0;
   seriesLen = 0;
@@ -143,19 +155,19 @@ function rehash(): void {
   }
 }
 
-/** Reads a varint32 at p; returns the value and leaves the pointer past it in `readEnd`. */
-let readEnd: usize = 0;
-function readVarint32(p: usize): u32 {
-  let v: u32 = 0;
-  let shift: u32 = 0;
-  while (true) {
-    let b = <u32>load<u8>(p++);
-    v |= (b & 0x7f) << shift;
-    if (b < 0x80) break;
-    shift += 7;
-  }
-  readEnd = p;
-  return v;
+/**
+ * The symbol ref of global string `id` in this request: cached in the string's record when
+ * this request (its epoch) looked it up before; else interned by its bytes, and cached.
+ */
+// @ts-ignore: decorator
+@inline
+function localRef(id: u32): u32 {
+  let rec = gRecord(id);
+  if (load<u32>(rec, 12) == epoch) return load<u32>(rec, 8);
+  let ref = intern(<usize>load<u32>(rec), <usize>load<u32>(rec, 4));
+  store<u32>(rec, ref, 8);
+  store<u32>(rec, epoch, 12);
+  return ref;
 }
 
 /**
@@ -212,26 +224,16 @@ let metaLen: usize = 0;
  * histograms), writes its tag, length and labels_refs, and returns where the payload goes.
  */
 function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, type: u32, helpLen: usize, unitLen: usize): usize {
-  let refs = reserve(stage, keep + labelsLen * 4 + 16, keep) + keep;
-  let count: usize = 0;
+  // The global ids of the block's strings follow it (prompb.ts buildLabels).
+  let ids = labels + ((labelsLen + 7) & ~<usize>7);
+  let labelCount = <usize>load<u32>(ids);
+  let refs = reserve(stage, keep + (labelCount << 3) + 16, keep) + keep;
+  let count = labelCount << 1;
   let refsLen: usize = 0;
-  let p = labels;
-  let end = labels + labelsLen;
-  while (p < end) {
-    // 0a L | 0a nl name | 12 vl value
-    readVarint32(p + 1);
-    let q = readEnd;
-    let nl = <usize>readVarint32(q + 1);
-    let name = readEnd;
-    let vl = <usize>readVarint32(name + nl + 1);
-    let value = readEnd;
-    let a = intern(name, nl);
-    let b = intern(value, vl);
-    store<u32>(refs + (count << 2), a);
-    store<u32>(refs + ((count + 1) << 2), b);
-    refsLen += varint32Size(a) + varint32Size(b);
-    count += 2;
-    p = value + vl;
+  for (let k: usize = 0; k < count; k++) {
+    let ref = localRef(load<u32>(ids + 4 + (k << 2)));
+    store<u32>(refs + (k << 2), ref);
+    refsLen += varint32Size(ref);
   }
   metaType = type;
   metaHelp = helpLen > 0 ? intern(lstage.ptr, helpLen) : 0;
