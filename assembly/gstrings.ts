@@ -7,7 +7,7 @@
 import { Region, reserve } from "./memory";
 import { hashBytes } from "./hash";
 
-/** Per id, 16 bytes: u32 pointer to the bytes, u32 length, u32 symbol ref, u32 epoch of that ref. */
+/** Per id, 24 bytes: u32 pointer to the bytes, u32 length, u32 symbol ref, u32 epoch of that ref, u32 hash, u32 unused. */
 const records = new Region();
 let count: u32 = 0;
 /** Open addressing: u32 slots holding id + 1 (0 = empty); capacity a power of two. */
@@ -18,7 +18,7 @@ let mask: u32 = 0;
 // @ts-ignore: decorator
 @inline
 export function gRecord(id: u32): usize {
-  return records.ptr + (<usize>id << 4);
+  return records.ptr + <usize>id * 24;
 }
 
 /** The id of the string p[0..n) (which must stay where it is until gReset()). */
@@ -28,7 +28,8 @@ export function gIntern(p: usize, n: usize): u32 {
     mask = 1023;
     memory.fill(slots.ptr, 0, 1024 << 2);
   }
-  let i = hashBytes(p, n) & mask;
+  let h = hashBytes(p, n);
+  let i = h & mask;
   while (true) {
     let e = load<u32>(slots.ptr + (<usize>i << 2));
     if (e == 0) break;
@@ -37,11 +38,12 @@ export function gIntern(p: usize, n: usize): u32 {
     i = (i + 1) & mask;
   }
   let id = count++;
-  let rec = reserve(records, <usize>count << 4, <usize>id << 4) + (<usize>id << 4);
+  let rec = reserve(records, <usize>count * 24, <usize>id * 24) + <usize>id * 24;
   store<u32>(rec, <u32>p);
   store<u32>(rec, <u32>n, 4);
   store<u32>(rec, 0, 8);
   store<u32>(rec, 0, 12);
+  store<u32>(rec, h, 16);
   store<u32>(slots.ptr + (<usize>i << 2), id + 1);
   if (count * 2 > mask) grow();
   return id;
@@ -54,7 +56,7 @@ function grow(): void {
   memory.fill(slots.ptr, 0, cap << 2);
   for (let id: u32 = 0; id < count; id++) {
     let rec = gRecord(id);
-    let i = hashBytes(<usize>load<u32>(rec), <usize>load<u32>(rec, 4)) & mask;
+    let i = load<u32>(rec, 16) & mask;
     while (load<u32>(slots.ptr + (<usize>i << 2)) != 0) i = (i + 1) & mask;
     store<u32>(slots.ptr + (<usize>i << 2), id + 1);
   }

@@ -116,7 +116,11 @@ export function v2Reset(): void {
 
 /** The index of the string p[0..n) in the symbols table, adding it if new. */
 function intern(p: usize, n: usize): u32 {
-  let h = hashBytes(p, n);
+  return internHashed(p, n, hashBytes(p, n));
+}
+
+/** intern() with the string's hashBytes() given. */
+function internHashed(p: usize, n: usize, h: u32): u32 {
   let i = h & slotMask;
   while (true) {
     let e = load<u32>(slots.ptr + (<usize>i << 2));
@@ -164,7 +168,7 @@ function rehash(): void {
 function localRef(id: u32): u32 {
   let rec = gRecord(id);
   if (load<u32>(rec, 12) == epoch) return load<u32>(rec, 8);
-  let ref = intern(<usize>load<u32>(rec), <usize>load<u32>(rec, 4));
+  let ref = internHashed(<usize>load<u32>(rec), <usize>load<u32>(rec, 4), load<u32>(rec, 16));
   store<u32>(rec, ref, 8);
   store<u32>(rec, epoch, 12);
   return ref;
