@@ -71,6 +71,8 @@ export function resultPtr(): usize { return resPtr; }
 export function resultLen(): usize { return resLen; }
 /** Hash of the last label block built: equal label sets hash equal (the block is canonical). */
 export function resultHash(): u32 { return resHash; }
+/** Sets errorIndex() (for the 2.0 encoder). */
+export function errIndexSet(i: i32): void { errIndex = i; }
 /** Index of the label or sample that caused the last error, or -1. */
 export function errorIndex(): i32 { return errIndex; }
 
@@ -359,7 +361,7 @@ export function addHistSeries(labels: usize, labelsLen: usize, count: u32): i32 
 }
 
 /** Bytes of one record of addSingles()'s table. */
-const SINGLE: usize = 32;
+export const SINGLE: usize = 32;
 
 /**
  * Appends `count` one-sample series in one call: the shape of the Prometheus layout and of
@@ -380,28 +382,9 @@ export function addSingles(count: u32): i32 {
   for (let i: u32 = 0; i < count; i++, rec += SINGLE) {
     let labels = <usize>load<u32>(rec);
     let labelsLen = <usize>load<u32>(rec, 4);
-    let flags = load<u32>(rec, 8);
     let bits = load<u64>(rec, 16);
-    let t: i64;
-    if ((flags & AS_TS_I64) != 0) {
-      t = load<i64>(rec, 24);
-      if (inSeconds(flags, <f64>t)) {
-        if ((flags & AS_STRICT) != 0) return singleError(i, E_TS_SECONDS, p);
-        if (t > i64.MAX_VALUE / 1000 || t < -(i64.MAX_VALUE / 1000)) return singleError(i, E_TS_RANGE, p);
-        t *= 1000;
-      }
-    } else {
-      let f = load<f64>(rec, 24);
-      if (f - f != 0) return singleError(i, E_TS_NOT_FINITE, p);
-      if (inSeconds(flags, f)) {
-        if ((flags & AS_STRICT) != 0) return singleError(i, E_TS_SECONDS, p);
-        f *= 1000;
-      }
-      let r = nearest<f64>(f);
-      if ((flags & AS_STRICT) != 0 && r != f) return singleError(i, E_TS_FRACTIONAL, p);
-      if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0)) return singleError(i, E_TS_RANGE, p);
-      t = <i64>r;
-    }
+    let t = singleTimestamp(rec);
+    if (singleCode < 0) return singleError(i, singleCode, p);
     store<u8>(p++, TAG_TS);
     p = writeVarint32(p, <u32>(labelsLen + 2 + samplePayload(bits, t)));
     memory.copy(p, labels, labelsLen);
@@ -409,6 +392,43 @@ export function addSingles(count: u32): i32 {
   }
   outLen = p - out.ptr;
   return 0;
+}
+
+/** 0, or the error code of the last singleTimestamp(). */
+export let singleCode: i32 = 0;
+
+/**
+ * The timestamp of an addSingles() record, checked and converted as scan() does; on error
+ * singleCode is set (and the result is meaningless).
+ */
+export function singleTimestamp(rec: usize): i64 {
+  singleCode = 0;
+  let flags = load<u32>(rec, 8);
+  if ((flags & AS_TS_I64) != 0) {
+    let t = load<i64>(rec, 24);
+    if (inSeconds(flags, <f64>t)) {
+      if ((flags & AS_STRICT) != 0) singleCode = E_TS_SECONDS;
+      else if (t > i64.MAX_VALUE / 1000 || t < -(i64.MAX_VALUE / 1000)) singleCode = E_TS_RANGE;
+      else t *= 1000;
+    }
+    return t;
+  }
+  let f = load<f64>(rec, 24);
+  if (f - f != 0) {
+    singleCode = E_TS_NOT_FINITE;
+    return 0;
+  }
+  if (inSeconds(flags, f)) {
+    if ((flags & AS_STRICT) != 0) {
+      singleCode = E_TS_SECONDS;
+      return 0;
+    }
+    f *= 1000;
+  }
+  let r = nearest<f64>(f);
+  if ((flags & AS_STRICT) != 0 && r != f) singleCode = E_TS_FRACTIONAL;
+  else if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0)) singleCode = E_TS_RANGE;
+  return singleCode < 0 ? 0 : <i64>r;
 }
 
 /** Ends addSingles() at record i: keeps what was written before it. */

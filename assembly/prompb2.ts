@@ -18,7 +18,7 @@
 // Label records give the sorted names and values to intern.
 
 import { Region, lstage, out, reserve, stage } from "./memory";
-import { scan, scanBytes, setOutLen, writeSample } from "./prompb";
+import { SINGLE, errIndexSet, samplePayload, scan, scanBytes, setOutLen, singleCode, singleTimestamp, writeSample } from "./prompb";
 import { hashBytes } from "./hash";
 import { gRecord } from "./gstrings";
 import { varint32Size, writeVarint32 } from "./varint";
@@ -213,6 +213,30 @@ export function v2AddHistSeries(labels: usize, labelsLen: usize, count: u32, sta
     r += histRecordSize(r);
   }
   seriesLen = v2Tail(w);
+  return 0;
+}
+
+/**
+ * v2AddSeries() for `count` one-sample series without metadata, from addSingles() records in
+ * `stage`: one call instead of one per series. Returns 0, or an error code with errorIndex()
+ * naming the record; the records before it are appended.
+ */
+export function v2AddSingles(count: u32): i32 {
+  errIndexSet(-1);
+  let keep = <usize>count * SINGLE;
+  for (let i: u32 = 0; i < count; i++) {
+    let rec = stage.ptr + <usize>i * SINGLE;
+    let t = singleTimestamp(rec);
+    if (singleCode < 0) {
+      errIndexSet(<i32>i);
+      return singleCode;
+    }
+    let bits = load<u64>(rec, 16);
+    let w = v2Head(<usize>load<u32>(rec), <usize>load<u32>(rec, 4), keep, 2 + samplePayload(bits, t), 0, 0, 0);
+    // v2Head may have moved `stage`: read the record again through the new pointer.
+    w = writeSample(w, load<u64>(stage.ptr + <usize>i * SINGLE, 16), t);
+    seriesLen = v2Tail(w);
+  }
   return 0;
 }
 

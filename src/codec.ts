@@ -226,8 +226,17 @@ export class Codec {
     const ex = this.#core.exports
     try {
       ex.v2Reset()
-      for (let i = 0; i < items.length; i++) {
+      // Runs of one-sample items without metadata go to the core in one v2AddSingles() call.
+      let run = 0
+      for (let i = 0; i <= items.length; i++) {
         const item = items[i]
+        if (i < items.length && item?.metadata === undefined && singleSample(item) !== undefined) {
+          run++
+          continue
+        }
+        if (run > 0) this.#singles(items, i - run, run, undefined, undefined, true)
+        run = 0
+        if (i === items.length) break
         checkShape(item, i)
         const entry = this.#labelsOf(item, i)
         // A 2.0 series carries samples or histograms, never both: two records when both.
@@ -449,7 +458,7 @@ export class Codec {
    * label entries are in `entries` (parallel to `items`). Throws ValidationError for the first
    * bad item; the request then holds the records before it (callers discard or truncate).
    */
-  #singles (items: readonly Item[], first: number, count: number, idx: readonly number[] | undefined, entries: readonly CacheEntry[] | undefined): void {
+  #singles (items: readonly Item[], first: number, count: number, idx: readonly number[] | undefined, entries: readonly CacheEntry[] | undefined, v2 = false): void {
     const core = this.#core
     const ex = core.exports
     const rec = (ex.stageReserve(count * SINGLE_RECORD) >>> 0) >>> 2
@@ -459,7 +468,7 @@ export class Codec {
     } finally {
       this.#pinned = false
     }
-    const rc = ex.addSingles(count)
+    const rc = v2 ? ex.v2AddSingles(count) : ex.addSingles(count)
     if (rc < 0) {
       const at = ex.errorIndex()
       const i = idx === undefined ? first + at : idx[first + at]

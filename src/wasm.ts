@@ -20,6 +20,7 @@ export interface CoreExports {
   addHistSeries(labels: number, labelsLen: number, count: number): number
   v2AddHistSeries(labels: number, labelsLen: number, count: number, staged: number, type: number, helpLen: number, unitLen: number): number
   v2Reset(): void
+  v2AddSingles(count: number): number
   v2AddSeries(labels: number, labelsLen: number, n: number, flags: number, type: number, helpLen: number, unitLen: number): number
   v2MetaReserve(bytes: number): number
   v2Finish(): number
