@@ -6,9 +6,10 @@ import { arenaReset, arenaSize, arenaUsedBytes, input, raw, reserve, snap } from
 import { reqLen, reqPtr } from "./prompb";
 import { compress, decodedLen, decompress, maxCompressedLen } from "./snappy";
 import { gReset } from "./gstrings";
+export { exemplarReserve, exemplarSet } from "./exemplars";
 
 export {
-  addHistSeries, addSeries, addSingles, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
+  addExemplarSeries, addHistSeries, addSeries, addSingles, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
   reqTruncate,
   resultHash, resultLen, resultPtr, stageReserve,
 } from "./prompb";

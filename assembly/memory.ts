@@ -53,6 +53,8 @@ export const snap = new Region();
 export const input = new Region();
 export const raw = new Region();
 export const scratch = new Region();
+/** Exemplars of the series being appended (see exemplars.ts). */
+export const xstage = new Region();
 
 // ---- series cache arena ----------------------------------------------------------------
 

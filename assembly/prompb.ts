@@ -24,6 +24,7 @@ import { varint32Size, varint64Size, writeVarint32, writeVarint64Wide } from "./
 import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
 import { hashBytes } from "./hash";
 import { gIntern } from "./gstrings";
+import { exemplarClear, exemplarCount, exemplarRecord, exemplarV1Size, writeExemplarV1 } from "./exemplars";
 
 // Tags: (field << 3) | wire type.
 const TAG_TS: u8 = (1 << 3) | 2; //      WriteRequest.timeseries
@@ -331,6 +332,28 @@ export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): 
 }
 
 const TAG_HISTOGRAM: u8 = (4 << 3) | 2; // TimeSeries.histograms (1.0)
+const TAG_EXEMPLAR: u8 = (3 << 3) | 2; //  TimeSeries.exemplars (1.0)
+
+/**
+ * Appends one 1.0 TimeSeries holding the staged exemplars (exemplars.ts) and no samples, as
+ * Prometheus sends them, and clears them.
+ */
+export function addExemplarSeries(labels: usize, labelsLen: usize): i32 {
+  let body = labelsLen;
+  for (let i: u32 = 0; i < exemplarCount; i++) {
+    let m = exemplarV1Size(exemplarRecord(i));
+    body += 1 + varint32Size(<u32>m) + m;
+  }
+  let p = reserve(out, outLen + 6 + body, outLen) + outLen;
+  store<u8>(p++, TAG_TS);
+  p = writeVarint32(p, <u32>body);
+  memory.copy(p, labels, labelsLen);
+  p += labelsLen;
+  for (let i: u32 = 0; i < exemplarCount; i++) p = writeExemplarV1(p, exemplarRecord(i), TAG_EXEMPLAR);
+  outLen = p - out.ptr;
+  exemplarClear();
+  return 0;
+}
 
 /**
  * Appends one TimeSeries holding native histograms: the label block and `count` histogram

@@ -21,6 +21,7 @@ import { Region, lstage, out, reserve, stage } from "./memory";
 import { SINGLE, errIndexSet, samplePayload, scan, scanBytes, setOutLen, singleCode, singleTimestamp, writeSample } from "./prompb";
 import { hashBytes } from "./hash";
 import { gRecord } from "./gstrings";
+import { exemplarClear, exemplarCount, exemplarRecord, exemplarScalars, writeExemplarScalars } from "./exemplars";
 import { varint32Size, writeVarint32 } from "./varint";
 import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
 
@@ -28,6 +29,7 @@ const TAG_SYMBOL: u8 = (4 << 3) | 2; //    Request.symbols
 const TAG_SERIES: u8 = (5 << 3) | 2; //    Request.timeseries
 const TAG_REFS: u8 = (1 << 3) | 2; //      TimeSeries.labels_refs (packed)
 const TAG_HISTOGRAM: u8 = (3 << 3) | 2; // TimeSeries.histograms
+const TAG_EXEMPLAR: u8 = (4 << 3) | 2; //  TimeSeries.exemplars
 const TAG_METADATA: u8 = (5 << 3) | 2; //  TimeSeries.metadata
 const TAG_META_TYPE: u8 = (1 << 3) | 0; // Metadata.type
 const TAG_META_HELP: u8 = (3 << 3) | 0; // Metadata.help_ref
@@ -184,12 +186,58 @@ export function v2AddSeries(labels: usize, labelsLen: usize, n: u32, flags: u32,
   let r = scan(n, flags);
   if (r < 0) return r;
   let refsAt = (<usize>n << 4);
-  let w = v2Head(labels, labelsLen, refsAt, scanBytes, type, helpLen, unitLen);
+  let xBytes = exemplarsSize();
+  let w = v2Head(labels, labelsLen, refsAt, scanBytes + xBytes, type, helpLen, unitLen);
   let vals = stage.ptr;
   let ts = vals + (<usize>n << 3);
   for (let i: usize = 0; i < <usize>n; i++) w = writeSample(w, load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
+  w = writeExemplars(w);
   seriesLen = v2Tail(w);
   return 0;
+}
+
+/** Refs of the labels of staged exemplar record `r` (its global ids follow its label block). */
+function exemplarRefsSize(r: usize): usize {
+  let labels = <usize>load<u32>(r);
+  let ids = labels + ((<usize>load<u32>(r, 4) + 7) & ~<usize>7);
+  let n = <usize>load<u32>(ids) << 1;
+  let size: usize = 0;
+  for (let k: usize = 0; k < n; k++) size += varint32Size(localRef(load<u32>(ids + 4 + (k << 2))));
+  return size;
+}
+
+/** Bytes of the staged exemplars as TimeSeries.exemplars fields (interning their strings). */
+function exemplarsSize(): usize {
+  let total: usize = 0;
+  for (let i: u32 = 0; i < exemplarCount; i++) {
+    let r = exemplarRecord(i);
+    let refs = exemplarRefsSize(r);
+    let m = (refs > 0 ? 1 + varint32Size(<u32>refs) + refs : 0) + exemplarScalars(r);
+    total += 1 + varint32Size(<u32>m) + m;
+  }
+  return total;
+}
+
+/** Writes the staged exemplars (their refs are cached by exemplarsSize()) and clears them. */
+function writeExemplars(w: usize): usize {
+  for (let i: u32 = 0; i < exemplarCount; i++) {
+    let r = exemplarRecord(i);
+    let refs = exemplarRefsSize(r);
+    let m = (refs > 0 ? 1 + varint32Size(<u32>refs) + refs : 0) + exemplarScalars(r);
+    store<u8>(w++, TAG_EXEMPLAR);
+    w = writeVarint32(w, <u32>m);
+    if (refs > 0) {
+      store<u8>(w++, (1 << 3) | 2);
+      w = writeVarint32(w, <u32>refs);
+      let labels = <usize>load<u32>(r);
+      let ids = labels + ((<usize>load<u32>(r, 4) + 7) & ~<usize>7);
+      let n = <usize>load<u32>(ids) << 1;
+      for (let k: usize = 0; k < n; k++) w = writeVarint32(w, localRef(load<u32>(ids + 4 + (k << 2))));
+    }
+    w = writeExemplarScalars(w, r);
+  }
+  exemplarClear();
+  return w;
 }
 
 /**
@@ -204,7 +252,8 @@ export function v2AddHistSeries(labels: usize, labelsLen: usize, count: u32, sta
     body += 1 + varint32Size(<u32>m) + m;
     r += histRecordSize(r);
   }
-  let w = v2Head(labels, labelsLen, staged, body, type, helpLen, unitLen);
+  let xBytes = exemplarsSize();
+  let w = v2Head(labels, labelsLen, staged, body + xBytes, type, helpLen, unitLen);
   r = stage.ptr;
   for (let i: u32 = 0; i < count; i++) {
     store<u8>(w++, TAG_HISTOGRAM);
@@ -212,6 +261,7 @@ export function v2AddHistSeries(labels: usize, labelsLen: usize, count: u32, sta
     w = writeHistogram(w, r, true);
     r += histRecordSize(r);
   }
+  w = writeExemplars(w);
   seriesLen = v2Tail(w);
   return 0;
 }

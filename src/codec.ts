@@ -21,7 +21,7 @@ import { checkHistograms, stageHistograms, stagedBytes } from './histogram.js'
 import type { NativeHistogram } from './histogram.js'
 import type { DecodeOptions, DecodedV2 } from './decode.js'
 import {
-  AS_SECONDS, AS_STRICT, AS_TS_I64, Core, DEFAULT_MAX_DECODED, loadCore,
+  AS_SECONDS, AS_STRICT, AS_TS_I64, Core, DEFAULT_MAX_DECODED, LB_NAME_OPTIONAL, loadCore,
 } from './wasm.js'
 import type { DecodedItem, EncodeOptions, Item, Labels, SeriesRef, Timestamps, Values } from './types.js'
 
@@ -225,6 +225,7 @@ export class Codec {
     this.#trim()
     const ex = this.#core.exports
     try {
+      ex.exemplarSet(0)
       ex.v2Reset()
       // Runs of one-sample items without metadata go to the core in one v2AddSingles() call.
       let run = 0
@@ -239,9 +240,15 @@ export class Codec {
         if (i === items.length) break
         checkShape(item, i)
         const entry = this.#labelsOf(item, i)
+        const withSamples = item.histograms === undefined || item.values.length > 0
+        if (item.exemplars !== undefined && item.exemplars.length > 0 && !withSamples && item.histograms === undefined) {
+          throw invalid(item, i, 'item', 'exemplars need samples or histograms in Remote Write 2.0')
+        }
+        // The exemplars ride with the series' first record (2.0 has no exemplar-only series).
+        this.#stageExemplars(item, i)
         // A 2.0 series carries samples or histograms, never both: two records when both.
-        if (item.histograms === undefined || item.values.length > 0) {
-          this.#appendV2(item, i, entry, item.values, item.timestamps, 0, item.values.length, this.#flagsFor(item.timestamps), true)
+        if (withSamples) {
+          this.#appendV2(item, i, this.#entryFresh(entry, item, i), item.values, item.timestamps, 0, item.values.length, this.#flagsFor(item.timestamps), true)
         }
         if (item.histograms !== undefined) this.#appendHistograms(item, i, true)
       }
@@ -259,6 +266,50 @@ export class Codec {
     } catch (err) {
       throw this.#recover(err)
     }
+  }
+
+  /**
+   * Validates and stages an item's exemplars for the next series append (exemplars.ts); returns
+   * how many. Their label blocks are pinned in the cache until the append.
+   */
+  #stageExemplars (item: Item, index: number): number {
+    const xs = item.exemplars
+    const ex = this.#core.exports
+    if (xs === undefined || xs.length === 0) return 0
+    const labels = item.metric && !Array.isArray(item.metric) ? item.metric as Record<string, string> : undefined
+    const bad = (i: number, why: string): ValidationError => new ValidationError(`exemplars[${i}]: ${why}`, { seriesIndex: index, labels, field: 'item' })
+    if (!Array.isArray(xs)) throw bad(0, 'exemplars must be an array')
+    const blocks: CacheEntry[] = []
+    this.#pinned = true
+    try {
+      for (let i = 0; i < xs.length; i++) {
+        const x = xs[i]
+        if (x === null || typeof x !== 'object') throw bad(i, 'must be an object { labels, value, timestamp }')
+        if (typeof x.value !== 'number') throw bad(i, 'value must be a number')
+        if (!Number.isSafeInteger(x.timestamp)) throw bad(i, 'timestamp must be an integer number of milliseconds')
+        const [names, values] = splitLabels(x.labels ?? {}, index)
+        try {
+          blocks.push(this.#encodeLabels(names, values, index, true, LB_NAME_OPTIONAL))
+        } catch (err) {
+          if (err instanceof ValidationError) throw bad(i, `labels: ${err.detail}`)
+          throw err
+        }
+      }
+    } finally {
+      this.#pinned = false
+    }
+    const core = this.#core
+    const base = (ex.exemplarReserve(xs.length) >>> 0)
+    core.refresh()
+    for (let i = 0; i < xs.length; i++) {
+      const r = base + i * 24
+      core.u32[r >>> 2] = blocks[i].ptr
+      core.u32[(r >>> 2) + 1] = blocks[i].len
+      core.f64[(r >>> 3) + 1] = xs[i].value
+      core.i64[(r >>> 3) + 2] = BigInt(xs[i].timestamp)
+    }
+    ex.exemplarSet(xs.length)
+    return xs.length
   }
 
   /** Appends an item's native histograms as one series record (1.0 or 2.0). */
@@ -430,6 +481,7 @@ export class Codec {
     this.begin()
     this.#epoch++
     this.#trim()
+    this.#core.exports.exemplarSet(0)
     try {
       // Runs of one-sample items (the Prometheus layout, IoT gateways) go to the core in one
       // addSingles() call: a 32-byte record each instead of a call each.
@@ -445,6 +497,12 @@ export class Codec {
           const item = items[i]
           if (item?.histograms === undefined || (item.values?.length ?? 0) > 0) this.#append(item, i, 0, undefined)
           if (item?.histograms !== undefined) this.#appendHistograms(item, i, false)
+          if (item?.exemplars !== undefined && item.exemplars.length > 0) {
+            // 1.0: the exemplars in a series record of their own, as Prometheus sends them.
+            // The series' block first: staging pins the cache until the append.
+            const entry = this.#labelsOf(item, i)
+            if (this.#stageExemplars(item, i) > 0) this.#core.exports.addExemplarSeries(entry.ptr, entry.len)
+          }
         }
       }
     } catch (err) {
@@ -817,6 +875,11 @@ export class Codec {
     }
   }
 
+  /** An entry still valid after other label sets were encoded (a reset may have happened). */
+  #entryFresh (entry: CacheEntry, item: Item, index: number): CacheEntry {
+    return entry.gen === this.#gen && this.#core.generation === this.#coreGen ? entry : this.#labelsOf(item, index)
+  }
+
   /** A prepared item's label block, encoded again if the cache was reset since prepare(). */
   #entryOf (p: Prepared): CacheEntry {
     if (this.#core.generation !== this.#coreGen) this.#dropCache()
@@ -877,7 +940,7 @@ export class Codec {
   }
 
   /** Writes a label set into linear memory and has the core build its block. */
-  #encodeLabels (names: string[], values: string[], index: number, cache: boolean): CacheEntry {
+  #encodeLabels (names: string[], values: string[], index: number, cache: boolean, flags = 0): CacheEntry {
     const core = this.#core
     const ex = core.exports
     const n = names.length
@@ -924,7 +987,7 @@ export class Codec {
     // Always in the arena, so that a block stays valid for the whole call (a call may resolve
     // many label sets before it encodes them); with the cache off, #trim() drops them at the
     // start of the next call.
-    const rc = ex.buildLabels(n, 0)
+    const rc = ex.buildLabels(n, flags)
     core.refresh()
     if (rc < 0) {
       const at = ex.errorIndex()
@@ -953,7 +1016,7 @@ const SINGLE_RECORD = 32
  * path, whose typed-array copies keep NaN payloads bit for bit.
  */
 function singleSample (item: Item): number | undefined {
-  if (item === null || typeof item !== 'object' || item.histograms !== undefined) return undefined
+  if (item === null || typeof item !== 'object' || item.histograms !== undefined || item.exemplars !== undefined) return undefined
   const { values, timestamps } = item
   if (values == null || timestamps == null || values.length !== 1 || timestamps.length !== 1) return undefined
   if (typeof values !== 'object' || typeof timestamps !== 'object') return undefined

@@ -17,4 +17,4 @@ export {
   CoreTrapError, DecodeError, InvalidArgumentError, RemoteWriteError, SnappyError, ValidationError,
 } from './errors.js'
 export type { ValidationField } from './errors.js'
-export type { DecodedItem, EncodeOptions, Item, Labels, Metadata, MetricType, SeriesRef, Timestamps, Values } from './types.js'
+export type { DecodedItem, EncodeOptions, Exemplar, Item, Labels, Metadata, MetricType, SeriesRef, Timestamps, Values } from './types.js'

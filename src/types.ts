@@ -30,6 +30,18 @@ export interface Item {
    * timestamp; `values` and `timestamps` may then be empty.
    */
   histograms?: readonly NativeHistogram[]
+  /**
+   * Exemplars of the series (codec.encode/encodeV2): labels (e.g. a trace_id), value, and
+   * timestamp in milliseconds.
+   */
+  exemplars?: readonly Exemplar[]
+}
+
+/** An exemplar: an example observation, usually with a trace id. */
+export interface Exemplar {
+  labels?: Readonly<Record<string, string>>
+  value: number
+  timestamp: number
 }
 
 /** A metric family's type (Remote Write 2.0 Metadata.type). */

@@ -20,6 +20,9 @@ export interface CoreExports {
   addHistSeries(labels: number, labelsLen: number, count: number): number
   v2AddHistSeries(labels: number, labelsLen: number, count: number, staged: number, type: number, helpLen: number, unitLen: number): number
   v2Reset(): void
+  addExemplarSeries(labels: number, labelsLen: number): number
+  exemplarReserve(count: number): number
+  exemplarSet(count: number): void
   v2AddSingles(count: number): number
   v2AddSeries(labels: number, labelsLen: number, n: number, flags: number, type: number, helpLen: number, unitLen: number): number
   v2MetaReserve(bytes: number): number

@@ -1,0 +1,95 @@
+// Exemplars in Remote Write 1.0 (a series record of their own, as Prometheus sends them) and
+// 2.0 (with the series' samples or histograms), decoded independently with protobufjs.
+import protobuf from 'protobufjs'
+import { uncompressSync } from 'snappy'
+import { describe, expect, it } from 'vitest'
+import { createCodec } from '../src/codec.js'
+import { ValidationError } from '../src/errors.js'
+import { nativeHistogram } from '../src/histogram.js'
+import type { Item } from '../src/types.js'
+import { WriteRequest } from './schema.js'
+
+const V2 = (() => {
+  const root = new protobuf.Root()
+  const ns = root.define('io.prometheus.write.v2')
+  ns.add(new protobuf.Type('Exemplar')
+    .add(new protobuf.Field('labelsRefs', 1, 'uint32', 'repeated'))
+    .add(new protobuf.Field('value', 2, 'double'))
+    .add(new protobuf.Field('timestamp', 3, 'int64')))
+  ns.add(new protobuf.Type('Sample').add(new protobuf.Field('value', 1, 'double')).add(new protobuf.Field('timestamp', 2, 'int64')))
+  ns.add(new protobuf.Type('TimeSeries')
+    .add(new protobuf.Field('labelsRefs', 1, 'uint32', 'repeated'))
+    .add(new protobuf.Field('samples', 2, 'Sample', 'repeated'))
+    .add(new protobuf.Field('histograms', 3, 'bytes', 'repeated'))
+    .add(new protobuf.Field('exemplars', 4, 'Exemplar', 'repeated')))
+  ns.add(new protobuf.Type('Request')
+    .add(new protobuf.Field('symbols', 4, 'string', 'repeated'))
+    .add(new protobuf.Field('timeseries', 5, 'TimeSeries', 'repeated')))
+  return root.lookupType('io.prometheus.write.v2.Request')
+})()
+
+const X = [
+  { labels: { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' }, value: 0.25, timestamp: 1_700_000_000_500 },
+  { value: 3, timestamp: 1_700_000_001_000 },
+  { labels: { trace_id: 'ünïcode' }, value: -0.5, timestamp: 1_700_000_002_000 },
+]
+
+describe('exemplars', () => {
+  it('1.0: a record of their own with the series labels, each exemplar with its labels, value and timestamp', async () => {
+    const codec = await createCodec()
+    const item: Item = { metric: { __name__: 'http_request_duration_seconds', job: 'api' }, values: [1, 2], timestamps: [1_700_000_000_000, 1_700_000_015_000], exemplars: X }
+    const raw = uncompressSync(Buffer.from(codec.encode([item]))) as Buffer
+    const msg = WriteRequest.toObject(WriteRequest.decode(raw), { longs: Number }) as { timeseries: Array<{ labels: unknown[], samples?: unknown[], exemplars?: Array<{ labels?: Array<{ name: string, value: string }>, value: number, timestamp: number }> }> }
+    expect(msg.timeseries.length).toBe(2)
+    expect(msg.timeseries[0].samples?.length).toBe(2)
+    expect(msg.timeseries[1].labels).toEqual(msg.timeseries[0].labels)
+    const got = msg.timeseries[1].exemplars!
+    expect(got.map((e) => [Object.fromEntries((e.labels ?? []).map((l) => [l.name, l.value])), e.value, e.timestamp])).toEqual(
+      X.map((x) => [Object.fromEntries(Object.entries(x.labels ?? {}).sort()), x.value, x.timestamp]),
+    )
+  })
+
+  it('2.0: with the samples (or the histograms) of the series, labels through the symbols table', async () => {
+    const codec = await createCodec()
+    for (const withHistograms of [false, true]) {
+      const item: Item = withHistograms
+        ? { metric: { __name__: 'lat', job: 'api' }, values: [], timestamps: [], histograms: [nativeHistogram({ timestamp: 1_700_000_000_000, schema: 0, sum: 1, positive: { 0: 1 } })], exemplars: X }
+        : { metric: { __name__: 'lat', job: 'api' }, values: [1], timestamps: [1_700_000_000_000], exemplars: X }
+      const raw = uncompressSync(Buffer.from(codec.encodeV2([item]))) as Buffer
+      const msg = V2.toObject(V2.decode(raw), { longs: Number }) as { symbols: string[], timeseries: Array<{ samples?: unknown[], histograms?: unknown[], exemplars?: Array<{ labelsRefs?: number[], value: number, timestamp: number }> }> }
+      expect(msg.timeseries.length).toBe(1)
+      expect(new Set(msg.symbols).size).toBe(msg.symbols.length)
+      const ts = msg.timeseries[0]
+      expect(withHistograms ? ts.histograms?.length : ts.samples?.length).toBe(1)
+      const got = ts.exemplars!.map((e) => {
+        const refs = e.labelsRefs ?? []
+        const labels: Record<string, string> = {}
+        for (let i = 0; i < refs.length; i += 2) labels[msg.symbols[refs[i]]] = msg.symbols[refs[i + 1]]
+        return [labels, e.value, e.timestamp]
+      })
+      expect(got).toEqual(X.map((x) => [x.labels ?? {}, x.value, x.timestamp]))
+    }
+  })
+
+  it('bad exemplars are a ValidationError naming the series and the exemplar', async () => {
+    const codec = await createCodec()
+    const base = { metric: { __name__: 'm' }, values: [1], timestamps: [1_700_000_000_000] }
+    const cases: Array<[unknown, RegExp]> = [
+      [[{ value: 'x', timestamp: 1 }], /exemplars\[0\]: value/],
+      [[{ value: 1, timestamp: 1.5 }], /exemplars\[0\]: timestamp/],
+      [[{ value: 1, timestamp: 1 }, { labels: { 'bad-name': 'x' }, value: 1, timestamp: 2 }], /exemplars\[1\]: labels/],
+    ]
+    for (const [exemplars, why] of cases) {
+      for (const v2 of [false, true]) {
+        const items = [{ metric: { __name__: 'ok' }, values: [1], timestamps: [1_700_000_000_000] }, { ...base, exemplars } as Item]
+        const err = (() => { try { v2 ? codec.encodeV2(items) : codec.encode(items) } catch (e) { return e } })()
+        expect(err).toBeInstanceOf(ValidationError)
+        expect((err as ValidationError).seriesIndex).toBe(1)
+        expect((err as Error).message).toMatch(why)
+      }
+    }
+    // and the next call has no exemplars left over
+    const raw = uncompressSync(Buffer.from(codec.encodeV2([base]))) as Buffer
+    expect((V2.toObject(V2.decode(raw)) as { timeseries: Array<{ exemplars?: unknown[] }> }).timeseries[0].exemplars).toBeUndefined()
+  })
+})
