@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { createCodec } from '../src/codec.js'
 import { ValidationError } from '../src/errors.js'
 import { nativeHistogram } from '../src/histogram.js'
-import type { Item } from '../src/types.js'
+import type { Exemplar, Item } from '../src/types.js'
 import { WriteRequest } from './schema.js'
 
 const V2 = (() => {
@@ -28,7 +28,7 @@ const V2 = (() => {
   return root.lookupType('io.prometheus.write.v2.Request')
 })()
 
-const X = [
+const X: Array<Exemplar & { labels?: Record<string, string> }> = [
   { labels: { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' }, value: 0.25, timestamp: 1_700_000_000_500 },
   { value: 3, timestamp: 1_700_000_001_000 },
   { labels: { trace_id: 'ünïcode' }, value: -0.5, timestamp: 1_700_000_002_000 },
