@@ -258,6 +258,25 @@ export class Codec {
     }
   }
 
+  /**
+   * @internal For the writer: stages an item's exemplars for the next 2.0 append (which takes
+   * them along), or, for 1.0, appends them to the selected request as a record of their own.
+   */
+  exemplarsWith (item: Item, index: number, entry: CacheEntry, v2: boolean): void {
+    try {
+      if (entry.gen !== this.#gen || this.#core.generation !== this.#coreGen) entry = this.#labelsOf(item, index)
+      const n = this.#stageExemplars(item, index)
+      if (n > 0 && !v2) this.#core.exports.addExemplarSeries(entry.ptr, entry.len)
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  /** @internal Drops staged exemplars (after a failed append). */
+  clearExemplars (): void {
+    this.#core.exports.exemplarSet(0)
+  }
+
   /** @internal For the writer: an item's histograms as one record of the selected request. */
   appendHistogramsWith (item: Item, index: number, entry: CacheEntry, v2: boolean): void {
     try {

@@ -23,7 +23,7 @@ import { Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { Codec } from './codec.js'
 import type { CacheEntry, CodecOptions, Prepared } from './codec.js'
-import { InvalidArgumentError, RemoteWriteError, describeLabels } from './errors.js'
+import { InvalidArgumentError, RemoteWriteError, ValidationError, describeLabels } from './errors.js'
 import { Transport, isTimeout } from './http.js'
 import type { Auth, TlsOptions } from './http.js'
 import { backoff, parseRetryAfter, retryableStatus } from './retry.js'
@@ -606,6 +606,7 @@ export class RemoteWriter extends EventEmitter {
     } catch (err) {
       // After a trap the requests are gone: report every batch that held samples as failed
       // (the filled ones too, which no shard holds any more). Otherwise undo the call.
+      codec.clearExemplars()
       if (codec.coreGeneration !== this.#coreGen) this.#coreReplaced(filled)
       else this.#rollback(undo)
       throw err
@@ -708,10 +709,24 @@ export class RemoteWriter extends EventEmitter {
     const codec = this.#codec
     const entry = prepared?.entry ?? resolved ?? codec.labelsFor(item, index)
     const hs = prepared === undefined ? item.histograms : undefined
-    const histograms = hs !== undefined ? this.#writeHistograms(item, index, entry, undo, filled) : 0
     const n = to ?? item.values.length
-    if (n - from <= 0) return histograms // a series without samples carries nothing more to store
+    const xs = from === 0 && item.exemplars !== undefined && item.exemplars.length > 0
     const shard = this.#shards[entry.hash % this.#shards.length]
+    if (xs && !this.#v2 && !(this.#shards[entry.hash % this.#shards.length].open?.v2 ?? false)) {
+      // 1.0: the exemplars go in a record of their own, in the shard's open batch.
+      const b = this.#openBatch(shard, undo)
+      codec.select(b.slot)
+      codec.exemplarsWith(item, index, entry, false)
+      this.#grew(b, entry, 0)
+    }
+    // 2.0: they ride with the item's first record (histograms if any, else the first samples).
+    const v2x = xs && (shard.open?.v2 ?? this.#v2)
+    if (v2x && hs === undefined && n - from <= 0) {
+      throw new ValidationError('exemplars need samples or histograms in Remote Write 2.0', { seriesIndex: index, field: 'item' })
+    }
+    if (v2x) codec.exemplarsWith(item, index, entry, true)
+    const histograms = hs !== undefined ? this.#writeHistograms(item, index, entry, undo, filled) : 0
+    if (n - from <= 0) return histograms // a series without samples carries nothing more to store
     let batch = this.#openBatch(shard, undo)
     const extra = batch.v2 ? metadataBytes(item) : 0
     if (prepared === undefined && n <= this.#room(batch, entry, extra)) {

@@ -93,3 +93,46 @@ describe('exemplars', () => {
     expect((V2.toObject(V2.decode(raw)) as { timeseries: Array<{ exemplars?: unknown[] }> }).timeseries[0].exemplars).toBeUndefined()
   })
 })
+
+describe('exemplars through the writer', () => {
+  for (const protocol of ['v1', 'v2'] as const) {
+    it(`${protocol}: exemplars arrive with their series`, async () => {
+      const http = await import('node:http')
+      const { RemoteWriter } = await import('../src/writer.js')
+      const got: Array<{ labels: Record<string, string>, exemplars: number }> = []
+      const server = http.createServer((req, res) => {
+        const chunks: Buffer[] = []
+        req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+          const raw = uncompressSync(Buffer.concat(chunks)) as Buffer
+          if (protocol === 'v1') {
+            const msg = WriteRequest.toObject(WriteRequest.decode(raw)) as { timeseries: Array<{ labels: Array<{ name: string, value: string }>, exemplars?: unknown[] }> }
+            for (const ts of msg.timeseries) got.push({ labels: Object.fromEntries(ts.labels.map((l) => [l.name, l.value])), exemplars: ts.exemplars?.length ?? 0 })
+            res.writeHead(204)
+          } else {
+            const msg = V2.toObject(V2.decode(raw)) as { symbols: string[], timeseries: Array<{ labelsRefs: number[], exemplars?: unknown[] }> }
+            for (const ts of msg.timeseries) {
+              const labels: Record<string, string> = {}
+              for (let i = 0; i < ts.labelsRefs.length; i += 2) labels[msg.symbols[ts.labelsRefs[i]]] = msg.symbols[ts.labelsRefs[i + 1]]
+              got.push({ labels, exemplars: ts.exemplars?.length ?? 0 })
+            }
+            res.writeHead(204, { 'x-prometheus-remote-write-samples-written': '1000' })
+          }
+          res.end()
+        })
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      const w = new RemoteWriter({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/w`, protocol })
+      try {
+        await w.send([
+          { metric: { __name__: 'a' }, values: [1, 2], timestamps: [1_700_000_000_000, 1_700_000_001_000], exemplars: X },
+          { metric: { __name__: 'b' }, values: [3], timestamps: [1_700_000_000_000] },
+        ])
+        await w.close()
+        const withX = got.filter((g) => g.exemplars > 0)
+        expect(withX).toEqual([{ labels: { __name__: 'a' }, exemplars: 3 }])
+      } finally {
+        server.close()
+      }
+    })
+  }
+})
