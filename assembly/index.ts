@@ -9,7 +9,7 @@ import { gReset } from "./gstrings";
 export { exemplarReserve, exemplarSet } from "./exemplars";
 
 export {
-  addExemplarSeries, addHistSeries, addSeries, addSingles, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
+  addExemplarSeries, addHistSeries, addMetadataV1, addSeries, addSingles, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
   reqTruncate,
   resultHash, resultLen, resultPtr, stageReserve,
 } from "./prompb";

@@ -332,6 +332,47 @@ export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): 
 }
 
 const TAG_HISTOGRAM: u8 = (4 << 3) | 2; // TimeSeries.histograms (1.0)
+const TAG_METADATA_V1: u8 = (3 << 3) | 2; // WriteRequest.metadata (1.0)
+
+/**
+ * Appends a 1.0 WriteRequest.metadata record: MetricMetadata { MetricType type = 1;
+ * string metric_family_name = 2; string help = 4; string unit = 5; }. The name, help and unit
+ * strings were staged in `lstage` one after the other.
+ */
+export function addMetadataV1(type: u32, nameLen: usize, helpLen: usize, unitLen: usize): i32 {
+  let body = (type != 0 ? 1 + varint32Size(type) : 0) +
+    (nameLen > 0 ? 1 + varint32Size(<u32>nameLen) + nameLen : 0) +
+    (helpLen > 0 ? 1 + varint32Size(<u32>helpLen) + helpLen : 0) +
+    (unitLen > 0 ? 1 + varint32Size(<u32>unitLen) + unitLen : 0);
+  let p = reserve(out, outLen + 6 + body, outLen) + outLen;
+  store<u8>(p++, TAG_METADATA_V1);
+  p = writeVarint32(p, <u32>body);
+  if (type != 0) {
+    store<u8>(p++, (1 << 3) | 0);
+    p = writeVarint32(p, type);
+  }
+  let src = lstage.ptr;
+  if (nameLen > 0) {
+    store<u8>(p++, (2 << 3) | 2);
+    p = writeVarint32(p, <u32>nameLen);
+    memory.copy(p, src, nameLen);
+    p += nameLen;
+  }
+  if (helpLen > 0) {
+    store<u8>(p++, (4 << 3) | 2);
+    p = writeVarint32(p, <u32>helpLen);
+    memory.copy(p, src + nameLen, helpLen);
+    p += helpLen;
+  }
+  if (unitLen > 0) {
+    store<u8>(p++, (5 << 3) | 2);
+    p = writeVarint32(p, <u32>unitLen);
+    memory.copy(p, src + nameLen + helpLen, unitLen);
+    p += unitLen;
+  }
+  outLen = p - out.ptr;
+  return 0;
+}
 const TAG_EXEMPLAR: u8 = (3 << 3) | 2; //  TimeSeries.exemplars (1.0)
 
 /**

@@ -272,6 +272,18 @@ export class Codec {
     }
   }
 
+  /**
+   * @internal For the writer: 1.0 metadata of the item into the selected request, once per
+   * family in `families` (the batch's).
+   */
+  metadataV1With (item: Item, index: number, families: Set<string>): void {
+    try {
+      this.#metadataV1(item, index, families)
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
   /** @internal Drops staged exemplars (after a failed append). */
   clearExemplars (): void {
     this.#core.exports.exemplarSet(0)
@@ -329,6 +341,29 @@ export class Codec {
     }
     ex.exemplarSet(xs.length)
     return xs.length
+  }
+
+  /**
+   * 1.0: the item's metadata as a WriteRequest.metadata record, once per metric family (its
+   * __name__) and request.
+   */
+  #metadataV1 (item: Item, index: number, families: Set<string>): void {
+    const type = checkMetadata(item, index)
+    const md = item.metadata!
+    const labels = item.series instanceof SeriesHandle ? item.series.labels : item.metric
+    const name = Array.isArray(labels) ? (labels.find((p) => p[0] === '__name__')?.[1] ?? '') : ((labels as Record<string, string> | undefined)?.__name__ ?? '')
+    if (name === '' || families.has(name)) return
+    families.add(name)
+    const help = md.help ?? ''
+    const unit = md.unit ?? ''
+    const core = this.#core
+    const p = core.exports.v2MetaReserve((name.length + help.length + unit.length) * 3 + 8) >>> 0
+    core.refresh()
+    const u8 = core.u8
+    const nl = encoder.encodeInto(name, u8.subarray(p, p + name.length * 3)).written
+    const hl = encoder.encodeInto(help, u8.subarray(p + nl, p + nl + help.length * 3)).written
+    const ul = encoder.encodeInto(unit, u8.subarray(p + nl + hl, p + nl + hl + unit.length * 3)).written
+    core.exports.addMetadataV1(type, nl, hl, ul)
   }
 
   /** Appends an item's native histograms as one series record (1.0 or 2.0). */
@@ -501,6 +536,8 @@ export class Codec {
     this.#epoch++
     this.#trim()
     this.#core.exports.exemplarSet(0)
+    /** Metric families whose metadata this request carries already. */
+    const families = new Set<string>()
     try {
       // Runs of one-sample items (the Prometheus layout, IoT gateways) go to the core in one
       // addSingles() call: a 32-byte record each instead of a call each.
@@ -516,6 +553,7 @@ export class Codec {
           const item = items[i]
           if (item?.histograms === undefined || (item.values?.length ?? 0) > 0) this.#append(item, i, 0, undefined)
           if (item?.histograms !== undefined) this.#appendHistograms(item, i, false)
+          if (item?.metadata !== undefined) this.#metadataV1(item, i, families)
           if (item?.exemplars !== undefined && item.exemplars.length > 0) {
             // 1.0: the exemplars in a series record of their own, as Prometheus sends them.
             // The series' block first: staging pins the cache until the append.
@@ -1035,7 +1073,7 @@ const SINGLE_RECORD = 32
  * path, whose typed-array copies keep NaN payloads bit for bit.
  */
 function singleSample (item: Item): number | undefined {
-  if (item === null || typeof item !== 'object' || item.histograms !== undefined || item.exemplars !== undefined) return undefined
+  if (item === null || typeof item !== 'object' || item.histograms !== undefined || item.exemplars !== undefined || item.metadata !== undefined) return undefined
   const { values, timestamps } = item
   if (values == null || timestamps == null || values.length !== 1 || timestamps.length !== 1) return undefined
   if (typeof values !== 'object' || typeof timestamps !== 'object') return undefined

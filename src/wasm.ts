@@ -21,6 +21,7 @@ export interface CoreExports {
   v2AddHistSeries(labels: number, labelsLen: number, count: number, staged: number, type: number, helpLen: number, unitLen: number): number
   v2Reset(): void
   addExemplarSeries(labels: number, labelsLen: number): number
+  addMetadataV1(type: number, nameLen: number, helpLen: number, unitLen: number): number
   exemplarReserve(count: number): number
   exemplarSet(count: number): void
   v2AddSingles(count: number): number

@@ -260,6 +260,8 @@ class Batch {
   v2 = false
   /** An upper bound of this batch's size as a 1.0 request (see RemoteWriter#sized). */
   v1Estimate = 0
+  /** 1.0: metric families whose metadata this batch carries. */
+  families = new Set<string>()
   readonly shard: Shard
   constructor (slot: number, shard: Shard) {
     this.slot = slot
@@ -712,6 +714,15 @@ export class RemoteWriter extends EventEmitter {
     const n = to ?? item.values.length
     const xs = from === 0 && item.exemplars !== undefined && item.exemplars.length > 0
     const shard = this.#shards[entry.hash % this.#shards.length]
+    if (item.metadata !== undefined && from === 0 && !(shard.open?.v2 ?? this.#v2)) {
+      // 1.0: metadata as WriteRequest.metadata, once per family and request.
+      const b = this.#openBatch(shard, undo)
+      codec.select(b.slot)
+      codec.metadataV1With(item, index, b.families)
+      this.#grew(b, entry, 0)
+      b.entries.pop() // a metadata record is not a series
+      b.counts.pop()
+    }
     if (xs && !this.#v2 && !(this.#shards[entry.hash % this.#shards.length].open?.v2 ?? false)) {
       // 1.0: the exemplars go in a record of their own, in the shard's open batch.
       const b = this.#openBatch(shard, undo)
@@ -858,6 +869,8 @@ export class RemoteWriter extends EventEmitter {
       b.bytes = u.bytes
       b.entries.length = u.series
       b.counts.length = u.series
+      // Metadata written in the failed call is gone; sending it twice later is harmless.
+      b.families.clear()
       // It was the shard's open batch when the call began: it is again.
       b.full = false
       b.shard.open = b

@@ -136,3 +136,39 @@ describe('exemplars through the writer', () => {
     })
   }
 })
+
+describe('1.0 metadata', () => {
+  it('codec.encode() and the 1.0 writer send WriteRequest.metadata once per metric family', async () => {
+    const codec = await createCodec()
+    const md = { type: 'counter' as const, help: 'Requests served.', unit: 'requests' }
+    const items: Item[] = [
+      { metric: { __name__: 'http_requests_total', code: '200' }, values: [1], timestamps: [1_700_000_000_000], metadata: md },
+      { metric: { __name__: 'http_requests_total', code: '500' }, values: [2], timestamps: [1_700_000_000_000], metadata: md },
+      { metric: { __name__: 'up' }, values: [1], timestamps: [1_700_000_000_000] },
+    ]
+    const read = (body: Uint8Array): Array<Record<string, unknown>> =>
+      ((WriteRequest.toObject(WriteRequest.decode(uncompressSync(Buffer.from(body)) as Buffer), { enums: String }) as { metadata?: Array<Record<string, unknown>> }).metadata ?? [])
+    expect(read(codec.encode(items))).toEqual([{ type: 'COUNTER', metricFamilyName: 'http_requests_total', help: 'Requests served.', unit: 'requests' }])
+
+    const http = await import('node:http')
+    const { RemoteWriter } = await import('../src/writer.js')
+    const seen: Array<Record<string, unknown>> = []
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+        seen.push(...read(Buffer.concat(chunks)))
+        res.writeHead(204)
+        res.end()
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const w = new RemoteWriter({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/w`, concurrency: 1 })
+      await w.send(items)
+      await w.close()
+      expect(seen).toEqual([{ type: 'COUNTER', metricFamilyName: 'http_requests_total', help: 'Requests served.', unit: 'requests' }])
+    } finally {
+      server.close()
+    }
+  })
+})
