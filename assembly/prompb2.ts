@@ -22,7 +22,7 @@ import { SINGLE, errIndexSet, samplePayload, scan, scanBytes, setOutLen, singleC
 import { hashBytes } from "./hash";
 import { gRecord } from "./gstrings";
 import { exemplarClear, exemplarCount, exemplarRecord, exemplarScalars, writeExemplarScalars } from "./exemplars";
-import { varint32Size, writeVarint32 } from "./varint";
+import { varint32Size, varint64Size, writeVarint32, writeVarint64 } from "./varint";
 import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
 
 const TAG_SYMBOL: u8 = (4 << 3) | 2; //    Request.symbols
@@ -187,13 +187,37 @@ export function v2AddSeries(labels: usize, labelsLen: usize, n: u32, flags: u32,
   if (r < 0) return r;
   let refsAt = (<usize>n << 4);
   let xBytes = exemplarsSize();
-  let w = v2Head(labels, labelsLen, refsAt, scanBytes + xBytes, type, helpLen, unitLen);
+  let st = startTs;
+  let stBytes: usize = st != 0 ? 1 + varint64Size(<u64>st) : 0;
+  let w = v2Head(labels, labelsLen, refsAt, scanBytes + xBytes + <usize>n * stBytes, type, helpLen, unitLen);
   let vals = stage.ptr;
   let ts = vals + (<usize>n << 3);
-  for (let i: usize = 0; i < <usize>n; i++) w = writeSample(w, load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
+  for (let i: usize = 0; i < <usize>n; i++) {
+    let bits = load<u64>(vals + (i << 3));
+    let t = load<i64>(ts + (i << 3));
+    if (st == 0) {
+      w = writeSample(w, bits, t);
+      continue;
+    }
+    // Sample { value = 1; timestamp = 2; start_timestamp = 3 }: the length byte grows by stBytes.
+    let at = w;
+    w = writeSample(w, bits, t);
+    store<u8>(at + 1, load<u8>(at + 1) + <u8>stBytes);
+    store<u8>(w++, (3 << 3) | 0);
+    w = writeVarint64(w, <u64>st);
+  }
+  startTs = 0;
   w = writeExemplars(w);
   seriesLen = v2Tail(w);
   return 0;
+}
+
+/** The start timestamp (ms) of the next v2AddSeries()' samples; 0 = none. Consumed by it. */
+let startTs: i64 = 0;
+
+/** Sets the start timestamp of the samples of the next v2AddSeries() (ms; 0 for none). */
+export function v2StartSet(ms: f64): void {
+  startTs = <i64>ms;
 }
 
 /** Refs of the labels of staged exemplar record `r` (its global ids follow its label block). */

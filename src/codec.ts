@@ -853,12 +853,16 @@ export class Codec {
     const n = end - start
     let flags = this.#stage(values, timestamps, start, end, item, index, base)
     const [type, helpLen, unitLen] = this.#stageMetadata(item, index)
+    const st = item.startTimestamp ?? 0
+    if (!Number.isSafeInteger(st)) throw invalid(item, index, 'item', 'startTimestamp must be an integer number of milliseconds')
+    ex.v2StartSet(st)
     let rc = ex.v2AddSeries(entry.ptr, entry.len, n, flags, type, helpLen, unitLen)
     let order: number[] | undefined
     if (rc === CoreCode.TS_UNSORTED && sort && this.#sort) {
       const sorted = sortedCopy(values, timestamps, start, end)
       order = sorted.order
       flags = this.#stage(sorted.values, sorted.timestamps, 0, n, item, index, base)
+      ex.v2StartSet(st)
       rc = ex.v2AddSeries(entry.ptr, entry.len, n, flags, type, helpLen, unitLen)
     }
     if (rc < 0) throw this.#sampleError(rc, item, index, start, order)
@@ -1073,7 +1077,7 @@ const SINGLE_RECORD = 32
  * path, whose typed-array copies keep NaN payloads bit for bit.
  */
 function singleSample (item: Item): number | undefined {
-  if (item === null || typeof item !== 'object' || item.histograms !== undefined || item.exemplars !== undefined || item.metadata !== undefined) return undefined
+  if (item === null || typeof item !== 'object' || item.histograms !== undefined || item.exemplars !== undefined || item.metadata !== undefined || item.startTimestamp !== undefined) return undefined
   const { values, timestamps } = item
   if (values == null || timestamps == null || values.length !== 1 || timestamps.length !== 1) return undefined
   if (typeof values !== 'object' || typeof timestamps !== 'object') return undefined

@@ -35,6 +35,11 @@ export interface Item {
    * timestamp in milliseconds.
    */
   exemplars?: readonly Exemplar[]
+  /**
+   * Remote Write 2.0: when the counter behind these samples started (ms), sent as every
+   * sample's start_timestamp.
+   */
+  startTimestamp?: number
 }
 
 /** An exemplar: an example observation, usually with a trace id. */

@@ -25,6 +25,7 @@ export interface CoreExports {
   exemplarReserve(count: number): number
   exemplarSet(count: number): void
   v2AddSingles(count: number): number
+  v2StartSet(ms: number): void
   v2AddSeries(labels: number, labelsLen: number, n: number, flags: number, type: number, helpLen: number, unitLen: number): number
   v2MetaReserve(bytes: number): number
   v2Finish(): number

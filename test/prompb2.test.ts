@@ -325,3 +325,17 @@ describe("RemoteWriter with protocol: 'auto'", () => {
     }
   })
 })
+
+describe('start timestamps (2.0)', () => {
+  it('item.startTimestamp goes out as every sample\'s start_timestamp; without it, none', async () => {
+    const codec = await createCodec({ autoConvertSecondsToMs: false })
+    const raw = uncompressSync(Buffer.from(codec.encodeV2([
+      { metric: { __name__: 'c_total' }, values: [1, 2, 3], timestamps: [3000, 1000, 2000], startTimestamp: 500, metadata: { type: 'counter' } },
+      { metric: { __name__: 'g' }, values: [1], timestamps: [1000] },
+    ]))) as Buffer
+    const msg = Request.toObject(Request.decode(raw), { longs: Number }) as { timeseries: Array<{ samples: Array<{ timestamp: number, startTimestamp?: number }> }> }
+    expect(msg.timeseries[0].samples.map((s) => [s.timestamp, s.startTimestamp])).toEqual([[1000, 500], [2000, 500], [3000, 500]])
+    expect(msg.timeseries[1].samples[0].startTimestamp).toBeUndefined()
+    expect(() => codec.encodeV2([{ metric: { __name__: 'x' }, values: [1], timestamps: [1], startTimestamp: 1.5 }])).toThrow(/startTimestamp/)
+  })
+})
