@@ -91,14 +91,7 @@ export function v2Truncate(seriesBytes: usize, count: u32, symbolBytes: usize): 
     epoch = ++epochs; // refs cached for the symbols dropped here must not be used again
     symbolCount = count;
     symbolsLen = symbolBytes;
-    // Rebuild the slots from the symbols that remain.
-    memory.fill(slots.ptr, 0, (<usize>slotMask + 1) << 2);
-    for (let idx: u32 = 0; idx < symbolCount; idx++) {
-      let rec = symbolIndex.ptr + (<usize>idx << 3);
-      let i = hashBytes(symbols.ptr + <usize>load<u32>(rec), <usize>load<u32>(rec, 4)) & slotMask;
-      while (load<u32>(slots.ptr + (<usize>i << 2)) != 0) i = (i + 1) & slotMask;
-      store<u32>(slots.ptr + (<usize>i << 2), idx + 1);
-    }
+    refill(); // the slots, from the symbols that remain
   }
 }
 
@@ -152,7 +145,12 @@ function rehash(): void {
   let cap = (<usize>slotMask + 1) << 1;
   reserve(slots, cap << 2, 0);
   slotMask = <u32>cap - 1;
-  memory.fill(slots.ptr, 0, cap << 2);
+  refill();
+}
+
+/** Clears the slots and inserts every symbol of the table again. */
+function refill(): void {
+  memory.fill(slots.ptr, 0, (<usize>slotMask + 1) << 2);
   for (let idx: u32 = 0; idx < symbolCount; idx++) {
     let rec = symbolIndex.ptr + (<usize>idx << 3);
     let i = hashBytes(symbols.ptr + <usize>load<u32>(rec), <usize>load<u32>(rec, 4)) & slotMask;

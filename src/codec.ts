@@ -231,7 +231,7 @@ export class Codec {
       let run = 0
       for (let i = 0; i <= items.length; i++) {
         const item = items[i]
-        if (i < items.length && item?.metadata === undefined && singleSample(item) !== undefined) {
+        if (i < items.length && singleSample(item) !== undefined) {
           run++
           continue
         }

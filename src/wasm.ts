@@ -57,7 +57,6 @@ export interface CoreExports {
 }
 
 /** Flags of buildLabels(); mirror assembly/prompb.ts. */
-export const LB_EPHEMERAL = 1
 export const LB_UTF8_NAMES = 2
 export const LB_NAME_OPTIONAL = 4
 /** Flags of addSeries(); mirror assembly/prompb.ts. */

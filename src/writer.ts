@@ -714,7 +714,9 @@ export class RemoteWriter extends EventEmitter {
     const n = to ?? item.values.length
     const xs = from === 0 && item.exemplars !== undefined && item.exemplars.length > 0
     const shard = this.#shards[entry.hash % this.#shards.length]
-    if (item.metadata !== undefined && from === 0 && !(shard.open?.v2 ?? this.#v2)) {
+    /** The protocol of the batch this item goes to (the open one's, else that of a new one). */
+    const v2 = shard.open?.v2 ?? this.#v2
+    if (item.metadata !== undefined && from === 0 && !v2) {
       // 1.0: metadata as WriteRequest.metadata, once per family and request.
       const b = this.#openBatch(shard, undo)
       codec.select(b.slot)
@@ -723,7 +725,7 @@ export class RemoteWriter extends EventEmitter {
       b.entries.pop() // a metadata record is not a series
       b.counts.pop()
     }
-    if (xs && !this.#v2 && !(this.#shards[entry.hash % this.#shards.length].open?.v2 ?? false)) {
+    if (xs && !v2) {
       // 1.0: the exemplars go in a record of their own, in the shard's open batch.
       const b = this.#openBatch(shard, undo)
       codec.select(b.slot)
@@ -731,7 +733,7 @@ export class RemoteWriter extends EventEmitter {
       this.#grew(b, entry, 0)
     }
     // 2.0: they ride with the item's first record (histograms if any, else the first samples).
-    const v2x = xs && (shard.open?.v2 ?? this.#v2)
+    const v2x = xs && v2
     if (v2x && hs === undefined && n - from <= 0) {
       throw new ValidationError('exemplars need samples or histograms in Remote Write 2.0', { seriesIndex: index, field: 'item' })
     }

@@ -19,6 +19,7 @@ import {
   BatchError, InvalidArgumentError, LostDataError, RemoteWriteError, RemoteWriter, SendError, ValidationError,
 } from '../src/index.js'
 import type { Item, RemoteWriterOptions, ResponseEvent, WriterSummary } from '../src/index.js'
+import { rng } from './helpers.js'
 import { accepted, gate, startReceiver } from './receiver.js'
 import type { CapturedRequest, Handler, Receiver } from './receiver.js'
 
@@ -100,18 +101,6 @@ function expectProtocol (r: CapturedRequest): void {
 
 // ---- data ------------------------------------------------------------------------------------
 
-/** xorshift32: a tiny seeded PRNG in [0, 1). */
-function rng (seed: number): () => number {
-  let s = (seed >>> 0) || 0x9e3779b9
-  return () => {
-    s ^= s << 13
-    s >>>= 0
-    s ^= s >>> 17
-    s ^= s << 5
-    s >>>= 0
-    return s / 4294967296
-  }
-}
 
 const STALE = 0x7ff0000000000002n
 /** The stale marker after a JS engine quieted it: the core maps it back to STALE (README). */
