@@ -161,7 +161,8 @@ const RECEIVE_USAGE = `usage: prw receive [options]
 
   --port N          listen port (default 9201; 0 picks one)
   --host ADDR       listen address (default 127.0.0.1)
-  --out FILE        append what is received as JSON lines ({metric, values, timestamps})
+  --out FILE        append what is received as JSON lines ({metric, values, timestamps},
+                    with histograms, exemplars and metadata when a series has them)
   --fail-rate P     answer P of requests with --status (default 503)
   --status CODE     status of injected failures: 429, 500, 503, ...
   --retry-after S   Retry-After seconds on injected failures
@@ -404,7 +405,11 @@ async function receive (args: string[]): Promise<number> {
     resetRate: num(values['reset-rate'], 0),
     onItems: out && ((items) => {
       for (const it of items) {
-        out.write(`${JSON.stringify({ metric: it.metric, values: Array.from(it.values, jsonNumber), timestamps: it.timestamps })}\n`)
+        const line: Record<string, unknown> = { metric: it.metric, values: Array.from(it.values, jsonNumber), timestamps: it.timestamps }
+        if (it.histograms !== undefined) line.histograms = it.histograms
+        if (it.exemplars !== undefined) line.exemplars = it.exemplars
+        if (it.metadata !== undefined) line.metadata = it.metadata
+        out.write(`${JSON.stringify(line)}\n`)
       }
     }),
   })
@@ -424,7 +429,8 @@ async function receive (args: string[]): Promise<number> {
   await receiver.close()
   out?.end()
   const s = receiver.stats()
-  console.log(`received ${s.samples} samples of ${s.series} series in ${s.accepted} requests; ${s.rejected} rejected`)
+  const extra = s.histograms + s.exemplars > 0 ? `, ${s.histograms} histograms, ${s.exemplars} exemplars` : ''
+  console.log(`received ${s.samples} samples${extra} of ${s.series} series in ${s.accepted} requests; ${s.rejected} rejected`)
   return 0
 }
 

@@ -410,7 +410,8 @@ export class Codec {
   /**
    * Decodes a snappy-compressed WriteRequest into items: labels as on the wire, values as a
    * Float64Array (bit-exact, stale markers included), timestamps as numbers (or a
-   * BigInt64Array with `{ bigint: true }`). Throws SnappyError or DecodeError.
+   * BigInt64Array with `{ bigint: true }`), native histograms and exemplars in the shape
+   * encode() takes. Throws SnappyError or DecodeError.
    */
   decode (body: Uint8Array, options?: DecodeOptions): DecodedItem[] {
     const raw = this.#core.decompressView(body, this.#maxDecoded)
@@ -419,8 +420,8 @@ export class Codec {
 
   /**
    * Decodes a snappy-compressed Remote Write 2.0 request: items with labels and metadata
-   * resolved through the symbols table, and counts of histograms and exemplars (which are
-   * not decoded yet). Throws SnappyError or DecodeError.
+   * resolved through the symbols table, native histograms and exemplars in the shape encode()
+   * takes, and how many of each. Throws SnappyError or DecodeError.
    */
   decodeV2 (body: Uint8Array, options?: DecodeOptions): DecodedV2 {
     const raw = this.#core.decompressView(body, this.#maxDecoded)

@@ -1,15 +1,18 @@
 /**
  * Decoder for an uncompressed prometheus.WriteRequest (Remote Write 1.0), for the receiver
  * and for debugging. It accepts what protobuf decoders must: fields in any order, packed
- * and unpacked repeats, unknown fields (skipped by wire type). Exemplars, histograms and
- * metadata are skipped for now.
+ * and unpacked repeats, unknown fields (skipped by wire type). Native histograms and
+ * exemplars come back in the shape the codec takes (NativeHistogram, Exemplar), so a decoded
+ * request can be encoded again; 1.0 WriteRequest.metadata is skipped.
  *
  * Values are copied as raw bytes into a Float64Array, so NaN payloads (stale markers)
  * survive. int64 timestamps are read as two 32-bit halves, never through BigInt.
  */
-import { DecodeError } from './errors.js'
+import { DecodeError, ValidationError } from './errors.js'
+import { checkHistograms } from './histogram.js'
+import type { BucketSpan, NativeHistogram, ResetHint } from './histogram.js'
 import { setLabel } from './labels.js'
-import type { DecodedItem } from './types.js'
+import type { DecodedItem, Exemplar } from './types.js'
 
 /** Options of decode(). */
 export interface DecodeOptions {
@@ -21,7 +24,7 @@ export interface DecodeOptions {
    * `__name__` present and valid, timestamps non-decreasing. Default false.
    */
   strict?: boolean
-  /** Filled with the native histograms and exemplars seen (which are not decoded yet). */
+  /** Filled with the numbers of native histograms and exemplars decoded. */
   counts?: { histograms: number, exemplars: number }
 }
 
@@ -99,6 +102,46 @@ class Reader {
     return lo >>> 0
   }
 
+  /** Reads a little-endian double (wire type I64). */
+  double (): number {
+    if (this.pos + 8 > this.end) throw new DecodeError('unexpected end of input')
+    const v = view.getFloat64(this.pos, true)
+    this.pos += 8
+    return v
+  }
+
+  /** Reads an int64 varint as a number (exact within ±2^53). */
+  int64 (): number {
+    const lo = this.varint64()
+    return (this.hi | 0) * 4294967296 + lo
+  }
+
+  /** Reads a uint64 varint as a number (exact below 2^53). */
+  uint64 (): number {
+    const lo = this.varint64()
+    return this.hi * 4294967296 + lo
+  }
+
+  /** Reads a zigzag sint64 varint as a number (exact within ±2^53). */
+  sint64 (): number {
+    const lo = this.varint64()
+    const hi = this.hi
+    const neg = lo & 1
+    let l = ((lo >>> 1) | (hi << 31)) >>> 0
+    let h = hi >>> 1
+    if (neg !== 0) {
+      l = ~l >>> 0
+      h = ~h
+    }
+    return (h | 0) * 4294967296 + l
+  }
+
+  /** Reads a zigzag sint32 varint. */
+  sint32 (): number {
+    const z = this.uint32()
+    return (z >>> 1) ^ -(z & 1)
+  }
+
   /** Returns the end of a length-delimited field that starts here, checking it fits. */
   delimited (): number {
     const len = this.uint32()
@@ -119,13 +162,14 @@ class Reader {
   }
 }
 
-/** Histograms and exemplars met by the current decodeWriteRequest() call. */
+/** Histograms and exemplars decoded by the current decodeWriteRequest() call. */
 const seen = { histograms: 0, exemplars: 0 }
 
 /** Decodes an uncompressed WriteRequest. Throws DecodeError on malformed input. */
 export function decodeWriteRequest (buf: Uint8Array, options: DecodeOptions = {}): DecodedItem[] {
   const r = new Reader(buf, 0, buf.length)
   text = Buffer.from(buf.buffer, buf.byteOffset, buf.length)
+  view = new DataView(buf.buffer, buf.byteOffset, buf.length)
   seen.histograms = 0
   seen.exemplars = 0
   const items: DecodedItem[] = []
@@ -160,6 +204,8 @@ function decodeTimeSeries (r: Reader, bigint: boolean, strict: boolean): Decoded
   let prevEnd = -1
   let bits = scratch
   let n = 0
+  let histograms: NativeHistogram[] | undefined
+  let exemplars: Exemplar[] | undefined
   const outer = r.end
   while (r.pos < outer) {
     const tag = r.uint32()
@@ -175,10 +221,18 @@ function decodeTimeSeries (r: Reader, bigint: boolean, strict: boolean): Decoded
       prevStart = nameStart
       prevEnd = nameEnd
       r.pos = end
-    } else if (tag === ((3 << 3) | LEN) || tag === ((4 << 3) | LEN)) {
-      if (tag >>> 3 === 4) seen.histograms++
-      else seen.exemplars++
-      r.skip(LEN)
+    } else if (tag === ((4 << 3) | LEN)) {
+      const end = r.delimited()
+      r.end = end
+      ;(histograms ??= []).push(decodeHistogram(r, false))
+      r.end = outer
+      seen.histograms++
+    } else if (tag === ((3 << 3) | LEN)) {
+      const end = r.delimited()
+      r.end = end
+      ;(exemplars ??= []).push(decodeExemplarV1(r))
+      r.end = outer
+      seen.exemplars++
     } else if (tag === ((2 << 3) | LEN)) {
       const end = r.delimited()
       if ((n + 1) * 4 > bits.length) {
@@ -195,7 +249,124 @@ function decodeTimeSeries (r: Reader, bigint: boolean, strict: boolean): Decoded
       r.skip(tag & 7)
     }
   }
-  return { metric, ...samplesFrom(bits, n, bigint) }
+  const item: DecodedItem = { metric, ...samplesFrom(bits, n, bigint) }
+  if (histograms !== undefined) item.histograms = histograms
+  if (exemplars !== undefined) item.exemplars = exemplars
+  return item
+}
+
+const HINTS: readonly ResetHint[] = ['unknown', 'yes', 'no', 'gauge']
+
+/**
+ * Reads a Histogram message (r.end is its end). A histogram is a float one when its count
+ * or zero count is the double variant of the oneof, or it carries absolute bucket counts.
+ */
+function decodeHistogram (r: Reader, v2: boolean): NativeHistogram {
+  let float = false
+  let count = 0
+  let zeroCount = 0
+  let sum = 0
+  let schema = 0
+  let zeroThreshold = 0
+  let timestamp = 0
+  let startTimestamp = 0
+  let hint = 0
+  const negativeSpans: BucketSpan[] = []
+  const positiveSpans: BucketSpan[] = []
+  const negDeltas: number[] = []
+  const posDeltas: number[] = []
+  const negCounts: number[] = []
+  const posCounts: number[] = []
+  const customValues: number[] = []
+  const end = r.end
+  while (r.pos < end) {
+    const tag = r.uint32()
+    const field = tag >>> 3
+    const wire = tag & 7
+    if (field === 1 && wire === VARINT) count = r.uint64()
+    else if (field === 2 && wire === I64) { float = true; count = r.double() }
+    else if (field === 3 && wire === I64) sum = r.double()
+    else if (field === 4 && wire === VARINT) schema = r.sint32()
+    else if (field === 5 && wire === I64) zeroThreshold = r.double()
+    else if (field === 6 && wire === VARINT) zeroCount = r.uint64()
+    else if (field === 7 && wire === I64) { float = true; zeroCount = r.double() }
+    else if ((field === 8 || field === 11) && wire === LEN) {
+      const e = r.delimited()
+      r.end = e
+      let offset = 0
+      let length = 0
+      while (r.pos < e) {
+        const t = r.uint32()
+        if (t === ((1 << 3) | VARINT)) offset = r.sint32()
+        else if (t === ((2 << 3) | VARINT)) length = r.uint32()
+        else r.skip(t & 7)
+      }
+      r.end = end
+      ;(field === 8 ? negativeSpans : positiveSpans).push({ offset, length })
+    } else if (field === 9 || field === 12) {
+      readRepeated(r, wire, VARINT, field === 9 ? negDeltas : posDeltas, () => r.sint64(), end)
+    } else if (field === 10 || field === 13 || field === 16) {
+      readRepeated(r, wire, I64, field === 10 ? negCounts : field === 13 ? posCounts : customValues, () => r.double(), end)
+    } else if (field === 14 && wire === VARINT) hint = r.uint32()
+    else if (field === 15 && wire === VARINT) timestamp = r.int64()
+    else if (field === 17 && wire === VARINT && v2) startTimestamp = r.int64()
+    else r.skip(wire)
+  }
+  if (negCounts.length + posCounts.length > 0) float = true
+  const h: NativeHistogram = {
+    timestamp,
+    count,
+    sum,
+    schema,
+    zeroThreshold,
+    zeroCount,
+    negativeSpans,
+    negativeBuckets: float ? negCounts : negDeltas,
+    positiveSpans,
+    positiveBuckets: float ? posCounts : posDeltas,
+    float,
+    resetHint: HINTS[hint] ?? 'unknown',
+  }
+  if (customValues.length > 0) h.customValues = customValues
+  if (startTimestamp !== 0) h.startTimestamp = startTimestamp
+  return h
+}
+
+/** Reads a packed (LEN) or unpacked (`single` wire type) repeated scalar into `out`. */
+function readRepeated (r: Reader, wire: number, single: number, out: number[], read: () => number, end: number): void {
+  if (wire === single) {
+    out.push(read())
+    return
+  }
+  if (wire !== LEN) {
+    r.skip(wire)
+    return
+  }
+  const e = r.delimited()
+  r.end = e
+  while (r.pos < e) out.push(read())
+  r.end = end
+}
+
+/** Reads a 1.0 Exemplar (labels as Label messages). */
+function decodeExemplarV1 (r: Reader): Exemplar {
+  const labels: Record<string, string> = {}
+  let value = 0
+  let timestamp = 0
+  const end = r.end
+  while (r.pos < end) {
+    const tag = r.uint32()
+    if (tag === ((1 << 3) | LEN)) {
+      const e = r.delimited()
+      r.end = e
+      decodeLabel(r, labels)
+      r.end = end
+      r.pos = e
+    } else if (tag === ((2 << 3) | I64)) value = r.double()
+    else if (tag === ((3 << 3) | VARINT)) timestamp = r.int64()
+    else r.skip(tag & 7)
+  }
+  return { labels, value, timestamp }
 }
 
 /** Values (bit-exact) and timestamps from the raw sample bits decodeSample() collected. */
@@ -228,7 +399,7 @@ const METRIC_TYPES = ['unknown', 'counter', 'gauge', 'histogram', 'gaugehistogra
 /** What decodeV2Request() returns besides the series. */
 export interface DecodedV2 {
   items: DecodedItem[]
-  /** Native histograms and exemplars seen (not decoded yet), for written-count answers. */
+  /** Native histograms and exemplars decoded, for written-count answers. */
   histograms: number
   exemplars: number
 }
@@ -237,11 +408,12 @@ export interface DecodedV2 {
  * Decodes an uncompressed io.prometheus.write.v2.Request: labels and metadata resolved
  * through the symbols table. With `strict`, also checks what a 2.0 receiver must: symbols[0]
  * is "", refs in range and in pairs, labels sorted and unique, `__name__` present, timestamps
- * non-decreasing. Histograms and exemplars are counted, not decoded.
+ * non-decreasing, a series with samples or histograms but not both.
  */
 export function decodeV2Request (buf: Uint8Array, options: DecodeOptions = {}): DecodedV2 {
   const r = new Reader(buf, 0, buf.length)
   text = Buffer.from(buf.buffer, buf.byteOffset, buf.length)
+  view = new DataView(buf.buffer, buf.byteOffset, buf.length)
   const strict = options.strict === true
   // Pass 1: the symbols (field 4), wherever they are, and where the series are.
   const symbols: string[] = []
@@ -279,6 +451,8 @@ export function decodeV2Request (buf: Uint8Array, options: DecodeOptions = {}): 
     let bits = scratch
     let n = 0
     let metadata: DecodedItem['metadata']
+    let histograms: NativeHistogram[] | undefined
+    let exemplars: Array<{ refs: number[], value: number, timestamp: number }> | undefined
     while (r.pos < r.end) {
       const tag = r.uint32()
       const field = tag >>> 3
@@ -304,11 +478,27 @@ export function decodeV2Request (buf: Uint8Array, options: DecodeOptions = {}): 
         n++
         r.pos = end
       } else if (field === 3 && (tag & 7) === LEN) {
+        const end = r.delimited()
+        const outer = r.end
+        r.end = end
+        ;(histograms ??= []).push(decodeHistogram(r, true))
+        r.end = outer
         out.histograms++
-        r.skip(LEN)
       } else if (field === 4 && (tag & 7) === LEN) {
+        const end = r.delimited()
+        const outer = r.end
+        r.end = end
+        const x = { refs: [] as number[], value: 0, timestamp: 0 }
+        while (r.pos < end) {
+          const t = r.uint32()
+          if (t >>> 3 === 1) readRepeated(r, t & 7, VARINT, x.refs, () => r.uint32(), end)
+          else if (t === ((2 << 3) | I64)) x.value = r.double()
+          else if (t === ((3 << 3) | VARINT)) x.timestamp = r.int64()
+          else r.skip(t & 7)
+        }
+        r.end = outer
+        ;(exemplars ??= []).push(x)
         out.exemplars++
-        r.skip(LEN)
       } else if (field === 5 && (tag & 7) === LEN) {
         const end = r.delimited()
         const outer = r.end
@@ -342,7 +532,19 @@ export function decodeV2Request (buf: Uint8Array, options: DecodeOptions = {}): 
     }
     const item: DecodedItem = { metric, ...samplesFrom(bits, n, options.bigint === true) }
     if (metadata !== undefined) item.metadata = metadata
-    if (strict) checkSeries(item, out.items.length)
+    if (histograms !== undefined) item.histograms = histograms
+    if (exemplars !== undefined) {
+      item.exemplars = exemplars.map(({ refs, value, timestamp }) => {
+        if (refs.length % 2 !== 0) throw new DecodeError(`series ${out.items.length}: an exemplar's labels_refs has an odd length`)
+        const labels: Record<string, string> = {}
+        for (let i = 0; i < refs.length; i += 2) setLabel(labels, sym(refs[i]), sym(refs[i + 1]))
+        return { labels, value, timestamp }
+      })
+    }
+    if (strict) {
+      if (n > 0 && histograms !== undefined) throw new DecodeError(`series ${out.items.length} ${describe(metric)}: carries both samples and histograms`)
+      checkSeries(item, out.items.length)
+    }
     out.items.push(item)
   }
   return out
@@ -350,6 +552,8 @@ export function decodeV2Request (buf: Uint8Array, options: DecodeOptions = {}): 
 
 /** The body being decoded, as a Buffer over the same bytes (Buffer#toString beats TextDecoder on short strings). */
 let text: Buffer = Buffer.alloc(0)
+/** The same bytes, for doubles. */
+let view: DataView = new DataView(new ArrayBuffer(0) as ArrayBufferLike)
 /** Where the last decodeLabel() found the name. */
 let nameStart = 0
 let nameEnd = 0
@@ -399,6 +603,14 @@ function checkSeries (item: DecodedItem, index: number): void {
   const ts = item.timestamps
   for (let i = 1; i < ts.length; i++) {
     if (ts[i] < ts[i - 1]) throw new DecodeError(`series ${index} ${describe(m)}: samples out of order at ${i}`)
+  }
+  if (item.histograms !== undefined) {
+    try {
+      checkHistograms(item.histograms, index, m)
+    } catch (err) {
+      if (err instanceof ValidationError) throw new DecodeError(`series ${index} ${describe(m)}: ${err.detail}`)
+      throw err
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * A remote-write receiver (Remote Write 1.0) on Node's http server, decoding with the
+ * A remote-write receiver (Remote Write 1.0 and 2.0) on Node's http server, decoding with the
  * WebAssembly decompressor and the project's decoder. It checks what a strict backend
  * checks and answers as the spec says: 204, or 400 with the reason as text (415 for a
  * content type or encoding it does not speak, 405 for other methods, 413 past the size
@@ -52,8 +52,10 @@ export interface ReceiverStats {
   series: number
   samples: number
   bytes: number
-  /** Native histograms and exemplars received in 2.0 requests and not stored (not supported yet). */
-  ignored: number
+  /** Native histogram samples accepted. */
+  histograms: number
+  /** Exemplars accepted. */
+  exemplars: number
   /** Order-independent checksum of accepted samples (uint32). */
   checksum: number
   /** Rejections by status. */
@@ -90,7 +92,7 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
     return rng / 4294967296
   }
   const stats: ReceiverStats = {
-    requests: 0, accepted: 0, rejected: 0, injected: 0, series: 0, samples: 0, bytes: 0, ignored: 0, checksum: 0, statuses: {},
+    requests: 0, accepted: 0, rejected: 0, injected: 0, series: 0, samples: 0, bytes: 0, histograms: 0, exemplars: 0, checksum: 0, statuses: {},
   }
 
   const answer = (res: ServerResponse, code: number, text = '', headers: Record<string, string> = {}): void => {
@@ -140,15 +142,6 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
     } catch (err) {
       return answer(res, 400, (err as Error).message)
     }
-    if (histograms + exemplars > 0) {
-      // A receiver must not answer 2xx for data it did not store (protocol.md §2.5).
-      stats.ignored += histograms + exemplars
-      return answer(res, 400, 'native histograms and exemplars are not supported by this receiver yet; nothing was written', {
-        'x-prometheus-remote-write-samples-written': '0',
-        'x-prometheus-remote-write-histograms-written': '0',
-        'x-prometheus-remote-write-exemplars-written': '0',
-      })
-    }
     stats.accepted++
     if (dropRequest !== undefined && stats.accepted === dropRequest) return answer(res, 204)
     for (const it of items) {
@@ -157,16 +150,17 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
       stats.checksum = addSamples(stats.checksum, labelsHash(it.metric), it.values, it.timestamps)
     }
     stats.bytes += body.length
+    stats.histograms += histograms
+    stats.exemplars += exemplars
     onItems?.(items)
     // The written counts a 2.0 sender reads (and a 1.0 sender may): what was stored.
     let samples = 0
     for (const it of items) samples += it.values.length
     answer(res, 204, '', {
       'x-prometheus-remote-write-samples-written': String(samples),
-      'x-prometheus-remote-write-histograms-written': '0',
-      'x-prometheus-remote-write-exemplars-written': '0',
+      'x-prometheus-remote-write-histograms-written': String(histograms),
+      'x-prometheus-remote-write-exemplars-written': String(exemplars),
     })
-
   }
 
   const server: Server = createServer((req, res) => {

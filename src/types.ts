@@ -72,6 +72,10 @@ export interface DecodedItem {
   timestamps: number[] | BigInt64Array
   /** Remote Write 2.0: the series' metadata, when it had any. */
   metadata?: Metadata
+  /** The series' native histograms, when it had any. */
+  histograms?: NativeHistogram[]
+  /** The series' exemplars, when it had any. */
+  exemplars?: Exemplar[]
 }
 
 /** Options that shape how items are validated and encoded. */

@@ -241,7 +241,10 @@ class Tracker {
 class Batch {
   /** The core's request slot while open; 0 once sealed. */
   slot: number
+  /** Samples, native histogram samples included. */
   samples = 0
+  /** Of those, native histogram samples (a 2.0 receiver counts them apart). */
+  histograms = 0
   /** Protobuf bytes while open; compressed bytes once sealed. */
   bytes = 0
   readonly created = Date.now()
@@ -269,11 +272,18 @@ class Batch {
   }
 }
 
+/** A 2.0 receiver's written-count headers (protocol.md §2.5). */
+interface Written { samples: string | undefined, histograms: string | undefined }
+
+function header (v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v
+}
+
 /** Counters at the start of a consume() or writable(), to tell what failed during it. */
 interface LossMark { failed: { requests: number, series: number, samples: number }, errors: number, sent: SendResult }
 
 /** A batch's state when a write() call first touched it, to roll the call back. */
-interface Undo { batch: Batch, samples: number, bytes: number, series: number, fresh: boolean, v2?: [number, number, number] }
+interface Undo { batch: Batch, samples: number, histograms: number, bytes: number, series: number, fresh: boolean, v2?: [number, number, number] }
 
 class Shard {
   open: Batch | undefined
@@ -789,6 +799,7 @@ export class RemoteWriter extends EventEmitter {
     this.#codec.select(batch.slot)
     this.#codec.appendHistogramsWith(item, index, entry, batch.v2)
     this.#grew(batch, entry, hs.length)
+    batch.histograms += hs.length
     if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
     return hs.length
   }
@@ -803,14 +814,14 @@ export class RemoteWriter extends EventEmitter {
       if (batch.v2) this.#codec.beginV2()
       else this.#codec.begin()
       shard.open = batch
-      undo.push({ batch, samples: 0, bytes: 0, series: 0, fresh: true })
+      undo.push({ batch, samples: 0, histograms: 0, bytes: 0, series: 0, fresh: true })
     } else if (!undo.some((u) => u.batch === batch)) {
       let v2: [number, number, number] | undefined
       if (batch.v2) {
         this.#codec.select(batch.slot)
         v2 = this.#codec.v2Mark()
       }
-      undo.push({ batch, samples: batch.samples, bytes: batch.bytes, series: batch.entries.length, fresh: false, v2 })
+      undo.push({ batch, samples: batch.samples, histograms: batch.histograms, bytes: batch.bytes, series: batch.entries.length, fresh: false, v2 })
     }
     return batch
   }
@@ -868,6 +879,7 @@ export class RemoteWriter extends EventEmitter {
       if (u.v2 !== undefined) codec.v2Truncate(u.v2)
       else codec.truncate(u.bytes)
       b.samples = u.samples
+      b.histograms = u.histograms
       b.bytes = u.bytes
       b.entries.length = u.series
       b.counts.length = u.series
@@ -1053,8 +1065,7 @@ export class RemoteWriter extends EventEmitter {
       const { status, body } = outcome
       if (outcome.kind === 'answer') {
         this.#latency.record(ms)
-        const written = Array.isArray(outcome.written) ? outcome.written[0] : outcome.written
-        if (this.#auto && batch.v2 && (outcome.status === 415 || (outcome.status >= 200 && outcome.status < 300 && written === undefined))) {
+        if (this.#auto && batch.v2 && (outcome.status === 415 || (outcome.status >= 200 && outcome.status < 300 && outcome.written.samples === undefined))) {
           // Not a 2.0 receiver: 415, or a 1.0 receiver that stored nothing. Resend as 1.0.
           this.#emitResponse(batch, status, attempt, ms, 'no Remote Write 2.0 here: falling back to 1.0')
           this.#fallBack()
@@ -1114,9 +1125,8 @@ export class RemoteWriter extends EventEmitter {
   }
 
   /**
-   * Re-encodes a batch's 2.0 body as a 1.0 body (metadata is not part of 1.0 requests).
-   * A batch with native histograms or exemplars cannot be converted yet: it gets an
-   * encodeError and fails, reported like any other.
+   * Re-encodes a batch's 2.0 body as a 1.0 body: samples, native histograms, exemplars and
+   * metadata (as WriteRequest.metadata). Start timestamps have no place in 1.0 and are left out.
    */
   #toV1 (batch: Batch): void {
     try {
@@ -1124,11 +1134,7 @@ export class RemoteWriter extends EventEmitter {
         autoConvertSecondsToMs: false, strictTimestamps: false, sortSamples: false, seriesCacheBytes: 0,
         maxDecodedBytes: Math.max(32 << 20, 2 * this.#o.maxBytesPerRequest),
       })
-      const { items, histograms, exemplars } = this.#converter.decodeV2(batch.body as Uint8Array, { bigint: true })
-      if (histograms + exemplars > 0) {
-        batch.encodeError = new RemoteWriteError('the endpoint speaks Remote Write 1.0 only, and a 2.0 request with native histograms cannot be converted to 1.0 yet', 'ERR_PRW_PROTOCOL')
-        return
-      }
+      const { items } = this.#converter.decodeV2(batch.body as Uint8Array, { bigint: true })
       const body = this.#converter.encode(items)
       batch.rawBytes = this.#converter.size
       this.#bufferedBytes += body.length - batch.bytes
@@ -1143,15 +1149,23 @@ export class RemoteWriter extends EventEmitter {
   /**
    * For a 2xx to a 2.0 request: why it did not store the whole batch, or undefined if it did.
    * No written-count header means a 1.0 receiver, which decodes a 2.0 body as an empty 1.0
-   * request and stores nothing (protocol.md §2.5; Prometheus 2.42 does exactly this).
+   * request and stores nothing (protocol.md §2.5; Prometheus 2.42 does exactly this). Float
+   * samples and native histograms are counted apart; exemplars are not data a caller resends,
+   * so a receiver that drops some (an exemplar store that is off or full) is not a failure.
    */
-  #shortfall (batch: Batch, written: string | string[] | undefined): string | undefined {
-    const w = Array.isArray(written) ? written[0] : written
-    if (w === undefined) {
+  #shortfall (batch: Batch, written: Written): string | undefined {
+    if (written.samples === undefined) {
       return "answered 2xx without X-Prometheus-Remote-Write-Samples-Written: a Remote Write 1.0 receiver stores nothing of a 2.0 request (use protocol: 'v1')"
     }
-    const n = Number(w)
-    if (!Number.isInteger(n) || n < batch.samples) return `the receiver wrote ${w} of ${batch.samples} samples`
+    const floats = batch.samples - batch.histograms
+    const n = Number(written.samples)
+    if (!Number.isInteger(n) || n < floats) return `the receiver wrote ${written.samples} of ${floats} samples`
+    if (batch.histograms > 0) {
+      const h = Number(written.histograms)
+      if (written.histograms === undefined || !Number.isInteger(h) || h < batch.histograms) {
+        return `the receiver wrote ${written.histograms ?? 'no'} of ${batch.histograms} native histogram samples`
+      }
+    }
     return undefined
   }
 
@@ -1160,7 +1174,7 @@ export class RemoteWriter extends EventEmitter {
    * and by the writer's abort signal. Never throws.
    */
   async #attempt (body: Uint8Array, attempt: number, v2: boolean): Promise<
-    | { kind: 'answer', status: number, body: string, retryAfter: string | string[] | undefined, written: string | string[] | undefined, error?: undefined }
+    | { kind: 'answer', status: number, body: string, retryAfter: string | string[] | undefined, written: Written, error?: undefined }
     | { kind: 'timeout' | 'network' | 'aborted', status?: undefined, body?: undefined, error: unknown }
   > {
     const ac = new AbortController()
@@ -1175,7 +1189,10 @@ export class RemoteWriter extends EventEmitter {
       const answer = await this.#transport.post(body, ac.signal, attempt, Math.max(this.#o.timeout, 1000), v2)
       return {
         kind: 'answer', status: answer.status, body: answer.body, retryAfter: answer.headers['retry-after'],
-        written: answer.headers['x-prometheus-remote-write-samples-written'],
+        written: {
+          samples: header(answer.headers['x-prometheus-remote-write-samples-written']),
+          histograms: header(answer.headers['x-prometheus-remote-write-histograms-written']),
+        },
       }
     } catch (error) {
       if (this.#abort.signal.aborted) return { kind: 'aborted', error }
