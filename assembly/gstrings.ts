@@ -7,7 +7,11 @@
 import { Region, reserve } from "./memory";
 import { hashBytes } from "./hash";
 
-/** Per id, 24 bytes: u32 pointer to the bytes, u32 length, u32 symbol ref, u32 epoch of that ref, u32 hash, u32 unused. */
+/**
+ * Per id, 24 bytes: u32 pointer to the bytes, u32 length, then for the 2.0 request that last
+ * looked it up (prompb2.ts localRef) u32 symbol ref and u32 epoch; u32 hash; u32 request slot
+ * of that lookup.
+ */
 const records = new Region();
 let count: u32 = 0;
 /** Open addressing: u32 slots holding id + 1 (0 = empty); capacity a power of two. */
@@ -44,6 +48,7 @@ export function gIntern(p: usize, n: usize): u32 {
   store<u32>(rec, 0, 8);
   store<u32>(rec, 0, 12);
   store<u32>(rec, h, 16);
+  store<u32>(rec, 0, 20);
   store<u32>(slots.ptr + (<usize>i << 2), id + 1);
   if (count * 2 > mask) grow();
   return id;
@@ -62,8 +67,19 @@ function grow(): void {
   }
 }
 
+/** Bumped by gReset(): ids of an older generation name other strings, or none. */
+let generation: u32 = 0;
+
+/** The current generation of ids. */
+// @ts-ignore: decorator
+@inline
+export function gGeneration(): u32 {
+  return generation;
+}
+
 /** Forgets every id (the label blocks holding the bytes are being freed). */
 export function gReset(): void {
+  generation++;
   count = 0;
   if (mask != 0) memory.fill(slots.ptr, 0, (<usize>mask + 1) << 2);
 }

@@ -7,8 +7,12 @@
 //   message Sample     { double value = 1; int64 timestamp = 2; int64 start_timestamp = 3; }
 //   message Metadata   { MetricType type = 1; uint32 help_ref = 3; uint32 unit_ref = 4; }
 //
-// Strings are interned into the symbols table: a hash table keyed by the string bytes maps
-// each string to its index; symbols[0] is always "" and is written (`22 00`). Series records
+// Strings are interned into the symbols table; symbols[0] is always "" and is written
+// (`22 00`). Label strings carry global ids (gstrings.ts) whose records cache their ref in
+// this request, stamped with the request's epoch: while every symbol came in that way, a
+// miss is a string the table does not hold, and it is appended without hashing. A string
+// without an id (help, unit), a truncation, or a reset of the ids makes the request build a
+// hash table keyed by the string bytes over its symbols, and intern through it from then on. Series records
 // are built in their own region while the table grows; v2Finish() writes the symbols, then
 // the series, into `out`, where reqCompress() finds the request as for 1.0. Refs are per
 // request, as Prometheus does (the protocol is stateless). Field 6 of TimeSeries (the
@@ -20,7 +24,7 @@
 import { Region, lstage, out, reserve, stage } from "./memory";
 import { SINGLE, errIndexSet, samplePayload, scan, scanBytes, setOutLen, singleCode, singleTimestamp, writeSample } from "./prompb";
 import { hashBytes } from "./hash";
-import { gRecord } from "./gstrings";
+import { gGeneration, gRecord } from "./gstrings";
 import { exemplarClear, exemplarCount, exemplarRecord, exemplarScalars, writeExemplarScalars } from "./exemplars";
 import { varint32Size, varint64Size, writeVarint32, writeVarint64 } from "./varint";
 import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
@@ -53,10 +57,25 @@ let seriesLen: usize = 0;
  */
 let epoch: u32 = 0;
 let epochs: u32 = 0;
+/**
+ * Every symbol so far came from a global id of generation `keyedGen` and is cached under
+ * `epoch`: a cache miss is then a new string (localRef's fast path).
+ */
+let keyed: bool = true;
+let keyedGen: u32 = 0;
+/**
+ * Stamps the labels_refs a label block's series record got in this request (see v2Head):
+ * renewed with the request and whenever series records are cut off.
+ */
+let refsEpoch: u32 = 0;
+/** The slots index every symbol of the request (built on the first intern() by bytes). */
+let hashed: bool = false;
+/** The request slot whose state the globals hold. */
+let current: u32 = 0;
 
 // Per request slot (see prompb.ts selectV1): the 2.0 state of every slot's request, swapped
 // in and out of the globals above by v2Swap().
-const SLOT_WORDS: usize = 13;
+const SLOT_WORDS: usize = 17;
 const v2slots = memory.data(<i32>(4096 * SLOT_WORDS * sizeof<usize>()), 16);
 
 /** Saves the 2.0 state into slot `from` and loads slot `to`'s. */
@@ -68,12 +87,26 @@ export function v2Swap(from: u32, to: u32): void {
   store<usize>(a, slots.ptr, 6 * W); store<usize>(a, slots.cap, 7 * W); store<usize>(a, <usize>slotMask, 8 * W);
   store<usize>(a, series.ptr, 9 * W); store<usize>(a, series.cap, 10 * W); store<usize>(a, seriesLen, 11 * W);
   store<usize>(a, <usize>epoch, 12 * W);
+  store<usize>(a, <usize>keyed, 13 * W); store<usize>(a, <usize>keyedGen, 14 * W); store<usize>(a, <usize>hashed, 15 * W);
+  store<usize>(a, <usize>refsEpoch, 16 * W);
   let b = v2slots + <usize>to * SLOT_WORDS * W;
   symbols.ptr = load<usize>(b); symbols.cap = load<usize>(b, W); symbolsLen = load<usize>(b, 2 * W);
   symbolIndex.ptr = load<usize>(b, 3 * W); symbolIndex.cap = load<usize>(b, 4 * W); symbolCount = <u32>load<usize>(b, 5 * W);
   slots.ptr = load<usize>(b, 6 * W); slots.cap = load<usize>(b, 7 * W); slotMask = <u32>load<usize>(b, 8 * W);
   series.ptr = load<usize>(b, 9 * W); series.cap = load<usize>(b, 10 * W); seriesLen = load<usize>(b, 11 * W);
   epoch = <u32>load<usize>(b, 12 * W);
+  keyed = load<usize>(b, 13 * W) != 0; keyedGen = <u32>load<usize>(b, 14 * W); hashed = load<usize>(b, 15 * W) != 0;
+  refsEpoch = <u32>load<usize>(b, 16 * W);
+  current = to;
+}
+
+/**
+ * A string record cached for request `stamp` of slot `slot` is being taken over by the
+ * selected request: if that request is still open there, it can no longer trust its misses.
+ */
+function unkey(slot: u32, stamp: u32): void {
+  let a = v2slots + <usize>slot * SLOT_WORDS * sizeof<usize>();
+  if (<u32>load<usize>(a, 12 * sizeof<usize>()) == stamp) store<usize>(a, 0, 13 * sizeof<usize>());
 }
 
 /** Bytes of series records in the selected 2.0 request. */
@@ -86,27 +119,50 @@ export function v2SymbolsLen(): usize { return symbolsLen; }
  * symbol bytes, as v2SeriesLen/v2SymbolCount/v2SymbolsLen gave them): undoes later appends.
  */
 export function v2Truncate(seriesBytes: usize, count: u32, symbolBytes: usize): void {
+  // Cached labels_refs may be in what is cut, or refer to symbols that are.
+  if (seriesBytes < seriesLen || count < symbolCount) refsEpoch = ++epochs;
   if (seriesBytes < seriesLen) seriesLen = seriesBytes;
   if (count < symbolCount) {
     epoch = ++epochs; // refs cached for the symbols dropped here must not be used again
     symbolCount = count;
     symbolsLen = symbolBytes;
-    refill(); // the slots, from the symbols that remain
+    keyed = false; // the symbols that remain are no longer cached: intern by bytes
+    hashed = false; // the slots are rebuilt from them when next needed
   }
 }
 
 /** Starts a 2.0 request: no series, and the symbols table holding only "". */
 export function v2Reset(): void {
   epoch = ++epochs;
+  refsEpoch = ++epochs;
   symbolsLen = 0;
   symbolCount = 0;
   seriesLen = 0;
-  if (slotMask == 0) {
-    reserve(slots, 1024 << 2, 0);
-    slotMask = 1023;
+  keyed = true;
+  keyedGen = gGeneration();
+  hashed = false;
+  append(0, 0);
+}
+
+/** Appends the string p[0..n) to the symbols table (the caller knows it is new); returns its index. */
+function append(p: usize, n: usize): u32 {
+  let at = reserve(symbols, symbolsLen + 6 + n + 8, symbolsLen) + symbolsLen;
+  store<u8>(at, TAG_SYMBOL);
+  let bytes = writeVarint32(at + 1, <u32>n);
+  if (n <= 32) {
+    // Short strings (most label values) in 8-byte words: the last may write up to 7 bytes past
+    // the record (reserved above) and read up to 7 past the string (which lies in a label
+    // block, followed by its ids, or in lstage, reserved 8 bytes long; see v2MetaReserve).
+    for (let k: usize = 0; k < n; k += 8) store<u64>(bytes + k, load<u64>(p + k));
+  } else {
+    memory.copy(bytes, p, n);
   }
-  memory.fill(slots.ptr, 0, (<usize>slotMask + 1) << 2);
-  intern(0, 0);
+  symbolsLen = bytes + n - symbols.ptr;
+  let idx = symbolCount++;
+  let rec = reserve(symbolIndex, <usize>symbolCount << 3, <usize>idx << 3) + (<usize>idx << 3);
+  store<u32>(rec, <u32>(bytes - symbols.ptr));
+  store<u32>(rec, <u32>n, 4);
+  return idx;
 }
 
 /** The index of the string p[0..n) in the symbols table, adding it if new. */
@@ -114,8 +170,22 @@ function intern(p: usize, n: usize): u32 {
   return internHashed(p, n, hashBytes(p, n));
 }
 
+/** Builds the slots over the symbols so far, unless they are built. */
+function ensureHashed(): void {
+  if (hashed) return;
+  let cap: usize = 1024;
+  while (cap < (<usize>symbolCount << 2)) cap <<= 1;
+  if (cap > <usize>slotMask + 1) {
+    reserve(slots, cap << 2, 0);
+    slotMask = <u32>cap - 1;
+  }
+  refill();
+  hashed = true;
+}
+
 /** intern() with the string's hashBytes() given. */
 function internHashed(p: usize, n: usize, h: u32): u32 {
+  ensureHashed();
   let i = h & slotMask;
   while (true) {
     let e = load<u32>(slots.ptr + (<usize>i << 2));
@@ -125,16 +195,8 @@ function internHashed(p: usize, n: usize, h: u32): u32 {
     if (<usize>load<u32>(rec, 4) == n && memory.compare(symbols.ptr + <usize>load<u32>(rec), p, n) == 0) return idx;
     i = (i + 1) & slotMask;
   }
-  // New symbol: its record, its index entry, its slot.
-  let at = reserve(symbols, symbolsLen + 6 + n, symbolsLen) + symbolsLen;
-  store<u8>(at, TAG_SYMBOL);
-  let bytes = writeVarint32(at + 1, <u32>n);
-  memory.copy(bytes, p, n);
-  symbolsLen = bytes + n - symbols.ptr;
-  let idx = symbolCount++;
-  let rec = reserve(symbolIndex, <usize>symbolCount << 3, <usize>idx << 3) + (<usize>idx << 3);
-  store<u32>(rec, <u32>(bytes - symbols.ptr));
-  store<u32>(rec, <u32>n, 4);
+  // New symbol: its record and index entry, then its slot.
+  let idx = append(p, n);
   store<u32>(slots.ptr + (<usize>i << 2), idx + 1);
   if (symbolCount * 2 > slotMask) rehash();
   return idx;
@@ -161,16 +223,26 @@ function refill(): void {
 
 /**
  * The symbol ref of global string `id` in this request: cached in the string's record when
- * this request (its epoch) looked it up before; else interned by its bytes, and cached.
+ * this request (its epoch) looked it up before; else appended (a keyed request: the string is
+ * new to it) or interned by its bytes, and cached.
  */
 // @ts-ignore: decorator
 @inline
 function localRef(id: u32): u32 {
   let rec = gRecord(id);
   if (load<u32>(rec, 12) == epoch) return load<u32>(rec, 8);
-  let ref = internHashed(<usize>load<u32>(rec), <usize>load<u32>(rec, 4), load<u32>(rec, 16));
+  let p = <usize>load<u32>(rec);
+  let n = <usize>load<u32>(rec, 4);
+  let ref: u32;
+  if (n == 0) ref = 0;
+  else if (keyed && !hashed && keyedGen == gGeneration()) ref = append(p, n);
+  else ref = internHashed(p, n, load<u32>(rec, 16));
+  let owner = load<u32>(rec, 20);
+  let stamp = load<u32>(rec, 12);
+  if (stamp != 0 && owner != current) unkey(owner, stamp);
   store<u32>(rec, ref, 8);
   store<u32>(rec, epoch, 12);
+  store<u32>(rec, current, 20);
   return ref;
 }
 
@@ -324,9 +396,25 @@ let metaLen: usize = 0;
  * histograms), writes its tag, length and labels_refs, and returns where the payload goes.
  */
 function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, type: u32, helpLen: usize, unitLen: usize): usize {
-  // The global ids of the block's strings follow it (prompb.ts buildLabels).
+  metaType = type;
+  metaHelp = helpLen > 0 ? intern(lstage.ptr, helpLen) : 0;
+  metaUnit = unitLen > 0 ? intern(lstage.ptr + helpLen, unitLen) : 0;
+  metaLen = (type != 0 ? 1 + varint32Size(type) : 0) +
+    (metaHelp != 0 ? 1 + varint32Size(metaHelp) : 0) + (metaUnit != 0 ? 1 + varint32Size(metaUnit) : 0);
+  // The global ids of the block's strings follow it (prompb.ts buildLabels), then its cache:
+  // where this request wrote the block's labels_refs field before, if it did.
   let ids = labels + ((labelsLen + 7) & ~<usize>7);
   let labelCount = <usize>load<u32>(ids);
+  let cache = ids + 4 + (labelCount << 3);
+  if (load<u32>(cache) == refsEpoch) {
+    let len = <usize>load<u32>(cache, 8);
+    let body = len + payload + 2 + metaLen;
+    let w = reserve(series, seriesLen + 6 + body + 8, seriesLen) + seriesLen;
+    store<u8>(w++, TAG_SERIES);
+    w = writeVarint32(w, <u32>body);
+    memory.copy(w, series.ptr + <usize>load<u32>(cache, 4), len);
+    return w + len;
+  }
   let refs = reserve(stage, keep + (labelCount << 3) + 16, keep) + keep;
   let count = labelCount << 1;
   let refsLen: usize = 0;
@@ -335,16 +423,15 @@ function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, ty
     store<u32>(refs + (k << 2), ref);
     refsLen += varint32Size(ref);
   }
-  metaType = type;
-  metaHelp = helpLen > 0 ? intern(lstage.ptr, helpLen) : 0;
-  metaUnit = unitLen > 0 ? intern(lstage.ptr + helpLen, unitLen) : 0;
-  metaLen = (type != 0 ? 1 + varint32Size(type) : 0) +
-    (metaHelp != 0 ? 1 + varint32Size(metaHelp) : 0) + (metaUnit != 0 ? 1 + varint32Size(metaUnit) : 0);
-  let body = (refsLen > 0 ? 1 + varint32Size(<u32>refsLen) + refsLen : 0) + payload + 1 + 1 + metaLen;
+  let field = refsLen > 0 ? 1 + varint32Size(<u32>refsLen) + refsLen : 0;
+  let body = field + payload + 2 + metaLen;
 
   let w = reserve(series, seriesLen + 6 + body + 8, seriesLen) + seriesLen;
   store<u8>(w++, TAG_SERIES);
   w = writeVarint32(w, <u32>body);
+  store<u32>(cache, refsEpoch);
+  store<u32>(cache, <u32>(w - series.ptr), 4);
+  store<u32>(cache, <u32>field, 8);
   if (refsLen > 0) {
     store<u8>(w++, TAG_REFS);
     w = writeVarint32(w, <u32>refsLen);
@@ -378,7 +465,7 @@ function v2Tail(w: usize): usize {
  * label strings staged there before are no longer needed once the label block is built.
  */
 export function v2MetaReserve(bytes: usize): usize {
-  return reserve(lstage, bytes, 0);
+  return reserve(lstage, bytes + 8, 0);
 }
 
 /** Writes the request (symbols, then series) into `out`; returns its length. */

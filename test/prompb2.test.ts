@@ -226,6 +226,32 @@ describe('RemoteWriter with protocol: v2', () => {
     }
   })
 
+  it('requests built side by side (one per shard) share strings without repeating a symbol in any of them', async () => {
+    // Each shard's request caches its refs in the same per-string records; a request that
+    // another took a record from must not append that string twice (the strict receiver
+    // refuses a symbols table that repeats a string).
+    const { startReceiver } = await import('../src/receiver.js')
+    const { RemoteWriter } = await import('../src/writer.js')
+    const rx = await startReceiver()
+    const w = new RemoteWriter({ url: rx.url, protocol: 'v2', concurrency: 4, maxSamplesPerRequest: 50_000, flushInterval: 60_000, autoConvertSecondsToMs: false })
+    try {
+      for (let round = 0; round < 6; round++) {
+        w.write(Array.from({ length: 200 }, (_, s): Item => ({
+          metric: { __name__: `m${s % 3}`, job: 'shared', zone: `z${s % 7}`, s: String(s), round: String(round % 2) },
+          values: [s],
+          timestamps: [1_700_000_000_000 + round * 1000],
+          ...(round === 3 && s % 50 === 0 ? { metadata: { type: 'gauge', help: `help ${s % 3}` } } : {}),
+        })))
+      }
+      await w.close()
+      expect(rx.stats().rejected).toBe(0)
+      expect(rx.stats().samples).toBe(1200)
+      expect(rx.stats().accepted).toBeLessThanOrEqual(4)
+    } finally {
+      await rx.close()
+    }
+  })
+
   it('a 1.0 receiver that answers 204 without the written counts (Prometheus 2.42) is a failure, not a success', async () => {
     const http = await import('node:http')
     const { RemoteWriter, SendError } = await import('../src/writer.js')
