@@ -23,7 +23,7 @@ import { arenaAlloc, lstage, out, reserve, scratch, stage } from "./memory";
 import { varint32Size, varint64Size, writeVarint32, writeVarint64Wide } from "./varint";
 import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
 import { hashBytes } from "./hash";
-import { gIntern } from "./gstrings";
+import { IDS_PENDING } from "./gstrings";
 import { exemplarClear, exemplarCount, exemplarRecord, exemplarV1Size, writeExemplarV1 } from "./exemplars";
 
 // Tags: (field << 3) | wire type.
@@ -179,15 +179,16 @@ export function buildLabels(n: u32, flags: u32): i32 {
     size += 1 + varint32Size(<u32>m) + m;
   }
 
-  // The block, then (8-aligned) the global ids of its strings for 2.0 requests (gstrings.ts):
-  // u32 count of labels, then a u32 name id and a u32 value id per label, then the 2.0 refs
-  // cache (prompb2.ts v2Head): u32 stamp, u32 offset, u32 length.
+  // The block, then (8-aligned) room for the global ids of its strings, which a 2.0 request
+  // fills on first use (gstrings.ts labelIds): u32 count of labels (flagged IDS_PENDING until
+  // then), a u32 name id and a u32 value id per label, then the 2.0 refs cache (prompb2.ts
+  // v2Head): u32 stamp, u32 offset, u32 length.
   let ids = (size + 7) & ~<usize>7;
   let dst = arenaAlloc(ids + 16 + (kept << 3));
   resPtr = dst;
   resLen = size;
   let g = resPtr + ids;
-  store<u32>(g, <u32>kept);
+  store<u32>(g, <u32>kept | IDS_PENDING);
   store<u32>(g + 4 + (kept << 3), 0);
   for (let k: usize = 0; k < kept; k++) {
     let e = table + k * ENTRY;
@@ -200,12 +201,10 @@ export function buildLabels(n: u32, flags: u32): i32 {
     store<u8>(dst++, TAG_NAME);
     dst = writeVarint32(dst, <u32>nl);
     memory.copy(dst, np, nl);
-    store<u32>(g + 4 + (k << 3), gIntern(dst, nl));
     dst += nl;
     store<u8>(dst++, TAG_VALUE);
     dst = writeVarint32(dst, <u32>vl);
     memory.copy(dst, vp, vl);
-    store<u32>(g + 8 + (k << 3), gIntern(dst, vl));
     dst += vl;
   }
   resHash = hashBytes(resPtr, size);

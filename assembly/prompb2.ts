@@ -24,7 +24,7 @@
 import { Region, lstage, out, reserve, stage } from "./memory";
 import { SINGLE, errIndexSet, samplePayload, scan, scanBytes, setOutLen, singleCode, singleTimestamp, writeSample } from "./prompb";
 import { hashBytes } from "./hash";
-import { gGeneration, gRecord } from "./gstrings";
+import { gGeneration, gRecord, labelIds } from "./gstrings";
 import { exemplarClear, exemplarCount, exemplarRecord, exemplarScalars, writeExemplarScalars } from "./exemplars";
 import { varint32Size, varint64Size, writeVarint32, writeVarint64 } from "./varint";
 import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
@@ -292,8 +292,7 @@ export function v2StartSet(ms: f64): void {
 
 /** Refs of the labels of staged exemplar record `r` (its global ids follow its label block). */
 function exemplarRefsSize(r: usize): usize {
-  let labels = <usize>load<u32>(r);
-  let ids = labels + ((<usize>load<u32>(r, 4) + 7) & ~<usize>7);
+  let ids = labelIds(<usize>load<u32>(r), <usize>load<u32>(r, 4));
   let n = <usize>load<u32>(ids) << 1;
   let size: usize = 0;
   for (let k: usize = 0; k < n; k++) size += varint32Size(localRef(load<u32>(ids + 4 + (k << 2))));
@@ -323,8 +322,7 @@ function writeExemplars(w: usize): usize {
     if (refs > 0) {
       store<u8>(w++, (1 << 3) | 2);
       w = writeVarint32(w, <u32>refs);
-      let labels = <usize>load<u32>(r);
-      let ids = labels + ((<usize>load<u32>(r, 4) + 7) & ~<usize>7);
+      let ids = labelIds(<usize>load<u32>(r), <usize>load<u32>(r, 4));
       let n = <usize>load<u32>(ids) << 1;
       for (let k: usize = 0; k < n; k++) w = writeVarint32(w, localRef(load<u32>(ids + 4 + (k << 2))));
     }
@@ -403,7 +401,7 @@ function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, ty
     (metaHelp != 0 ? 1 + varint32Size(metaHelp) : 0) + (metaUnit != 0 ? 1 + varint32Size(metaUnit) : 0);
   // The global ids of the block's strings follow it (prompb.ts buildLabels), then its cache:
   // where this request wrote the block's labels_refs field before, if it did.
-  let ids = labels + ((labelsLen + 7) & ~<usize>7);
+  let ids = labelIds(labels, labelsLen);
   let labelCount = <usize>load<u32>(ids);
   let cache = ids + 4 + (labelCount << 3);
   if (load<u32>(cache) == refsEpoch) {
