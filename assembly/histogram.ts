@@ -44,7 +44,7 @@ function spansSize(s: usize, n: usize): usize {
   for (let i: usize = 0; i < n; i++) {
     let offset = load<i32>(s + (i << 3));
     let length = load<u32>(s + (i << 3), 4);
-    let m = (offset != 0 ? 1 + varint32Size(zigzag32(offset)) : 0) + (length != 0 ? 1 + varint32Size(length) : 0);
+    let m = (offset != 0 ? <usize>1 + varint32Size(zigzag32(offset)) : <usize>0) + (length != 0 ? <usize>1 + varint32Size(length) : <usize>0);
     size += 2 + m; // tag, 1-byte length (m <= 12)
   }
   return size;
@@ -100,7 +100,7 @@ function writeSpans(w: usize, tag: u8, s: usize, n: usize): usize {
   for (let i: usize = 0; i < n; i++) {
     let offset = load<i32>(s + (i << 3));
     let length = load<u32>(s + (i << 3), 4);
-    let m = (offset != 0 ? 1 + varint32Size(zigzag32(offset)) : 0) + (length != 0 ? 1 + varint32Size(length) : 0);
+    let m = (offset != 0 ? <usize>1 + varint32Size(zigzag32(offset)) : <usize>0) + (length != 0 ? <usize>1 + varint32Size(length) : <usize>0);
     store<u8>(w++, tag);
     store<u8>(w++, <u8>m);
     if (offset != 0) {

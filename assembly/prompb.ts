@@ -223,7 +223,7 @@ function labelSize(nl: usize, vl: usize): usize {
 // @ts-ignore: decorator
 @inline
 export function samplePayload(bits: u64, t: i64): usize {
-  return (bits != 0 ? 9 : 0) + (t != 0 ? 1 + varint64Size(<u64>t) : 0);
+  return (bits != 0 ? 9 : <usize>0) + (t != 0 ? <usize>1 + varint64Size(<u64>t) : <usize>0);
 }
 
 /**
@@ -341,10 +341,10 @@ const TAG_METADATA_V1: u8 = (3 << 3) | 2; // WriteRequest.metadata (1.0)
  * strings were staged in `lstage` one after the other.
  */
 export function addMetadataV1(type: u32, nameLen: usize, helpLen: usize, unitLen: usize): i32 {
-  let body = (type != 0 ? 1 + varint32Size(type) : 0) +
-    (nameLen > 0 ? 1 + varint32Size(<u32>nameLen) + nameLen : 0) +
-    (helpLen > 0 ? 1 + varint32Size(<u32>helpLen) + helpLen : 0) +
-    (unitLen > 0 ? 1 + varint32Size(<u32>unitLen) + unitLen : 0);
+  let body = (type != 0 ? <usize>1 + varint32Size(type) : <usize>0) +
+    (nameLen > 0 ? <usize>1 + varint32Size(<u32>nameLen) + nameLen : <usize>0) +
+    (helpLen > 0 ? <usize>1 + varint32Size(<u32>helpLen) + helpLen : <usize>0) +
+    (unitLen > 0 ? <usize>1 + varint32Size(<u32>unitLen) + unitLen : <usize>0);
   let p = reserve(out, outLen + 6 + body, outLen) + outLen;
   store<u8>(p++, TAG_METADATA_V1);
   p = writeVarint32(p, <u32>body);

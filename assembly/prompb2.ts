@@ -76,7 +76,7 @@ let current: u32 = 0;
 // Per request slot (see prompb.ts selectV1): the 2.0 state of every slot's request, swapped
 // in and out of the globals above by v2Swap().
 const SLOT_WORDS: usize = 17;
-const v2slots = memory.data(<i32>(4096 * SLOT_WORDS * sizeof<usize>()), 16);
+const v2slots = memory.data(4096 * <i32>SLOT_WORDS * <i32>sizeof<usize>(), 16);
 
 /** Saves the 2.0 state into slot `from` and loads slot `to`'s. */
 export function v2Swap(from: u32, to: u32): void {
@@ -258,7 +258,7 @@ export function v2AddSeries(labels: usize, labelsLen: usize, n: u32, flags: u32,
   let refsAt = (<usize>n << 4);
   let xBytes = exemplarsSize();
   let st = startTs;
-  let stBytes: usize = st != 0 ? 1 + varint64Size(<u64>st) : 0;
+  let stBytes: usize = st != 0 ? <usize>1 + varint64Size(<u64>st) : <usize>0;
   let w = v2Head(labels, labelsLen, refsAt, scanBytes + xBytes + <usize>n * stBytes, type, helpLen, unitLen);
   let vals = stage.ptr;
   let ts = vals + (<usize>n << 3);
@@ -305,7 +305,7 @@ function exemplarsSize(): usize {
   for (let i: u32 = 0; i < exemplarCount; i++) {
     let r = exemplarRecord(i);
     let refs = exemplarRefsSize(r);
-    let m = (refs > 0 ? 1 + varint32Size(<u32>refs) + refs : 0) + exemplarScalars(r);
+    let m = (refs > 0 ? <usize>1 + varint32Size(<u32>refs) + refs : <usize>0) + exemplarScalars(r);
     total += 1 + varint32Size(<u32>m) + m;
   }
   return total;
@@ -316,7 +316,7 @@ function writeExemplars(w: usize): usize {
   for (let i: u32 = 0; i < exemplarCount; i++) {
     let r = exemplarRecord(i);
     let refs = exemplarRefsSize(r);
-    let m = (refs > 0 ? 1 + varint32Size(<u32>refs) + refs : 0) + exemplarScalars(r);
+    let m = (refs > 0 ? <usize>1 + varint32Size(<u32>refs) + refs : <usize>0) + exemplarScalars(r);
     store<u8>(w++, TAG_EXEMPLAR);
     w = writeVarint32(w, <u32>m);
     if (refs > 0) {
@@ -397,8 +397,8 @@ function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, ty
   metaType = type;
   metaHelp = helpLen > 0 ? intern(lstage.ptr, helpLen) : 0;
   metaUnit = unitLen > 0 ? intern(lstage.ptr + helpLen, unitLen) : 0;
-  metaLen = (type != 0 ? 1 + varint32Size(type) : 0) +
-    (metaHelp != 0 ? 1 + varint32Size(metaHelp) : 0) + (metaUnit != 0 ? 1 + varint32Size(metaUnit) : 0);
+  metaLen = (type != 0 ? <usize>1 + varint32Size(type) : <usize>0) +
+    (metaHelp != 0 ? <usize>1 + varint32Size(metaHelp) : <usize>0) + (metaUnit != 0 ? <usize>1 + varint32Size(metaUnit) : <usize>0);
   // The global ids of the block's strings follow it (prompb.ts buildLabels), then its cache:
   // where this request wrote the block's labels_refs field before, if it did.
   let ids = labelIds(labels, labelsLen);
@@ -421,7 +421,7 @@ function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, ty
     store<u32>(refs + (k << 2), ref);
     refsLen += varint32Size(ref);
   }
-  let field = refsLen > 0 ? 1 + varint32Size(<u32>refsLen) + refsLen : 0;
+  let field = refsLen > 0 ? <usize>1 + varint32Size(<u32>refsLen) + refsLen : <usize>0;
   let body = field + payload + 2 + metaLen;
 
   let w = reserve(series, seriesLen + 6 + body + 8, seriesLen) + seriesLen;
