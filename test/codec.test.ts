@@ -600,9 +600,16 @@ describe('series cache', () => {
       const body = codec.encode(items)
       const plainItems = items.map((it) => ({ ...it, series: undefined, metric: it.series ? it.series.labels : it.metric }))
       expect(hex(body), `round ${round}`).toBe(hex(reference.encode(plainItems)))
+      // 2.0 as well: symbols interned through the global string ids, which resets renew.
+      expect(hex(codec.encodeV2(items)), `round ${round} (2.0)`).toBe(hex(reference.encodeV2(plainItems)))
     }
     return codec
   }
+
+  it('a seriesCacheBytes (1024) below one call\'s label blocks resets the cache inside calls, and both versions stay correct', async () => {
+    const codec = await churn({ seriesCacheBytes: 1024 })
+    expect(codec.stats().cacheResets).toBeGreaterThan(40)
+  })
 
   it('a tiny seriesCacheBytes (4096) forces resets and the output stays correct, handles included', async () => {
     const codec = await churn({ seriesCacheBytes: 4096 })
