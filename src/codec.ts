@@ -1011,7 +1011,7 @@ export class Codec {
     if (chars > MAX_LABEL_CHARS) {
       throw new ValidationError(`label set too large (${chars} characters; at most ${MAX_LABEL_CHARS})`, { seriesIndex: index, field: 'metric' })
     }
-    const maxBlock = chars * 3 + n * 26 + 16 // the block, then its strings' global ids
+    const maxBlock = chars * 3 + n * 26 + 32 // the block, then its strings' global ids and refs cache
     // With the cap at 0 only handles reach here with cache=true: they keep their blocks.
     // While records that point at cached blocks are being staged (#pinned), the cache may
     // run past its cap rather than free blocks those records still point to.
