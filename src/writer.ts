@@ -29,7 +29,8 @@ import type { Auth, TlsOptions } from './http.js'
 import { backoff, parseRetryAfter, retryableStatus } from './retry.js'
 import { LatencyHistogram } from './stats.js'
 import type { LatencySummary } from './stats.js'
-import type { Item, Labels } from './types.js'
+import type { Exemplar, Item, Labels } from './types.js'
+import type { NativeHistogram } from './histogram.js'
 import { loadCore } from './wasm.js'
 import type { SeriesHandle } from './codec.js'
 
@@ -217,6 +218,27 @@ const MAX_SAMPLE_BYTES = 22
 /** TimeSeries tag and a 5-byte length. */
 const SERIES_OVERHEAD = 6
 
+/** At most the bytes of these native histograms as Histogram fields (either version). */
+function histogramBytes (hs: readonly NativeHistogram[]): number {
+  let n = 0
+  for (const h of hs) {
+    const spans = (h.negativeSpans?.length ?? 0) + (h.positiveSpans?.length ?? 0)
+    const buckets = (h.negativeBuckets?.length ?? 0) + (h.positiveBuckets?.length ?? 0)
+    n += 80 + 14 * spans + 10 * buckets + 8 * (h.customValues?.length ?? 0)
+  }
+  return n
+}
+
+/** At most the bytes of these exemplars as 1.0 Exemplar fields. */
+function exemplarBytes (xs: readonly Exemplar[]): number {
+  let n = 0
+  for (const x of xs) {
+    n += 32
+    for (const [k, v] of Object.entries(x.labels ?? {})) n += 10 + 3 * (k.length + v.length)
+  }
+  return n
+}
+
 /** A send() call's share of the batches. */
 class Tracker {
   pending = 0
@@ -327,6 +349,8 @@ export class RemoteWriter extends EventEmitter {
    * short-lived allocations are what makes the garbage collector work hardest here.
    */
   #pool: Uint8Array[] = []
+  /** 1.0 bytes of what the next record carries beyond its samples (histograms, exemplars), for v1Estimate. */
+  #v1Extra = 0
   #nextSlot = 1
   #coreGen: number
   /** New batches are Remote Write 2.0 requests (protocol 'v2', or 'auto' until it fell back). */
@@ -619,6 +643,7 @@ export class RemoteWriter extends EventEmitter {
       // After a trap the requests are gone: report every batch that held samples as failed
       // (the filled ones too, which no shard holds any more). Otherwise undo the call.
       codec.clearExemplars()
+      this.#v1Extra = 0
       if (codec.coreGeneration !== this.#coreGen) this.#coreReplaced(filled)
       else this.#rollback(undo)
       throw err
@@ -747,7 +772,11 @@ export class RemoteWriter extends EventEmitter {
     if (v2x && hs === undefined && n - from <= 0) {
       throw new ValidationError('exemplars need samples or histograms in Remote Write 2.0', { seriesIndex: index, field: 'item' })
     }
-    if (v2x) codec.exemplarsWith(item, index, entry, true)
+    if (v2x) {
+      codec.exemplarsWith(item, index, entry, true)
+      // In 1.0 they would be a record of their own: counted against the batch they ride in.
+      this.#v1Extra = SERIES_OVERHEAD + entry.len + exemplarBytes(item.exemplars ?? [])
+    }
     const histograms = hs !== undefined ? this.#writeHistograms(item, index, entry, undo, filled) : 0
     if (n - from <= 0) return histograms // a series without samples carries nothing more to store
     let batch = this.#openBatch(shard, undo)
@@ -798,6 +827,7 @@ export class RemoteWriter extends EventEmitter {
     }
     this.#codec.select(batch.slot)
     this.#codec.appendHistogramsWith(item, index, entry, batch.v2)
+    this.#v1Extra += histogramBytes(hs) - hs.length * MAX_SAMPLE_BYTES
     this.#grew(batch, entry, hs.length)
     batch.histograms += hs.length
     if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
@@ -851,7 +881,8 @@ export class RemoteWriter extends EventEmitter {
     this.#bufferedBytes += bytes - batch.bytes
     this.#bufferedSamples += samples
     batch.bytes = bytes
-    batch.v1Estimate += SERIES_OVERHEAD + entry.len + samples * MAX_SAMPLE_BYTES
+    batch.v1Estimate += SERIES_OVERHEAD + entry.len + samples * MAX_SAMPLE_BYTES + this.#v1Extra
+    this.#v1Extra = 0
     batch.samples += samples
     batch.entries.push(entry)
     batch.counts.push(samples)

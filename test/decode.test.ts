@@ -303,4 +303,38 @@ describe("protocol 'auto' falling back with histograms, exemplars and metadata",
       server.close()
     }
   })
+
+  it('the 1.0 bodies it re-sends stay within maxBytesPerRequest, histograms and exemplars counted', async () => {
+    const http = await import('node:http')
+    const { RemoteWriter } = await import('../src/writer.js')
+    const sizes: Array<{ type: string | undefined, raw: number }> = []
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+        sizes.push({ type: req.headers['content-type'], raw: (uncompressSync(Buffer.concat(chunks)) as Buffer).length })
+        res.writeHead(204)
+        res.end()
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const limit = 8192
+      const w = new RemoteWriter({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/fallback-size`, protocol: 'auto', concurrency: 1, maxBytesPerRequest: limit })
+      const positive = Object.fromEntries(Array.from({ length: 24 }, (_, i) => [i * 2, 1 + i]))
+      const items: Item[] = Array.from({ length: 40 }, (_, s) => ({
+        metric: { __name__: 'wide_histogram_seconds', job: 'api', instance: `host-${s}.example.org:9100` },
+        values: [],
+        timestamps: [],
+        histograms: Array.from({ length: 3 }, (_, i) => nativeHistogram({ timestamp: T + i * 1000, schema: 1, sum: s + i, positive })),
+        exemplars: [{ labels: { trace_id: `${s}`.padStart(32, '0') }, value: 1, timestamp: T }],
+      }))
+      expect((await w.send(items)).samples).toBe(120)
+      await w.close()
+      const v1 = sizes.filter((x) => x.type === 'application/x-protobuf')
+      expect(v1.length).toBeGreaterThan(1)
+      for (const x of v1) expect(x.raw).toBeLessThanOrEqual(limit)
+    } finally {
+      server.close()
+    }
+  })
 })
