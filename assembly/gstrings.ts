@@ -13,8 +13,8 @@ export const IDS_PENDING: u32 = 0x80000000;
 
 /**
  * Per id, 24 bytes: u32 pointer to the bytes, u32 length, then for the 2.0 request that last
- * looked it up (prompb2.ts localRef) u32 symbol ref and u32 epoch; u32 hash; u32 request slot
- * of that lookup.
+ * looked it up (prompb2.ts localRef): u32 symbol ref, u32 request slot, u64 epoch (64 bits, so
+ * that no epoch ever comes round again).
  */
 const records = new Region();
 let count: u32 = 0;
@@ -57,8 +57,7 @@ export function gIntern(p: usize, n: usize): u32 {
   store<u32>(rec, <u32>n, 4);
   store<u32>(rec, 0, 8);
   store<u32>(rec, 0, 12);
-  store<u32>(rec, h, 16);
-  store<u32>(rec, 0, 20);
+  store<u64>(rec, 0, 16);
   let slot = slots.ptr + (<usize>i << 3);
   store<u32>(slot, id + 1);
   store<u32>(slot, h, 4);
@@ -72,7 +71,8 @@ function grow(): void {
   mask = <u32>cap - 1;
   memory.fill(slots.ptr, 0, cap << 3);
   for (let id: u32 = 0; id < count; id++) {
-    let h = load<u32>(gRecord(id), 16);
+    let rec = gRecord(id);
+    let h = hashBytes(<usize>load<u32>(rec), <usize>load<u32>(rec, 4));
     let i = h & mask;
     while (load<u32>(slots.ptr + (<usize>i << 3)) != 0) i = (i + 1) & mask;
     let slot = slots.ptr + (<usize>i << 3);

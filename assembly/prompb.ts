@@ -182,14 +182,14 @@ export function buildLabels(n: u32, flags: u32): i32 {
   // The block, then (8-aligned) room for the global ids of its strings, which a 2.0 request
   // fills on first use (gstrings.ts labelIds): u32 count of labels (flagged IDS_PENDING until
   // then), a u32 name id and a u32 value id per label, then the 2.0 refs cache (prompb2.ts
-  // v2Head): u32 stamp, u32 offset, u32 length.
+  // v2Head): u64 stamp, u32 offset, u32 length.
   let ids = (size + 7) & ~<usize>7;
-  let dst = arenaAlloc(ids + 16 + (kept << 3));
+  let dst = arenaAlloc(ids + 20 + (kept << 3));
   resPtr = dst;
   resLen = size;
   let g = resPtr + ids;
   store<u32>(g, <u32>kept | IDS_PENDING);
-  store<u32>(g + 4 + (kept << 3), 0);
+  store<u64>(g + 4 + (kept << 3), 0);
   for (let k: usize = 0; k < kept; k++) {
     let e = table + k * ENTRY;
     let np = <usize>load<u32>(e);

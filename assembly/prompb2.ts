@@ -55,8 +55,8 @@ let seriesLen: usize = 0;
  * Stamps the symbol refs this request cached in the global string records (gstrings.ts):
  * unique per request (and renewed by v2Truncate), so another request's refs never count.
  */
-let epoch: u32 = 0;
-let epochs: u32 = 0;
+let epoch: u64 = 0;
+let epochs: u64 = 0;
 /**
  * Every symbol so far came from a global id of generation `keyedGen` and is cached under
  * `epoch`: a cache miss is then a new string (localRef's fast path).
@@ -67,7 +67,7 @@ let keyedGen: u32 = 0;
  * Stamps the labels_refs a label block's series record got in this request (see v2Head):
  * renewed with the request and whenever series records are cut off.
  */
-let refsEpoch: u32 = 0;
+let refsEpoch: u64 = 0;
 /** The slots index every symbol of the request (built on the first intern() by bytes). */
 let hashed: bool = false;
 /** The request slot whose state the globals hold. */
@@ -75,7 +75,7 @@ let current: u32 = 0;
 
 // Per request slot (see prompb.ts selectV1): the 2.0 state of every slot's request, swapped
 // in and out of the globals above by v2Swap().
-const SLOT_WORDS: usize = 17;
+const SLOT_WORDS: usize = 19;
 const v2slots = memory.data(4096 * <i32>SLOT_WORDS * <i32>sizeof<usize>(), 16);
 
 /** Saves the 2.0 state into slot `from` and loads slot `to`'s. */
@@ -86,17 +86,17 @@ export function v2Swap(from: u32, to: u32): void {
   store<usize>(a, symbolIndex.ptr, 3 * W); store<usize>(a, symbolIndex.cap, 4 * W); store<usize>(a, <usize>symbolCount, 5 * W);
   store<usize>(a, slots.ptr, 6 * W); store<usize>(a, slots.cap, 7 * W); store<usize>(a, <usize>slotMask, 8 * W);
   store<usize>(a, series.ptr, 9 * W); store<usize>(a, series.cap, 10 * W); store<usize>(a, seriesLen, 11 * W);
-  store<usize>(a, <usize>epoch, 12 * W);
-  store<usize>(a, <usize>keyed, 13 * W); store<usize>(a, <usize>keyedGen, 14 * W); store<usize>(a, <usize>hashed, 15 * W);
-  store<usize>(a, <usize>refsEpoch, 16 * W);
+  store<u64>(a, epoch, 12 * W); // words 12 and 13
+  store<usize>(a, <usize>keyed, 14 * W); store<usize>(a, <usize>keyedGen, 15 * W); store<usize>(a, <usize>hashed, 16 * W);
+  store<u64>(a, refsEpoch, 17 * W); // words 17 and 18
   let b = v2slots + <usize>to * SLOT_WORDS * W;
   symbols.ptr = load<usize>(b); symbols.cap = load<usize>(b, W); symbolsLen = load<usize>(b, 2 * W);
   symbolIndex.ptr = load<usize>(b, 3 * W); symbolIndex.cap = load<usize>(b, 4 * W); symbolCount = <u32>load<usize>(b, 5 * W);
   slots.ptr = load<usize>(b, 6 * W); slots.cap = load<usize>(b, 7 * W); slotMask = <u32>load<usize>(b, 8 * W);
   series.ptr = load<usize>(b, 9 * W); series.cap = load<usize>(b, 10 * W); seriesLen = load<usize>(b, 11 * W);
-  epoch = <u32>load<usize>(b, 12 * W);
-  keyed = load<usize>(b, 13 * W) != 0; keyedGen = <u32>load<usize>(b, 14 * W); hashed = load<usize>(b, 15 * W) != 0;
-  refsEpoch = <u32>load<usize>(b, 16 * W);
+  epoch = load<u64>(b, 12 * W);
+  keyed = load<usize>(b, 14 * W) != 0; keyedGen = <u32>load<usize>(b, 15 * W); hashed = load<usize>(b, 16 * W) != 0;
+  refsEpoch = load<u64>(b, 17 * W);
   current = to;
 }
 
@@ -104,9 +104,9 @@ export function v2Swap(from: u32, to: u32): void {
  * A string record cached for request `stamp` of slot `slot` is being taken over by the
  * selected request: if that request is still open there, it can no longer trust its misses.
  */
-function unkey(slot: u32, stamp: u32): void {
+function unkey(slot: u32, stamp: u64): void {
   let a = v2slots + <usize>slot * SLOT_WORDS * sizeof<usize>();
-  if (<u32>load<usize>(a, 12 * sizeof<usize>()) == stamp) store<usize>(a, 0, 13 * sizeof<usize>());
+  if (load<u64>(a, 12 * sizeof<usize>()) == stamp) store<usize>(a, 0, 14 * sizeof<usize>());
 }
 
 /** Bytes of series records in the selected 2.0 request. */
@@ -230,19 +230,19 @@ function refill(): void {
 @inline
 function localRef(id: u32): u32 {
   let rec = gRecord(id);
-  if (load<u32>(rec, 12) == epoch) return load<u32>(rec, 8);
+  if (load<u64>(rec, 16) == epoch) return load<u32>(rec, 8);
   let p = <usize>load<u32>(rec);
   let n = <usize>load<u32>(rec, 4);
   let ref: u32;
   if (n == 0) ref = 0;
   else if (keyed && !hashed && keyedGen == gGeneration()) ref = append(p, n);
-  else ref = internHashed(p, n, load<u32>(rec, 16));
-  let owner = load<u32>(rec, 20);
-  let stamp = load<u32>(rec, 12);
+  else ref = intern(p, n);
+  let owner = load<u32>(rec, 12);
+  let stamp = load<u64>(rec, 16);
   if (stamp != 0 && owner != current) unkey(owner, stamp);
   store<u32>(rec, ref, 8);
-  store<u32>(rec, epoch, 12);
-  store<u32>(rec, current, 20);
+  store<u32>(rec, current, 12);
+  store<u64>(rec, epoch, 16);
   return ref;
 }
 
@@ -404,13 +404,13 @@ function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, ty
   let ids = labelIds(labels, labelsLen);
   let labelCount = <usize>load<u32>(ids);
   let cache = ids + 4 + (labelCount << 3);
-  if (load<u32>(cache) == refsEpoch) {
-    let len = <usize>load<u32>(cache, 8);
+  if (load<u64>(cache) == refsEpoch) {
+    let len = <usize>load<u32>(cache, 12);
     let body = len + payload + 2 + metaLen;
     let w = reserve(series, seriesLen + 6 + body + 8, seriesLen) + seriesLen;
     store<u8>(w++, TAG_SERIES);
     w = writeVarint32(w, <u32>body);
-    memory.copy(w, series.ptr + <usize>load<u32>(cache, 4), len);
+    memory.copy(w, series.ptr + <usize>load<u32>(cache, 8), len);
     return w + len;
   }
   let refs = reserve(stage, keep + (labelCount << 3) + 16, keep) + keep;
@@ -427,9 +427,9 @@ function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, ty
   let w = reserve(series, seriesLen + 6 + body + 8, seriesLen) + seriesLen;
   store<u8>(w++, TAG_SERIES);
   w = writeVarint32(w, <u32>body);
-  store<u32>(cache, refsEpoch);
-  store<u32>(cache, <u32>(w - series.ptr), 4);
-  store<u32>(cache, <u32>field, 8);
+  store<u64>(cache, refsEpoch);
+  store<u32>(cache, <u32>(w - series.ptr), 8);
+  store<u32>(cache, <u32>field, 12);
   if (refsLen > 0) {
     store<u8>(w++, TAG_REFS);
     w = writeVarint32(w, <u32>refsLen);

@@ -899,6 +899,12 @@ export class Codec {
   #prepareWith (item: Item, index: number, entry: CacheEntry): Prepared {
     {
       checkExtras(item, index)
+      if (item.exemplars !== undefined) {
+        // Validated (labels included) by staging them, then dropped: the writer stages them
+        // again with the item's first record.
+        this.#stageExemplars(item, index)
+        this.clearExemplars()
+      }
       let { values, timestamps } = item
       const n = values.length
       const flags = this.#flagsFor(timestamps)

@@ -464,7 +464,7 @@ export class RemoteWriter extends EventEmitter {
       this.#encodeCall(list, tracker)
     } else {
       const step = this.#o.maxSamplesPerRequest
-      for (const p of this.#codec.prepareAll(list)) {
+      for (const p of this.#prepareAll(list)) {
         const n = p.values.length
         for (let from = 0; from < n || from === 0; from += step) {
           this.#encodeCall([p.item], tracker, p, from, Math.min(n, from + step))
@@ -610,10 +610,28 @@ export class RemoteWriter extends EventEmitter {
     // A call larger than the buffer: validate it whole first, then encode it a request's
     // worth at a time, so that full batches are sealed (and sent) as they fill.
     const step = this.#o.maxSamplesPerRequest
-    for (const p of this.#codec.prepareAll(items)) {
+    for (const p of this.#prepareAll(items)) {
       const n = p.values.length
-      for (let from = 0; from < n; from += step) this.#encodeCall([p.item], tracker, p, from, Math.min(n, from + step))
+      // An item without samples (histograms, exemplars) still has its one call.
+      for (let from = 0; from < n || from === 0; from += step) {
+        this.#encodeCall([p.item], tracker, p, from, Math.min(n, from + step))
+        if (n === 0) break
+      }
     }
+  }
+
+  /** Validates a large call whole before any of it is encoded (prepareAll, plus the 2.0 rules). */
+  #prepareAll (items: readonly Item[]): Prepared[] {
+    const prepared = this.#codec.prepareAll(items)
+    if (this.#v2) {
+      for (const p of prepared) {
+        const it = p.item
+        if ((it.exemplars?.length ?? 0) > 0 && p.values.length === 0 && (it.histograms?.length ?? 0) === 0) {
+          throw new ValidationError('exemplars need samples or histograms in Remote Write 2.0', { seriesIndex: p.index, field: 'item' })
+        }
+      }
+    }
+    return prepared
   }
 
   /**
@@ -745,12 +763,16 @@ export class RemoteWriter extends EventEmitter {
   #writeItem (item: Item, index: number, prepared: Prepared | undefined, undo: Undo[], filled: Batch[], from = 0, to?: number, resolved?: CacheEntry): number {
     const codec = this.#codec
     const entry = prepared?.entry ?? resolved ?? codec.labelsFor(item, index)
-    const hs = prepared === undefined ? item.histograms : undefined
+    // Histograms, exemplars and metadata go with an item's first slice (from 0).
+    const hs = from === 0 && item.histograms !== undefined && item.histograms.length > 0 ? item.histograms : undefined
     const n = to ?? item.values.length
     const xs = from === 0 && item.exemplars !== undefined && item.exemplars.length > 0
     const shard = this.#shards[entry.hash % this.#shards.length]
-    /** The protocol of the batch this item goes to (the open one's, else that of a new one). */
-    const v2 = shard.open?.v2 ?? this.#v2
+    // An open batch of the other protocol (built before an 'auto' fallback) takes nothing
+    // more: every record of this item, and the exemplars staged for its first, go to batches
+    // of the writer's protocol.
+    if (shard.open !== undefined && shard.open.v2 !== this.#v2) this.#markFull(shard, this.#openBatch(shard, undo), filled)
+    const v2 = this.#v2
     if (item.metadata !== undefined && from === 0 && !v2) {
       // 1.0: metadata as WriteRequest.metadata, once per family and request.
       const b = this.#openBatch(shard, undo)
@@ -780,7 +802,7 @@ export class RemoteWriter extends EventEmitter {
     const histograms = hs !== undefined ? this.#writeHistograms(item, index, entry, undo, filled) : 0
     if (n - from <= 0) return histograms // a series without samples carries nothing more to store
     let batch = this.#openBatch(shard, undo)
-    const extra = batch.v2 ? metadataBytes(item) : 0
+    const extra = (batch.v2 ? metadataBytes(item) : 0) + this.#v1Extra
     if (prepared === undefined && n <= this.#room(batch, entry, extra)) {
       codec.select(batch.slot)
       if (batch.v2) codec.appendV2With(item, index, entry)
@@ -794,7 +816,7 @@ export class RemoteWriter extends EventEmitter {
     let start = from
     while (start < n) {
       batch = this.#openBatch(shard, undo)
-      let take = Math.min(n - start, this.#room(batch, p.entry, batch.v2 ? metadataBytes(item) : 0))
+      let take = Math.min(n - start, this.#room(batch, p.entry, (batch.v2 ? metadataBytes(item) : 0) + this.#v1Extra))
       if (take <= 0) {
         if (batch.samples > 0) {
           this.#markFull(shard, batch, filled)
@@ -821,7 +843,9 @@ export class RemoteWriter extends EventEmitter {
     if (hs.length === 0) return 0
     const shard = this.#shards[entry.hash % this.#shards.length]
     let batch = this.#openBatch(shard, undo)
-    if (batch.samples > 0 && batch.samples + hs.length > this.#o.maxSamplesPerRequest) {
+    // At most this many bytes as a record (and exemplars staged to ride with it, as 1.0 would send them).
+    const bytes = SERIES_OVERHEAD + entry.len + histogramBytes(hs) + this.#v1Extra
+    if (batch.samples > 0 && (batch.samples + hs.length > this.#o.maxSamplesPerRequest || this.#sized(batch) + bytes > this.#o.maxBytesPerRequest)) {
       this.#markFull(shard, batch, filled)
       batch = this.#openBatch(shard, undo)
     }

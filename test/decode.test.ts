@@ -338,3 +338,84 @@ describe("protocol 'auto' falling back with histograms, exemplars and metadata",
     }
   })
 })
+
+describe('the writer with histograms and exemplars: regressions found in review', () => {
+  const H = (ts: number): NativeHistogram => ({ timestamp: ts, count: 20, sum: 1.5, schema: 0, positiveSpans: [{ offset: 0, length: 20 }], positiveBuckets: [1, ...Array.from({ length: 19 }, () => 0)] })
+
+  for (const seriesCacheBytes of [undefined, 0]) {
+    it(`2.0: exemplars of an item with no samples and an empty histograms array are refused, not carried by the next series (seriesCacheBytes ${seriesCacheBytes ?? 'default'})`, async () => {
+      const { startReceiver } = await import('../src/receiver.js')
+      const { RemoteWriter } = await import('../src/writer.js')
+      const { ValidationError } = await import('../src/errors.js')
+      const got: Item[] = []
+      const rx = await startReceiver({ onItems: (items) => got.push(...items) })
+      try {
+        const w = new RemoteWriter({ url: rx.url, protocol: 'v2', concurrency: 1, flushInterval: 60_000, seriesCacheBytes })
+        expect(() => w.write([
+          { metric: { __name__: 'a' }, values: [], timestamps: [], histograms: [], exemplars: [{ labels: { trace_id: 'LEAKED' }, value: 7, timestamp: T }] },
+          { metric: { __name__: 'b' }, values: [1], timestamps: [T] },
+        ])).toThrow(ValidationError)
+        w.write([{ metric: { __name__: 'c' }, values: [2], timestamps: [T] }])
+        w.write([{ metric: { __name__: 'd' }, values: [3], timestamps: [T] }])
+        await w.close()
+        expect(got.map((it) => [it.metric.__name__, it.exemplars])).toEqual([['c', undefined], ['d', undefined]])
+      } finally {
+        await rx.close()
+      }
+    })
+  }
+
+  for (const protocol of ['v2', 'auto'] as const) {
+    it(`${protocol}: a batch takes histograms only while its bytes stay within maxBytesPerRequest`, async () => {
+      const http = await import('node:http')
+      const { RemoteWriter } = await import('../src/writer.js')
+      const sizes: number[] = []
+      const server = http.createServer((req, res) => {
+        const chunks: Buffer[] = []
+        req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+          const v2 = String(req.headers['content-type']).includes('v2')
+          sizes.push((uncompressSync(Buffer.concat(chunks)) as Buffer).length)
+          if (v2 && protocol === 'auto') {
+            res.writeHead(415)
+          } else {
+            res.writeHead(204, v2 ? { 'x-prometheus-remote-write-samples-written': '100', 'x-prometheus-remote-write-histograms-written': '40' } : {})
+          }
+          res.end()
+        })
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      try {
+        const limit = 3000
+        const w = new RemoteWriter({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/size-${protocol}`, protocol, concurrency: 1, flushInterval: 60_000, maxBytesPerRequest: limit })
+        w.write([{ metric: { __name__: 's' }, values: Array.from({ length: 100 }, (_, k) => k + 0.5), timestamps: Array.from({ length: 100 }, (_, k) => T + k) }])
+        w.write([{ metric: { __name__: 's', b: '1' }, values: [], timestamps: [], histograms: Array.from({ length: 40 }, (_, k) => H(T + k)) }])
+        await w.close()
+        expect(sizes.length).toBeGreaterThan(1)
+        for (const n of sizes) expect(n).toBeLessThanOrEqual(limit)
+      } finally {
+        server.close()
+      }
+    })
+  }
+
+  for (const protocol of ['v1', 'v2'] as const) {
+    it(`${protocol}: a call larger than the buffer keeps its histograms and exemplars, and items that have only those`, async () => {
+      const { startReceiver } = await import('../src/receiver.js')
+      const { RemoteWriter } = await import('../src/writer.js')
+      const rx = await startReceiver()
+      try {
+        const w = new RemoteWriter({ url: rx.url, protocol, concurrency: 1, maxSamplesPerRequest: 10, maxBufferedSamples: 10 })
+        const items: Item[] = [
+          { metric: { __name__: 'a' }, values: Array.from({ length: 25 }, (_, i) => i), timestamps: Array.from({ length: 25 }, (_, i) => T + i), histograms: [H(T)], exemplars: EXEMPLARS.slice(0, 1) },
+          { metric: { __name__: 'h' }, values: [], timestamps: [], histograms: [H(T), H(T + 1)] },
+        ]
+        expect(w.write(items)).toBe(false)
+        await w.close()
+        const s = rx.stats()
+        expect([s.samples, s.histograms, s.exemplars]).toEqual([25, 3, 1])
+      } finally {
+        await rx.close()
+      }
+    })
+  }
+})
