@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { createCodec } from '../src/codec.js'
 import { nativeHistogram } from '../src/histogram.js'
 import type { NativeHistogram } from '../src/histogram.js'
-import type { Exemplar, Item } from '../src/types.js'
+import type { DecodedItem, Exemplar, Item } from '../src/types.js'
 import { WriteRequest } from './schema.js'
 
 const T = 1_700_000_000_000
@@ -347,7 +347,7 @@ describe('the writer with histograms and exemplars: regressions found in review'
       const { startReceiver } = await import('../src/receiver.js')
       const { RemoteWriter } = await import('../src/writer.js')
       const { ValidationError } = await import('../src/errors.js')
-      const got: Item[] = []
+      const got: DecodedItem[] = []
       const rx = await startReceiver({ onItems: (items) => got.push(...items) })
       try {
         const w = new RemoteWriter({ url: rx.url, protocol: 'v2', concurrency: 1, flushInterval: 60_000, seriesCacheBytes })
