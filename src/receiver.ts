@@ -143,7 +143,16 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
       return answer(res, 400, (err as Error).message)
     }
     stats.accepted++
-    if (dropRequest !== undefined && stats.accepted === dropRequest) return answer(res, 204)
+    // The written counts a 2.0 sender reads (and a 1.0 sender may): what was stored, or, for
+    // the dropped request, what a lying server claims it stored.
+    let samples = 0
+    for (const it of items) samples += it.values.length
+    const written = {
+      'x-prometheus-remote-write-samples-written': String(samples),
+      'x-prometheus-remote-write-histograms-written': String(histograms),
+      'x-prometheus-remote-write-exemplars-written': String(exemplars),
+    }
+    if (dropRequest !== undefined && stats.accepted === dropRequest) return answer(res, 204, '', written)
     for (const it of items) {
       stats.series++
       stats.samples += it.values.length
@@ -153,14 +162,7 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
     stats.histograms += histograms
     stats.exemplars += exemplars
     onItems?.(items)
-    // The written counts a 2.0 sender reads (and a 1.0 sender may): what was stored.
-    let samples = 0
-    for (const it of items) samples += it.values.length
-    answer(res, 204, '', {
-      'x-prometheus-remote-write-samples-written': String(samples),
-      'x-prometheus-remote-write-histograms-written': String(histograms),
-      'x-prometheus-remote-write-exemplars-written': String(exemplars),
-    })
+    answer(res, 204, '', written)
   }
 
   const server: Server = createServer((req, res) => {
