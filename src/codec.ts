@@ -240,8 +240,9 @@ export class Codec {
         if (i === items.length) break
         checkShape(item, i)
         const entry = this.#labelsOf(item, i)
-        const withSamples = item.histograms === undefined || item.values.length > 0
-        if (item.exemplars !== undefined && item.exemplars.length > 0 && !withSamples && item.histograms === undefined) {
+        const withHistograms = hasHistograms(item)
+        const withSamples = !withHistograms || item.values.length > 0
+        if (item.exemplars !== undefined && item.exemplars.length > 0 && !withSamples && !withHistograms) {
           throw invalid(item, i, 'item', 'exemplars need samples or histograms in Remote Write 2.0')
         }
         // The exemplars ride with the series' first record (2.0 has no exemplar-only series).
@@ -250,7 +251,7 @@ export class Codec {
         if (withSamples) {
           this.#appendV2(item, i, this.#entryFresh(entry, item, i), item.values, item.timestamps, 0, item.values.length, this.#flagsFor(item.timestamps), true)
         }
-        if (item.histograms !== undefined) this.#appendHistograms(item, i, true)
+        if (withHistograms) this.#appendHistograms(item, i, true)
       }
       ex.v2Finish()
     } catch (err) {
@@ -552,8 +553,9 @@ export class Codec {
         run = 0
         if (i < items.length) {
           const item = items[i]
-          if (item?.histograms === undefined || (item.values?.length ?? 0) > 0) this.#append(item, i, 0, undefined)
-          if (item?.histograms !== undefined) this.#appendHistograms(item, i, false)
+          const withHistograms = hasHistograms(item)
+          if (!withHistograms || (item.values?.length ?? 0) > 0) this.#append(item, i, 0, undefined)
+          if (withHistograms) this.#appendHistograms(item, i, false)
           if (item?.metadata !== undefined) this.#metadataV1(item, i, families)
           if (item?.exemplars !== undefined && item.exemplars.length > 0) {
             // 1.0: the exemplars in a series record of their own, as Prometheus sends them.
@@ -718,7 +720,18 @@ export class Codec {
     this.#epoch++
     this.#trim()
     const out = new Array<Prepared>(items.length)
-    for (let i = 0; i < items.length; i++) out[i] = this.#prepare(items[i], i)
+    for (let i = 0; i < items.length; i++) {
+      out[i] = this.#prepare(items[i], i)
+      if (items[i].exemplars !== undefined) {
+        // Validated (labels included) by staging them, then dropped: the writer stages them
+        // again with the item's first record.
+        try {
+          this.#stageExemplars(items[i], i)
+        } finally {
+          this.clearExemplars()
+        }
+      }
+    }
     return out
   }
 
@@ -899,12 +912,6 @@ export class Codec {
   #prepareWith (item: Item, index: number, entry: CacheEntry): Prepared {
     {
       checkExtras(item, index)
-      if (item.exemplars !== undefined) {
-        // Validated (labels included) by staging them, then dropped: the writer stages them
-        // again with the item's first record.
-        this.#stageExemplars(item, index)
-        this.clearExemplars()
-      }
       let { values, timestamps } = item
       const n = values.length
       const flags = this.#flagsFor(timestamps)
@@ -1109,8 +1116,17 @@ function checkMetadata (item: Item, index: number): number {
  * Checks what an item carries besides its samples (metadata, native histograms), so that a
  * call validated up front is validated whole, whichever protocol encodes it.
  */
+/** Whether an item carries native histograms (an empty array is none; anything else is checked as histograms). */
+function hasHistograms (item: Item | null | undefined): boolean {
+  const h = item?.histograms
+  return h !== undefined && (!Array.isArray(h) || h.length > 0)
+}
+
 function checkExtras (item: Item, index: number): void {
   checkMetadata(item, index)
+  if (item.startTimestamp !== undefined && !Number.isSafeInteger(item.startTimestamp)) {
+    throw invalid(item, index, 'item', 'startTimestamp must be an integer number of milliseconds')
+  }
   if (item.histograms !== undefined) {
     const labels = item.metric && !Array.isArray(item.metric) ? item.metric as Record<string, string> : undefined
     checkHistograms(item.histograms, index, labels)

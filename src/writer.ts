@@ -759,7 +759,7 @@ export class RemoteWriter extends EventEmitter {
     }
   }
 
-  /** Encodes one item into its shard's batches; returns its samples. */
+  /** Encodes one item into its shard's batches; returns its samples, native histograms included (as batch.samples counts them). */
   #writeItem (item: Item, index: number, prepared: Prepared | undefined, undo: Undo[], filled: Batch[], from = 0, to?: number, resolved?: CacheEntry): number {
     const codec = this.#codec
     const entry = prepared?.entry ?? resolved ?? codec.labelsFor(item, index)
@@ -809,7 +809,7 @@ export class RemoteWriter extends EventEmitter {
       else codec.appendWith(item, index, entry)
       this.#grew(batch, entry, n)
       if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
-      return n
+      return histograms + n
     }
     // Too long for the open batch: validate (and sort) the whole series, then cut it.
     const p = prepared ?? codec.prepareWith(item, index, entry)
@@ -831,7 +831,7 @@ export class RemoteWriter extends EventEmitter {
       start += take
       if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
     }
-    return n - from
+    return histograms + n - from
   }
 
   /**
@@ -1028,11 +1028,11 @@ export class RemoteWriter extends EventEmitter {
       const b = shard.open
       if (b === undefined) continue
       shard.open = undefined
-      if (b.samples === 0) {
+      if (b.bytes === 0) {
         this.#slots.push(b.slot)
         continue
       }
-      this.#seal(b)
+      this.#seal(b) // with samples, or only 1.0 exemplar or metadata records
     }
   }
 
@@ -1052,12 +1052,12 @@ export class RemoteWriter extends EventEmitter {
       const now = Date.now()
       for (const shard of this.#shards) {
         const b = shard.open
-        if (b !== undefined && b.samples > 0 && now - b.created >= this.#o.flushInterval) {
+        if (b !== undefined && b.bytes > 0 && now - b.created >= this.#o.flushInterval) {
           shard.open = undefined
           this.#seal(b)
         }
       }
-      if (this.#bufferedSamples === 0 && this.#timer !== undefined) {
+      if (this.#bufferedSamples === 0 && this.#bufferedBytes === 0 && this.#timer !== undefined) {
         clearInterval(this.#timer)
         this.#timer = undefined
       }

@@ -418,4 +418,76 @@ describe('the writer with histograms and exemplars: regressions found in review'
       }
     })
   }
+
+  for (const large of [false, true]) {
+    it(`send() resolves, counting histograms, for an item with both samples and histograms (${large ? 'a call larger than the buffer' : 'one call'})`, async () => {
+      const { startReceiver } = await import('../src/receiver.js')
+      const { RemoteWriter } = await import('../src/writer.js')
+      const rx = await startReceiver()
+      try {
+        const w = new RemoteWriter({ url: rx.url, protocol: 'v2', concurrency: 1, ...(large ? { maxSamplesPerRequest: 10, maxBufferedSamples: 10 } : {}) })
+        const r = await w.send([{ metric: { __name__: 'both' }, values: [1, 2, 3], timestamps: [T, T + 1, T + 2], histograms: [H(T), H(T + 1)] }])
+        expect(r.samples).toBe(5)
+        await w.close()
+        expect([rx.stats().samples, rx.stats().histograms]).toEqual([3, 2])
+      } finally {
+        await rx.close()
+      }
+    })
+  }
+
+  it('2.0: exemplars survive an item whose samples do not fit the open batch', async () => {
+    const { startReceiver } = await import('../src/receiver.js')
+    const { RemoteWriter } = await import('../src/writer.js')
+    const rx = await startReceiver()
+    try {
+      const w = new RemoteWriter({ url: rx.url, protocol: 'v2', concurrency: 1, maxSamplesPerRequest: 10 })
+      await w.send([{ metric: { __name__: 'long' }, values: Array.from({ length: 20 }, (_, i) => i), timestamps: Array.from({ length: 20 }, (_, i) => T + i), exemplars: EXEMPLARS.slice(0, 1) }])
+      await w.close()
+      expect([rx.stats().samples, rx.stats().exemplars]).toEqual([20, 1])
+    } finally {
+      await rx.close()
+    }
+  })
+
+  it('1.0: an item with exemplars only is sent on flush, and leaves nothing buffered', async () => {
+    const { startReceiver } = await import('../src/receiver.js')
+    const { RemoteWriter } = await import('../src/writer.js')
+    const rx = await startReceiver()
+    try {
+      const w = new RemoteWriter({ url: rx.url, concurrency: 1, flushInterval: 60_000 })
+      w.write({ metric: { __name__: 'only_exemplars' }, values: [], timestamps: [], exemplars: EXEMPLARS.slice(0, 2) })
+      await w.flush()
+      expect(rx.stats().exemplars).toBe(2)
+      expect(w.stats().buffered).toMatchObject({ samples: 0, bytes: 0 })
+      await w.close()
+    } finally {
+      await rx.close()
+    }
+  })
+
+  it('codec: an empty histograms array is no histograms (no empty record)', async () => {
+    const codec = await createCodec()
+    const item: Item = { metric: { __name__: 'm' }, values: [1], timestamps: [T], histograms: [] }
+    expect(codec.decodeV2(codec.encodeV2([item]), { strict: true }).items.length).toBe(1)
+    expect(codec.decode(codec.encode([item]), { strict: true }).length).toBe(1)
+  })
+
+  it('a call larger than the buffer with a bad startTimestamp is refused before anything is sent', async () => {
+    const { startReceiver } = await import('../src/receiver.js')
+    const { RemoteWriter } = await import('../src/writer.js')
+    const rx = await startReceiver()
+    try {
+      const w = new RemoteWriter({ url: rx.url, protocol: 'v2', concurrency: 1, maxSamplesPerRequest: 10, maxBufferedSamples: 10 })
+      const items: Item[] = [
+        { metric: { __name__: 'a' }, values: Array.from({ length: 30 }, (_, i) => i), timestamps: Array.from({ length: 30 }, (_, i) => T + i) },
+        { metric: { __name__: 'b' }, values: [1], timestamps: [T], startTimestamp: 1.5 },
+      ]
+      await expect(w.send(items)).rejects.toThrow(/startTimestamp/)
+      await w.close()
+      expect(rx.stats().requests).toBe(0)
+    } finally {
+      await rx.close()
+    }
+  })
 })
