@@ -4,61 +4,15 @@
 // own encoder (seeded), the receiver's written counts, and the 'auto' fallback carrying
 // histograms, exemplars and metadata to a 1.0-only server.
 import fc from 'fast-check'
-import protobuf from 'protobufjs'
 import { compressSync, uncompressSync } from 'snappy'
 import { describe, expect, it } from 'vitest'
 import { createCodec } from '../src/codec.js'
 import { nativeHistogram } from '../src/histogram.js'
 import type { NativeHistogram } from '../src/histogram.js'
 import type { DecodedItem, Exemplar, Item } from '../src/types.js'
-import { WriteRequest } from './schema.js'
+import { WriteRequest, v2Request } from './schema.js'
 
 const T = 1_700_000_000_000
-
-/** The 2.0 schema with histograms and exemplars; `packed` false writes repeated scalars unpacked. */
-function v2Schema (packed: boolean): protobuf.Type {
-  const { Field, OneOf, Root, Type } = protobuf
-  const opt = { packed }
-  const root = new Root()
-  const ns = root.define('io.prometheus.write.v2')
-  ns.add(new Type('BucketSpan').add(new Field('offset', 1, 'sint32')).add(new Field('length', 2, 'uint32')))
-  const h = new Type('Histogram')
-    .add(new Field('countInt', 1, 'uint64'))
-    .add(new Field('countFloat', 2, 'double'))
-    .add(new Field('sum', 3, 'double'))
-    .add(new Field('schema', 4, 'sint32'))
-    .add(new Field('zeroThreshold', 5, 'double'))
-    .add(new Field('zeroCountInt', 6, 'uint64'))
-    .add(new Field('zeroCountFloat', 7, 'double'))
-    .add(new Field('negativeSpans', 8, 'BucketSpan', 'repeated'))
-    .add(new Field('negativeDeltas', 9, 'sint64', 'repeated', undefined, opt))
-    .add(new Field('negativeCounts', 10, 'double', 'repeated', undefined, opt))
-    .add(new Field('positiveSpans', 11, 'BucketSpan', 'repeated'))
-    .add(new Field('positiveDeltas', 12, 'sint64', 'repeated', undefined, opt))
-    .add(new Field('positiveCounts', 13, 'double', 'repeated', undefined, opt))
-    .add(new Field('resetHint', 14, 'int32'))
-    .add(new Field('timestamp', 15, 'int64'))
-    .add(new Field('customValues', 16, 'double', 'repeated', undefined, opt))
-    .add(new Field('startTimestamp', 17, 'int64'))
-  h.add(new OneOf('count', ['countInt', 'countFloat']))
-  h.add(new OneOf('zeroCount', ['zeroCountInt', 'zeroCountFloat']))
-  ns.add(h)
-  ns.add(new Type('Exemplar')
-    .add(new Field('labelsRefs', 1, 'uint32', 'repeated', undefined, opt))
-    .add(new Field('value', 2, 'double'))
-    .add(new Field('timestamp', 3, 'int64')))
-  ns.add(new Type('Sample').add(new Field('value', 1, 'double')).add(new Field('timestamp', 2, 'int64')))
-  ns.add(new Type('TimeSeries')
-    .add(new Field('labelsRefs', 1, 'uint32', 'repeated', undefined, opt))
-    .add(new Field('samples', 2, 'Sample', 'repeated'))
-    .add(new Field('histograms', 3, 'Histogram', 'repeated'))
-    .add(new Field('exemplars', 4, 'Exemplar', 'repeated')))
-  ns.add(new Type('Request')
-    .add(new Field('symbols', 4, 'string', 'repeated'))
-    .add(new Field('timeseries', 5, 'TimeSeries', 'repeated')))
-  root.resolveAll()
-  return root.lookupType('io.prometheus.write.v2.Request')
-}
 
 /** A histogram as protobufjs takes it (both versions); `v2` adds start_timestamp. */
 function pbHistogram (h: NativeHistogram, v2: boolean): Record<string, unknown> {
@@ -144,7 +98,7 @@ describe('decoding native histograms and exemplars written by protobufjs', () =>
       const codec = await createCodec()
       const symbols = ['', '__name__', 'lat', 'req', 'trace_id', '4bf92f3577b34da6a3ce929d0e0e4736', 'span_id', '00f067aa0ba902b7', 'ünïcode']
       const ref = (s: string): number => symbols.indexOf(s)
-      const V2 = v2Schema(packed)
+      const V2 = v2Request(packed)
       const msg = V2.fromObject({
         symbols,
         timeseries: [
@@ -167,7 +121,7 @@ describe('decoding native histograms and exemplars written by protobufjs', () =>
 
   it('strict decoding refuses what a receiver must: broken spans, histograms out of order, samples and histograms in one 2.0 series', async () => {
     const codec = await createCodec()
-    const V2 = v2Schema(true)
+    const V2 = v2Request(true)
     const ok = pbHistogram(HISTOGRAMS[0], true)
     const bodies: Array<[Record<string, unknown>, RegExp]> = [
       [{ labelsRefs: [1, 2], histograms: [{ ...ok, positiveSpans: [{ offset: 0, length: 9 }] }] }, /positiveSpans cover 9 buckets/],

@@ -1,32 +1,14 @@
 // Exemplars in Remote Write 1.0 (a series record of their own, as Prometheus sends them) and
 // 2.0 (with the series' samples or histograms), decoded independently with protobufjs.
-import protobuf from 'protobufjs'
 import { uncompressSync } from 'snappy'
 import { describe, expect, it } from 'vitest'
 import { createCodec } from '../src/codec.js'
 import { ValidationError } from '../src/errors.js'
 import { nativeHistogram } from '../src/histogram.js'
 import type { Exemplar, Item } from '../src/types.js'
-import { WriteRequest } from './schema.js'
+import { WriteRequest, v2Request } from './schema.js'
 
-const V2 = (() => {
-  const root = new protobuf.Root()
-  const ns = root.define('io.prometheus.write.v2')
-  ns.add(new protobuf.Type('Exemplar')
-    .add(new protobuf.Field('labelsRefs', 1, 'uint32', 'repeated'))
-    .add(new protobuf.Field('value', 2, 'double'))
-    .add(new protobuf.Field('timestamp', 3, 'int64')))
-  ns.add(new protobuf.Type('Sample').add(new protobuf.Field('value', 1, 'double')).add(new protobuf.Field('timestamp', 2, 'int64')))
-  ns.add(new protobuf.Type('TimeSeries')
-    .add(new protobuf.Field('labelsRefs', 1, 'uint32', 'repeated'))
-    .add(new protobuf.Field('samples', 2, 'Sample', 'repeated'))
-    .add(new protobuf.Field('histograms', 3, 'bytes', 'repeated'))
-    .add(new protobuf.Field('exemplars', 4, 'Exemplar', 'repeated')))
-  ns.add(new protobuf.Type('Request')
-    .add(new protobuf.Field('symbols', 4, 'string', 'repeated'))
-    .add(new protobuf.Field('timeseries', 5, 'TimeSeries', 'repeated')))
-  return root.lookupType('io.prometheus.write.v2.Request')
-})()
+const V2 = v2Request()
 
 const X: Array<Exemplar & { labels?: Record<string, string> }> = [
   { labels: { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' }, value: 0.25, timestamp: 1_700_000_000_500 },

@@ -1,7 +1,6 @@
 // Native histograms in Remote Write 1.0 and 2.0, decoded independently: native snappy, then
-// protobufjs with test/schema.ts (1.0) or a 2.0 schema built here (protocol.md §1.1, §2.1).
+// protobufjs with test/schema.ts: WriteRequest (1.0) or v2Request() (protocol.md §1.1, §2.1).
 import fc from 'fast-check'
-import protobuf from 'protobufjs'
 import { uncompressSync } from 'snappy'
 import { describe, expect, it } from 'vitest'
 import { createCodec } from '../src/codec.js'
@@ -9,44 +8,9 @@ import { ValidationError } from '../src/errors.js'
 import { nativeHistogram } from '../src/histogram.js'
 import type { NativeHistogram } from '../src/histogram.js'
 import type { Item } from '../src/types.js'
-import { WriteRequest } from './schema.js'
+import { WriteRequest, v2Request } from './schema.js'
 
-/** The 2.0 schema's TimeSeries with histograms (field 3) and Histogram with start_timestamp (17). */
-const V2 = (() => {
-  const root = new protobuf.Root()
-  const ns = root.define('io.prometheus.write.v2')
-  ns.add(new protobuf.Type('BucketSpan').add(new protobuf.Field('offset', 1, 'sint32')).add(new protobuf.Field('length', 2, 'uint32')))
-  const h = new protobuf.Type('Histogram')
-    .add(new protobuf.Field('countInt', 1, 'uint64'))
-    .add(new protobuf.Field('countFloat', 2, 'double'))
-    .add(new protobuf.Field('sum', 3, 'double'))
-    .add(new protobuf.Field('schema', 4, 'sint32'))
-    .add(new protobuf.Field('zeroThreshold', 5, 'double'))
-    .add(new protobuf.Field('zeroCountInt', 6, 'uint64'))
-    .add(new protobuf.Field('zeroCountFloat', 7, 'double'))
-    .add(new protobuf.Field('negativeSpans', 8, 'BucketSpan', 'repeated'))
-    .add(new protobuf.Field('negativeDeltas', 9, 'sint64', 'repeated'))
-    .add(new protobuf.Field('negativeCounts', 10, 'double', 'repeated'))
-    .add(new protobuf.Field('positiveSpans', 11, 'BucketSpan', 'repeated'))
-    .add(new protobuf.Field('positiveDeltas', 12, 'sint64', 'repeated'))
-    .add(new protobuf.Field('positiveCounts', 13, 'double', 'repeated'))
-    .add(new protobuf.Field('resetHint', 14, 'int32'))
-    .add(new protobuf.Field('timestamp', 15, 'int64'))
-    .add(new protobuf.Field('customValues', 16, 'double', 'repeated'))
-    .add(new protobuf.Field('startTimestamp', 17, 'int64'))
-  h.add(new protobuf.OneOf('count', ['countInt', 'countFloat']))
-  h.add(new protobuf.OneOf('zeroCount', ['zeroCountInt', 'zeroCountFloat']))
-  ns.add(h)
-  ns.add(new protobuf.Type('Sample').add(new protobuf.Field('value', 1, 'double')).add(new protobuf.Field('timestamp', 2, 'int64')))
-  ns.add(new protobuf.Type('TimeSeries')
-    .add(new protobuf.Field('labelsRefs', 1, 'uint32', 'repeated'))
-    .add(new protobuf.Field('samples', 2, 'Sample', 'repeated'))
-    .add(new protobuf.Field('histograms', 3, 'Histogram', 'repeated')))
-  ns.add(new protobuf.Type('Request')
-    .add(new protobuf.Field('symbols', 4, 'string', 'repeated'))
-    .add(new protobuf.Field('timeseries', 5, 'TimeSeries', 'repeated')))
-  return root.lookupType('io.prometheus.write.v2.Request')
-})()
+const V2 = v2Request()
 
 type PbHist = Record<string, unknown> & { positiveSpans?: Array<{ offset?: number, length?: number }>, negativeSpans?: Array<{ offset?: number, length?: number }> }
 

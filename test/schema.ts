@@ -32,6 +32,35 @@ const { Enum, Field, OneOf, Root, Type } = protobuf
 
 const PACKED = { packed: true }
 
+/**
+ * The Histogram message (numbered alike in both versions). `resetHint` is the type of field 14:
+ * the nested ResetHint enum (1.0), or plain int32; `v2` adds start_timestamp (17).
+ */
+function histogramType (repeated: { packed: boolean }, resetHint: 'ResetHint' | 'int32', v2: boolean): protobuf.Type {
+  const histogram = new Type('Histogram')
+    .add(new Field('countInt', 1, 'uint64'))
+    .add(new Field('countFloat', 2, 'double'))
+    .add(new Field('sum', 3, 'double'))
+    .add(new Field('schema', 4, 'sint32'))
+    .add(new Field('zeroThreshold', 5, 'double'))
+    .add(new Field('zeroCountInt', 6, 'uint64'))
+    .add(new Field('zeroCountFloat', 7, 'double'))
+    .add(new Field('negativeSpans', 8, 'BucketSpan', 'repeated'))
+    .add(new Field('negativeDeltas', 9, 'sint64', 'repeated', undefined, repeated))
+    .add(new Field('negativeCounts', 10, 'double', 'repeated', undefined, repeated))
+    .add(new Field('positiveSpans', 11, 'BucketSpan', 'repeated'))
+    .add(new Field('positiveDeltas', 12, 'sint64', 'repeated', undefined, repeated))
+    .add(new Field('positiveCounts', 13, 'double', 'repeated', undefined, repeated))
+    .add(new Field('resetHint', 14, resetHint))
+    .add(new Field('timestamp', 15, 'int64'))
+    .add(new Field('customValues', 16, 'double', 'repeated', undefined, repeated))
+  if (v2) histogram.add(new Field('startTimestamp', 17, 'int64'))
+  if (resetHint === 'ResetHint') histogram.add(new Enum('ResetHint', { UNKNOWN: 0, YES: 1, NO: 2, GAUGE: 3 }))
+  histogram.add(new OneOf('count', ['countInt', 'countFloat']))
+  histogram.add(new OneOf('zeroCount', ['zeroCountInt', 'zeroCountFloat']))
+  return histogram
+}
+
 /** Builds the `prometheus` package; `sampleDouble` is the type used for Sample/Exemplar values. */
 function buildRoot (sampleDouble: 'double' | 'fixed64'): protobuf.Root {
   const root = new Root()
@@ -54,27 +83,7 @@ function buildRoot (sampleDouble: 'double' | 'fixed64'): protobuf.Root {
     .add(new Field('offset', 1, 'sint32'))
     .add(new Field('length', 2, 'uint32')))
 
-  const histogram = new Type('Histogram')
-    .add(new Field('countInt', 1, 'uint64'))
-    .add(new Field('countFloat', 2, 'double'))
-    .add(new Field('sum', 3, 'double'))
-    .add(new Field('schema', 4, 'sint32'))
-    .add(new Field('zeroThreshold', 5, 'double'))
-    .add(new Field('zeroCountInt', 6, 'uint64'))
-    .add(new Field('zeroCountFloat', 7, 'double'))
-    .add(new Field('negativeSpans', 8, 'BucketSpan', 'repeated'))
-    .add(new Field('negativeDeltas', 9, 'sint64', 'repeated', undefined, PACKED))
-    .add(new Field('negativeCounts', 10, 'double', 'repeated', undefined, PACKED))
-    .add(new Field('positiveSpans', 11, 'BucketSpan', 'repeated'))
-    .add(new Field('positiveDeltas', 12, 'sint64', 'repeated', undefined, PACKED))
-    .add(new Field('positiveCounts', 13, 'double', 'repeated', undefined, PACKED))
-    .add(new Field('resetHint', 14, 'ResetHint'))
-    .add(new Field('timestamp', 15, 'int64'))
-    .add(new Field('customValues', 16, 'double', 'repeated', undefined, PACKED))
-  histogram.add(new Enum('ResetHint', { UNKNOWN: 0, YES: 1, NO: 2, GAUGE: 3 }))
-  histogram.add(new OneOf('count', ['countInt', 'countFloat']))
-  histogram.add(new OneOf('zeroCount', ['zeroCountInt', 'zeroCountFloat']))
-  ns.add(histogram)
+  ns.add(histogramType(PACKED, 'ResetHint', false))
 
   ns.add(new Type('TimeSeries')
     .add(new Field('labels', 1, 'Label', 'repeated'))
@@ -108,6 +117,42 @@ export const WriteRequest: protobuf.Type = buildRoot('double').lookupType('prome
 
 /** The same wire format with Sample.value and Exemplar.value read as raw u64 bits (fixed64). */
 export const WriteRequestBits: protobuf.Type = buildRoot('fixed64').lookupType('prometheus.WriteRequest')
+
+/**
+ * io.prometheus.write.v2.Request (Remote Write 2.0, protocol.md §2.1) with samples (and their
+ * start_timestamp), histograms, exemplars and metadata; `packed: false` writes the repeated
+ * scalars unpacked, as a decoder must also accept. Reset hints and metadata types are int32.
+ */
+export function v2Request (packed = true): protobuf.Type {
+  const repeated = { packed }
+  const root = new Root()
+  const ns = root.define('io.prometheus.write.v2')
+  ns.add(new Type('BucketSpan').add(new Field('offset', 1, 'sint32')).add(new Field('length', 2, 'uint32')))
+  ns.add(histogramType(repeated, 'int32', true))
+  ns.add(new Type('Exemplar')
+    .add(new Field('labelsRefs', 1, 'uint32', 'repeated', undefined, repeated))
+    .add(new Field('value', 2, 'double'))
+    .add(new Field('timestamp', 3, 'int64')))
+  ns.add(new Type('Sample')
+    .add(new Field('value', 1, 'double'))
+    .add(new Field('timestamp', 2, 'int64'))
+    .add(new Field('startTimestamp', 3, 'int64')))
+  ns.add(new Type('Metadata')
+    .add(new Field('type', 1, 'int32'))
+    .add(new Field('helpRef', 3, 'uint32'))
+    .add(new Field('unitRef', 4, 'uint32')))
+  ns.add(new Type('TimeSeries')
+    .add(new Field('labelsRefs', 1, 'uint32', 'repeated', undefined, repeated))
+    .add(new Field('samples', 2, 'Sample', 'repeated'))
+    .add(new Field('histograms', 3, 'Histogram', 'repeated'))
+    .add(new Field('exemplars', 4, 'Exemplar', 'repeated'))
+    .add(new Field('metadata', 5, 'Metadata')))
+  ns.add(new Type('Request')
+    .add(new Field('symbols', 4, 'string', 'repeated'))
+    .add(new Field('timeseries', 5, 'TimeSeries', 'repeated')))
+  root.resolveAll()
+  return root.lookupType('io.prometheus.write.v2.Request')
+}
 
 /** Decoded shapes (protobufjs camel-cases field names; int64/uint64/fixed64 come back as Long). */
 export interface LongLike { low: number, high: number, unsigned: boolean }
