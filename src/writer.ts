@@ -851,8 +851,8 @@ export class RemoteWriter extends EventEmitter {
     }
     this.#codec.select(batch.slot)
     this.#codec.appendHistogramsWith(item, index, entry, batch.v2)
-    this.#v1Extra += histogramBytes(hs) - hs.length * MAX_SAMPLE_BYTES
-    this.#grew(batch, entry, hs.length)
+    this.#v1Extra += histogramBytes(hs)
+    this.#grew(batch, entry, hs.length, 0)
     batch.histograms += hs.length
     if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
     return hs.length
@@ -899,13 +899,13 @@ export class RemoteWriter extends EventEmitter {
     return this.#auto && batch.v2 ? Math.max(batch.bytes, batch.v1Estimate) : batch.bytes
   }
 
-  /** Accounts for a series record just appended to the batch's request. */
-  #grew (batch: Batch, entry: CacheEntry, samples: number): void {
+  /** Accounts for a series record just appended to the batch's request (`sampleBytes`: each sample's 1.0 bytes at most, for v1Estimate). */
+  #grew (batch: Batch, entry: CacheEntry, samples: number, sampleBytes = MAX_SAMPLE_BYTES): void {
     const bytes = batch.v2 ? this.#codec.v2Size : this.#codec.size
     this.#bufferedBytes += bytes - batch.bytes
     this.#bufferedSamples += samples
     batch.bytes = bytes
-    batch.v1Estimate += SERIES_OVERHEAD + entry.len + samples * MAX_SAMPLE_BYTES + this.#v1Extra
+    batch.v1Estimate += SERIES_OVERHEAD + entry.len + samples * sampleBytes + this.#v1Extra
     this.#v1Extra = 0
     batch.samples += samples
     batch.entries.push(entry)
