@@ -165,11 +165,6 @@ function append(p: usize, n: usize): u32 {
   return idx;
 }
 
-/** The index of the string p[0..n) in the symbols table, adding it if new. */
-function intern(p: usize, n: usize): u32 {
-  return internHashed(p, n, hashBytes(p, n));
-}
-
 /** Builds the slots over the symbols so far, unless they are built. */
 function ensureHashed(): void {
   if (hashed) return;
@@ -183,10 +178,10 @@ function ensureHashed(): void {
   hashed = true;
 }
 
-/** intern() with the string's hashBytes() given. */
-function internHashed(p: usize, n: usize, h: u32): u32 {
+/** The index of the string p[0..n) in the symbols table, adding it if new (by its bytes, through the slots). */
+function intern(p: usize, n: usize): u32 {
   ensureHashed();
-  let i = h & slotMask;
+  let i = hashBytes(p, n) & slotMask;
   while (true) {
     let e = load<u32>(slots.ptr + (<usize>i << 2));
     if (e == 0) break;
