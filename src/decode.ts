@@ -9,8 +9,8 @@
  * survive. int64 timestamps are read as two 32-bit halves, never through BigInt.
  */
 import { DecodeError, ValidationError } from './errors.js'
-import { checkHistograms } from './histogram.js'
-import type { BucketSpan, NativeHistogram, ResetHint } from './histogram.js'
+import { HINTS, checkHistograms } from './histogram.js'
+import type { BucketSpan, NativeHistogram } from './histogram.js'
 import { setLabel } from './labels.js'
 import type { DecodedItem, Exemplar } from './types.js'
 
@@ -254,8 +254,6 @@ function decodeTimeSeries (r: Reader, bigint: boolean, strict: boolean): Decoded
   if (exemplars !== undefined) item.exemplars = exemplars
   return item
 }
-
-const HINTS: readonly ResetHint[] = ['unknown', 'yes', 'no', 'gauge']
 
 /**
  * Reads a Histogram message (r.end is its end). A histogram is a float one when its count

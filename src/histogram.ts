@@ -112,7 +112,8 @@ export function nativeHistogram (h: HistogramCounts): NativeHistogram {
   return out
 }
 
-const HINTS: readonly ResetHint[] = ['unknown', 'yes', 'no', 'gauge']
+/** Reset hints by their wire number (Histogram.reset_hint). */
+export const HINTS: readonly ResetHint[] = ['unknown', 'yes', 'no', 'gauge']
 const HEADER = 80
 
 /** Checks a histogram; returns the reason it is invalid, or undefined. */
