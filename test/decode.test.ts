@@ -4,15 +4,28 @@
 // own encoder (seeded), the receiver's written counts, and the 'auto' fallback carrying
 // histograms, exemplars and metadata to a 1.0-only server.
 import fc from 'fast-check'
+import { createServer } from 'node:http'
+import type { RequestListener } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { compressSync, uncompressSync } from 'snappy'
 import { describe, expect, it } from 'vitest'
 import { createCodec } from '../src/codec.js'
+import { ValidationError } from '../src/errors.js'
+import { startReceiver } from '../src/receiver.js'
+import { RemoteWriter } from '../src/writer.js'
 import { nativeHistogram } from '../src/histogram.js'
 import type { NativeHistogram } from '../src/histogram.js'
 import type { DecodedItem, Exemplar, Item } from '../src/types.js'
 import { WriteRequest, v2Request } from './schema.js'
 
 const T = 1_700_000_000_000
+
+/** A plain HTTP server on a free loopback port, for receivers that behave in ways the built-in one does not. */
+async function serve (handler: RequestListener): Promise<{ base: string, close: () => void }> {
+  const server = createServer(handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() }
+}
 
 /** A histogram as protobufjs takes it (both versions); `v2` adds start_timestamp. */
 function pbHistogram (h: NativeHistogram, v2: boolean): Record<string, unknown> {
@@ -172,8 +185,6 @@ describe('histograms and exemplars round-trip through the encoder and the decode
 describe('the receiver stores histograms and exemplars and says so', () => {
   for (const protocol of ['v1', 'v2'] as const) {
     it(`${protocol}: the writer's histograms and exemplars are counted, passed on, and answered with written counts`, async () => {
-      const { startReceiver } = await import('../src/receiver.js')
-      const { RemoteWriter } = await import('../src/writer.js')
       const got: Item[] = []
       const rx = await startReceiver({ onItems: (items) => got.push(...items) })
       try {
@@ -198,17 +209,14 @@ describe('the receiver stores histograms and exemplars and says so', () => {
   }
 
   it('2.0: a receiver that writes the samples but not the histograms is a failure naming the histograms', async () => {
-    const http = await import('node:http')
-    const { RemoteWriter } = await import('../src/writer.js')
-    const server = http.createServer((req, res) => {
+    const server = await serve((req, res) => {
       req.resume().on('end', () => {
         res.writeHead(204, { 'x-prometheus-remote-write-samples-written': '1', 'x-prometheus-remote-write-histograms-written': '0' })
         res.end()
       })
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
-      const w = new RemoteWriter({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/w`, protocol: 'v2', maxRetries: 0 })
+      const w = new RemoteWriter({ url: `${server.base}/w`, protocol: 'v2', maxRetries: 0 })
       w.on('error', () => {})
       const err = await w.send([
         { metric: { __name__: 'm' }, values: [1], timestamps: [T] },
@@ -224,10 +232,8 @@ describe('the receiver stores histograms and exemplars and says so', () => {
 
 describe("protocol 'auto' falling back with histograms, exemplars and metadata", () => {
   it('a 2.0 batch is re-sent as 1.0 with all of them, to a server that behaves like Prometheus 2.42', async () => {
-    const http = await import('node:http')
-    const { RemoteWriter } = await import('../src/writer.js')
     const bodies: Array<{ type: string | undefined, raw: Buffer }> = []
-    const server = http.createServer((req, res) => {
+    const server = await serve((req, res) => {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
         bodies.push({ type: req.headers['content-type'], raw: uncompressSync(Buffer.concat(chunks)) as Buffer })
@@ -235,9 +241,8 @@ describe("protocol 'auto' falling back with histograms, exemplars and metadata",
         res.end()
       })
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
-      const w = new RemoteWriter({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/fallback-h`, protocol: 'auto', concurrency: 1 })
+      const w = new RemoteWriter({ url: `${server.base}/fallback-h`, protocol: 'auto', concurrency: 1 })
       const r = await w.send([
         { metric: { __name__: 'lat', job: 'api' }, values: [], timestamps: [], histograms: HISTOGRAMS.slice(0, 3), exemplars: EXEMPLARS.slice(0, 1), metadata: { type: 'histogram', help: 'Latency.', unit: 'seconds' } },
         { metric: { __name__: 'req', job: 'api' }, values: [1, 2], timestamps: [T, T + 1000], exemplars: EXEMPLARS.slice(1) },
@@ -259,10 +264,8 @@ describe("protocol 'auto' falling back with histograms, exemplars and metadata",
   })
 
   it('the 1.0 bodies it re-sends stay within maxBytesPerRequest, histograms and exemplars counted', async () => {
-    const http = await import('node:http')
-    const { RemoteWriter } = await import('../src/writer.js')
     const sizes: Array<{ type: string | undefined, raw: number }> = []
-    const server = http.createServer((req, res) => {
+    const server = await serve((req, res) => {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
         sizes.push({ type: req.headers['content-type'], raw: (uncompressSync(Buffer.concat(chunks)) as Buffer).length })
@@ -270,10 +273,9 @@ describe("protocol 'auto' falling back with histograms, exemplars and metadata",
         res.end()
       })
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     try {
       const limit = 8192
-      const w = new RemoteWriter({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/fallback-size`, protocol: 'auto', concurrency: 1, maxBytesPerRequest: limit })
+      const w = new RemoteWriter({ url: `${server.base}/fallback-size`, protocol: 'auto', concurrency: 1, maxBytesPerRequest: limit })
       const positive = Object.fromEntries(Array.from({ length: 24 }, (_, i) => [i * 2, 1 + i]))
       const items: Item[] = Array.from({ length: 40 }, (_, s) => ({
         metric: { __name__: 'wide_histogram_seconds', job: 'api', instance: `host-${s}.example.org:9100` },
@@ -298,9 +300,6 @@ describe('the writer with histograms and exemplars: regressions found in review'
 
   for (const seriesCacheBytes of [undefined, 0]) {
     it(`2.0: exemplars of an item with no samples and an empty histograms array are refused, not carried by the next series (seriesCacheBytes ${seriesCacheBytes ?? 'default'})`, async () => {
-      const { startReceiver } = await import('../src/receiver.js')
-      const { RemoteWriter } = await import('../src/writer.js')
-      const { ValidationError } = await import('../src/errors.js')
       const got: DecodedItem[] = []
       const rx = await startReceiver({ onItems: (items) => got.push(...items) })
       try {
@@ -321,10 +320,8 @@ describe('the writer with histograms and exemplars: regressions found in review'
 
   for (const protocol of ['v2', 'auto'] as const) {
     it(`${protocol}: a batch takes histograms only while its bytes stay within maxBytesPerRequest`, async () => {
-      const http = await import('node:http')
-      const { RemoteWriter } = await import('../src/writer.js')
-      const sizes: number[] = []
-      const server = http.createServer((req, res) => {
+        const sizes: number[] = []
+      const server = await serve((req, res) => {
         const chunks: Buffer[] = []
         req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
           const v2 = String(req.headers['content-type']).includes('v2')
@@ -337,10 +334,9 @@ describe('the writer with histograms and exemplars: regressions found in review'
           res.end()
         })
       })
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
       try {
         const limit = 3000
-        const w = new RemoteWriter({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}/size-${protocol}`, protocol, concurrency: 1, flushInterval: 60_000, maxBytesPerRequest: limit })
+        const w = new RemoteWriter({ url: `${server.base}/size-${protocol}`, protocol, concurrency: 1, flushInterval: 60_000, maxBytesPerRequest: limit })
         w.write([{ metric: { __name__: 's' }, values: Array.from({ length: 100 }, (_, k) => k + 0.5), timestamps: Array.from({ length: 100 }, (_, k) => T + k) }])
         w.write([{ metric: { __name__: 's', b: '1' }, values: [], timestamps: [], histograms: Array.from({ length: 40 }, (_, k) => H(T + k)) }])
         await w.close()
@@ -354,8 +350,6 @@ describe('the writer with histograms and exemplars: regressions found in review'
 
   for (const protocol of ['v1', 'v2'] as const) {
     it(`${protocol}: a call larger than the buffer keeps its histograms and exemplars, and items that have only those`, async () => {
-      const { startReceiver } = await import('../src/receiver.js')
-      const { RemoteWriter } = await import('../src/writer.js')
       const rx = await startReceiver()
       try {
         const w = new RemoteWriter({ url: rx.url, protocol, concurrency: 1, maxSamplesPerRequest: 10, maxBufferedSamples: 10 })
@@ -375,8 +369,6 @@ describe('the writer with histograms and exemplars: regressions found in review'
 
   for (const large of [false, true]) {
     it(`send() resolves, counting histograms, for an item with both samples and histograms (${large ? 'a call larger than the buffer' : 'one call'})`, async () => {
-      const { startReceiver } = await import('../src/receiver.js')
-      const { RemoteWriter } = await import('../src/writer.js')
       const rx = await startReceiver()
       try {
         const w = new RemoteWriter({ url: rx.url, protocol: 'v2', concurrency: 1, ...(large ? { maxSamplesPerRequest: 10, maxBufferedSamples: 10 } : {}) })
@@ -391,8 +383,6 @@ describe('the writer with histograms and exemplars: regressions found in review'
   }
 
   it('2.0: exemplars survive an item whose samples do not fit the open batch', async () => {
-    const { startReceiver } = await import('../src/receiver.js')
-    const { RemoteWriter } = await import('../src/writer.js')
     const rx = await startReceiver()
     try {
       const w = new RemoteWriter({ url: rx.url, protocol: 'v2', concurrency: 1, maxSamplesPerRequest: 10 })
@@ -405,8 +395,6 @@ describe('the writer with histograms and exemplars: regressions found in review'
   })
 
   it('1.0: an item with exemplars only is sent on flush, and leaves nothing buffered', async () => {
-    const { startReceiver } = await import('../src/receiver.js')
-    const { RemoteWriter } = await import('../src/writer.js')
     const rx = await startReceiver()
     try {
       const w = new RemoteWriter({ url: rx.url, concurrency: 1, flushInterval: 60_000 })
@@ -428,8 +416,6 @@ describe('the writer with histograms and exemplars: regressions found in review'
   })
 
   it('a call larger than the buffer with a bad startTimestamp is refused before anything is sent', async () => {
-    const { startReceiver } = await import('../src/receiver.js')
-    const { RemoteWriter } = await import('../src/writer.js')
     const rx = await startReceiver()
     try {
       const w = new RemoteWriter({ url: rx.url, protocol: 'v2', concurrency: 1, maxSamplesPerRequest: 10, maxBufferedSamples: 10 })
