@@ -242,9 +242,7 @@ export class Codec {
         const entry = this.#labelsOf(item, i)
         const withHistograms = hasHistograms(item)
         const withSamples = !withHistograms || item.values.length > 0
-        if (item.exemplars !== undefined && item.exemplars.length > 0 && !withSamples && !withHistograms) {
-          throw invalid(item, i, 'item', 'exemplars need samples or histograms in Remote Write 2.0')
-        }
+        checkV2Exemplars(item, i)
         // The exemplars ride with the series' first record (2.0 has no exemplar-only series).
         this.#stageExemplars(item, i)
         // A 2.0 series carries samples or histograms, never both: two records when both.
@@ -1116,6 +1114,16 @@ function checkMetadata (item: Item, index: number): number {
  * Checks what an item carries besides its samples (metadata, native histograms), so that a
  * call validated up front is validated whole, whichever protocol encodes it.
  */
+/**
+ * Remote Write 2.0 has no exemplar-only series: exemplars ride with a record of samples or
+ * histograms. Throws ValidationError for an item with exemplars and neither.
+ */
+export function checkV2Exemplars (item: Item, index: number): void {
+  if ((item.exemplars?.length ?? 0) > 0 && item.values.length === 0 && !hasHistograms(item)) {
+    throw invalid(item, index, 'item', 'exemplars need samples or histograms in Remote Write 2.0')
+  }
+}
+
 /** Whether an item carries native histograms (an empty array is none; anything else is checked as histograms). */
 function hasHistograms (item: Item | null | undefined): boolean {
   const h = item?.histograms

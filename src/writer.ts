@@ -21,7 +21,7 @@
 import { EventEmitter } from 'node:events'
 import { Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { Codec } from './codec.js'
+import { Codec, checkV2Exemplars } from './codec.js'
 import type { CacheEntry, CodecOptions, Prepared } from './codec.js'
 import { InvalidArgumentError, RemoteWriteError, ValidationError, describeLabels } from './errors.js'
 import { Transport, isTimeout } from './http.js'
@@ -623,14 +623,7 @@ export class RemoteWriter extends EventEmitter {
   /** Validates a large call whole before any of it is encoded (prepareAll, plus the 2.0 rules). */
   #prepareAll (items: readonly Item[]): Prepared[] {
     const prepared = this.#codec.prepareAll(items)
-    if (this.#v2) {
-      for (const p of prepared) {
-        const it = p.item
-        if ((it.exemplars?.length ?? 0) > 0 && p.values.length === 0 && (it.histograms?.length ?? 0) === 0) {
-          throw new ValidationError('exemplars need samples or histograms in Remote Write 2.0', { seriesIndex: p.index, field: 'item' })
-        }
-      }
-    }
+    if (this.#v2) for (const p of prepared) checkV2Exemplars(p.item, p.index)
     return prepared
   }
 
@@ -791,9 +784,7 @@ export class RemoteWriter extends EventEmitter {
     }
     // 2.0: they ride with the item's first record (histograms if any, else the first samples).
     const v2x = xs && v2
-    if (v2x && hs === undefined && n - from <= 0) {
-      throw new ValidationError('exemplars need samples or histograms in Remote Write 2.0', { seriesIndex: index, field: 'item' })
-    }
+    if (v2x) checkV2Exemplars(item, index)
     if (v2x) {
       codec.exemplarsWith(item, index, entry, true)
       // In 1.0 they would be a record of their own: counted against the batch they ride in.
