@@ -82,6 +82,8 @@ export class Transport {
   readonly #owned: boolean
   readonly #headers: Record<string, string>
   readonly #headersV2: Record<string, string>
+  readonly #active = new Set<Attempt>()
+  #aborted: unknown = undefined
 
   constructor (options: TransportOptions) {
     let url: URL
@@ -146,31 +148,47 @@ export class Transport {
   }
 
   /**
-   * POSTs `body`. Resolves with the answer (any status), rejects on transport errors, on
-   * abort, and when no headers (or no further body bytes) arrive within `timeoutMs`
-   * (isTimeout() tells). `attempt` > 1 adds Prometheus's `Retry-Attempt` header; `v2` sends
-   * the Remote Write 2.0 Content-Type and version.
+   * POSTs `body`. Resolves with the answer (any status); rejects on transport errors, when
+   * no complete answer arrives within `timeoutMs` (isTimeout() tells), and after abort().
+   * `attempt` > 1 adds Prometheus's `Retry-Attempt` header; `v2` sends the Remote Write 2.0
+   * Content-Type and version.
+   *
+   * Built on dispatch() with a handler of its own, not request(): no body stream, no
+   * AbortSignal and no promise chain per attempt, which costs a third of request()'s time.
    */
-  async post (body: Uint8Array, signal: AbortSignal, attempt: number, timeoutMs: number, v2 = false): Promise<HttpAnswer> {
+  post (body: Uint8Array, attempt: number, timeoutMs: number, v2 = false): Promise<HttpAnswer> {
+    if (this.#aborted !== undefined) return Promise.reject(this.#aborted)
     const base = v2 ? this.#headersV2 : this.#headers
     const headers = attempt > 1 ? { ...base, 'retry-attempt': String(attempt - 1) } : base
-    // undici's own timers bound the attempt: no AbortSignal per request on the hot path.
-    const res = await this.#dispatcher.request({
-      origin: this.origin,
-      path: this.path,
-      method: 'POST',
-      headers,
-      body,
-      signal,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
+    return new Promise((resolve, reject) => {
+      const a = new Attempt(this, resolve, reject, timeoutMs)
+      this.#active.add(a)
+      try {
+        this.#dispatcher.dispatch({
+          origin: this.origin,
+          path: this.path,
+          method: 'POST',
+          headers,
+          body,
+          // Backstops only: the attempt's own timer is the precise bound.
+          headersTimeout: Math.max(timeoutMs, 1000),
+          bodyTimeout: Math.max(timeoutMs, 1000),
+        }, a)
+      } catch (err) {
+        a.settle(err)
+      }
     })
-    const status = res.statusCode
-    if (status >= 200 && status < 300) {
-      await res.body.dump({ limit: DRAIN_LIMIT }).catch(() => {})
-      return { status, headers: res.headers, body: '' }
-    }
-    return { status, headers: res.headers, body: await readExcerpt(res.body) }
+  }
+
+  /** Ends every attempt in flight with `reason`, and makes later post() calls reject with it. */
+  abort (reason: unknown): void {
+    this.#aborted ??= reason ?? new Error('aborted')
+    for (const a of [...this.#active]) a.cancel(this.#aborted)
+  }
+
+  /** @internal An attempt settled. */
+  done (a: Attempt): void {
+    this.#active.delete(a)
   }
 
   /** Closes the dispatcher if this transport created it. */
@@ -182,33 +200,103 @@ export class Transport {
 /** Whether a post() rejection was its timeout. */
 export function isTimeout (err: unknown): boolean {
   const code = (err as { code?: string })?.code
-  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
+  return code === 'ERR_PRW_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT'
 }
 
-/** Reads the first 1 KiB of a body as text; reads on (up to DRAIN_LIMIT) to keep the connection. */
-async function readExcerpt (body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = []
-  let kept = 0
-  let read = 0
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      read += chunk.length
-      if (kept < ERROR_BODY_LIMIT) {
-        const part = chunk.subarray(0, ERROR_BODY_LIMIT - kept)
-        chunks.push(part)
-        kept += part.length
-      }
-      if (read > DRAIN_LIMIT) {
-        body.destroy()
-        break
-      }
-    }
-  } catch {
-    // A body cut short still gave us what it had.
+/** The timeout of one attempt. */
+class AttemptTimeout extends Error {
+  readonly code = 'ERR_PRW_TIMEOUT'
+  constructor (ms: number) {
+    super(`no answer within ${ms} ms`)
+    this.name = 'TimeoutError'
   }
-  let text = Buffer.concat(chunks)
+}
+
+/**
+ * One POST: undici's dispatch handler, its timer, and the answer it collects. It keeps at most
+ * the first 1 KiB of a non-2xx body and reads on, up to DRAIN_LIMIT, so the connection can be
+ * reused; past that it settles and drops the connection.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly #transport: Transport
+  readonly #resolve: (a: HttpAnswer) => void
+  readonly #reject: (e: unknown) => void
+  readonly #timer: NodeJS.Timeout
+  #controller: Dispatcher.DispatchController | undefined = undefined
+  #settled = false
+  #status = 0
+  #headers: Record<string, string | string[] | undefined> = {}
+  #chunks: Buffer[] | undefined = undefined
+  #kept = 0
+  #read = 0
+
+  constructor (transport: Transport, resolve: (a: HttpAnswer) => void, reject: (e: unknown) => void, timeoutMs: number) {
+    this.#transport = transport
+    this.#resolve = resolve
+    this.#reject = reject
+    this.#timer = setTimeout(() => this.cancel(new AttemptTimeout(timeoutMs)), timeoutMs)
+  }
+
+  /** Ends the attempt with `reason`: now if it is under way, or as soon as undici starts it. */
+  cancel (reason: unknown): void {
+    if (this.#settled) return
+    this.settle(reason)
+    this.#controller?.abort(reason as Error)
+  }
+
+  /** Settles once: with the answer collected so far, or with `error`. */
+  settle (error?: unknown): void {
+    if (this.#settled) return
+    this.#settled = true
+    clearTimeout(this.#timer)
+    this.#transport.done(this)
+    if (error !== undefined) {
+      this.#reject(error)
+      return
+    }
+    const chunks = this.#chunks
+    this.#resolve({ status: this.#status, headers: this.#headers, body: chunks === undefined ? '' : excerpt(Buffer.concat(chunks), this.#kept) })
+  }
+
+  onRequestStart (controller: Dispatcher.DispatchController): void {
+    this.#controller = controller
+    if (this.#settled) controller.abort(new Error('attempt ended before it started'))
+  }
+
+  onResponseStart (_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.#status = statusCode
+    this.#headers = headers
+    if (statusCode < 200 || statusCode >= 300) this.#chunks = []
+  }
+
+  onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#read += chunk.length
+    const chunks = this.#chunks
+    if (chunks !== undefined && this.#kept < ERROR_BODY_LIMIT) {
+      const part = chunk.subarray(0, ERROR_BODY_LIMIT - this.#kept)
+      chunks.push(Buffer.from(part)) // undici may reuse the chunk's memory
+      this.#kept += part.length
+    }
+    if (this.#read > DRAIN_LIMIT) {
+      this.settle()
+      controller.abort(new Error('answer body too long; connection dropped'))
+    }
+  }
+
+  onResponseEnd (): void {
+    this.settle()
+  }
+
+  onResponseError (_controller: Dispatcher.DispatchController, err: Error): void {
+    // After the status line, a body cut short still gave the answer and what it had.
+    if (this.#status !== 0) this.settle()
+    else this.settle(err)
+  }
+}
+
+/** The first 1 KiB of a body as text, not cutting a UTF-8 character in half. */
+function excerpt (text: Buffer, kept: number): string {
   if (kept === ERROR_BODY_LIMIT) {
-    // Do not cut a UTF-8 character in half: drop a trailing incomplete sequence.
     let end = text.length
     let back = 0
     while (back < 3 && end - back - 1 >= 0 && (text[end - back - 1] & 0xc0) === 0x80) back++

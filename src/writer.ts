@@ -343,7 +343,6 @@ export class RemoteWriter extends EventEmitter {
   /** Per shard, the indices of a call's items (reused from call to call). */
   #buckets: number[][] = []
   /** Controllers of the attempts in flight, aborted with the writer. */
-  #attempts = new Set<AbortController>()
   /**
    * Buffers for compressed bodies, reused: a body lives until its request settles, and large
    * short-lived allocations are what makes the garbage collector work hardest here.
@@ -1216,23 +1215,16 @@ export class RemoteWriter extends EventEmitter {
   }
 
   /**
-   * One attempt, bounded by `timeout` with a timer of its own (undici's timers are coarse),
-   * and by the writer's abort signal. Never throws.
+   * One attempt, bounded by `timeout` (the transport's timer) and ended by the writer's
+   * abort (which aborts the transport). Never throws.
    */
   async #attempt (body: Uint8Array, attempt: number, v2: boolean): Promise<
     | { kind: 'answer', status: number, body: string, retryAfter: string | string[] | undefined, written: Written, error?: undefined }
     | { kind: 'timeout' | 'network' | 'aborted', status?: undefined, body?: undefined, error: unknown }
   > {
-    const ac = new AbortController()
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      ac.abort(new Error('timeout'))
-    }, this.#o.timeout)
-    this.#attempts.add(ac)
     this.#inFlight++
     try {
-      const answer = await this.#transport.post(body, ac.signal, attempt, Math.max(this.#o.timeout, 1000), v2)
+      const answer = await this.#transport.post(body, attempt, this.#o.timeout, v2)
       return {
         kind: 'answer', status: answer.status, body: answer.body, retryAfter: answer.headers['retry-after'],
         written: {
@@ -1242,10 +1234,8 @@ export class RemoteWriter extends EventEmitter {
       }
     } catch (error) {
       if (this.#abort.signal.aborted) return { kind: 'aborted', error }
-      return { kind: timedOut || isTimeout(error) ? 'timeout' : 'network', error }
+      return { kind: isTimeout(error) ? 'timeout' : 'network', error }
     } finally {
-      clearTimeout(timer)
-      this.#attempts.delete(ac)
       this.#inFlight--
     }
   }
@@ -1336,7 +1326,7 @@ export class RemoteWriter extends EventEmitter {
   }
 
   #onAbort (): void {
-    for (const ac of this.#attempts) ac.abort(this.#abort.signal.reason)
+    this.#transport.abort(this.#abort.signal.reason)
     // Batches still open or queued fail as 'aborted' once their shard gets to them.
     this.#sealAll()
     const waiters = this.#waiters

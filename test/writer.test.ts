@@ -734,6 +734,22 @@ describe('errors that are not retried', () => {
     expect(summary.errors).toEqual([be])
   })
 
+  it('the 1 KiB body excerpt never cuts a UTF-8 character in half', async () => {
+    // '€' is 3 bytes: 341 of them fit in 1,023 bytes, the 342nd would straddle 1,024.
+    const { w } = await rig(() => ({ status: 400, body: '€'.repeat(2000) }))
+    const err = await rejection(w.send(makeItems(905, 1, 5)))
+    expect((err.errors[0] as BatchError).body).toBe('€'.repeat(341))
+  })
+
+  it('a 2xx with a long body (past the drain limit) is an acknowledgement, and the writer goes on', async () => {
+    let n = 0
+    const { rx, w } = await rig(() => (n++ === 0 ? { status: 200, body: 'y'.repeat(1 << 20) } : {}), { maxSamplesPerRequest: 5 })
+    const items = makeItems(906, 3, 10)
+    expect(await w.send(items)).toEqual({ requests: 6, series: 6, samples: 30 })
+    expectDelivered(rx, items)
+    expect(w.stats().retried.requests).toBe(0)
+  })
+
   it.each([400, 401, 403, 404, 413, 415])('%i is not retried', async (status) => {
     const { rx, w } = await rig(() => ({ status, body: `status ${status}\n` }), { maxRetries: 5 })
     const err = await rejection(w.send(makeItems(910, 1, 10)))
