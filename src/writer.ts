@@ -24,7 +24,9 @@ import type { Dispatcher } from 'undici'
 import { Codec, checkV2Exemplars } from './codec.js'
 import type { CacheEntry, CodecOptions, Prepared } from './codec.js'
 import { InvalidArgumentError, RemoteWriteError, ValidationError, describeLabels } from './errors.js'
-import { Transport, isTimeout } from './http.js'
+import { Transport } from './http.js'
+import { InlineSender, WorkerSender, accepted, shortfall } from './sender.js'
+import type { Outcome, Sender } from './sender.js'
 import type { Auth, TlsOptions } from './http.js'
 import { backoff, parseRetryAfter, retryableStatus } from './retry.js'
 import { LatencyHistogram } from './stats.js'
@@ -82,8 +84,16 @@ export interface RemoteWriterOptions extends CodecOptions {
    * (remembered per endpoint URL in this process) and resends the batch as 1.0.
    */
   protocol?: 'v1' | 'v2' | 'auto'
-  /** An undici Dispatcher to use instead of the writer's own Pool. */
+  /** An undici Dispatcher to use instead of the writer's own Pool (it is used on the calling thread). */
   dispatcher?: Dispatcher
+  /**
+   * Send from the process's I/O thread (one worker thread shared by all writers). Default true,
+   * unless a `dispatcher` is given. Encoding stays on the calling thread; the I/O thread queues
+   * each shard's sealed batches and sends the next the moment the previous is acknowledged, so
+   * neither thread waits for the other. Retry decisions stay with the writer; order per series
+   * is kept. `false` sends from the calling thread, one batch per shard at a time.
+   */
+  ioThread?: boolean
   /** Aborting stops retries and in-flight requests; what is not acknowledged is reported failed. */
   signal?: AbortSignal
   /** Called once per batch that failed for good (also emitted as 'error' when listened for). */
@@ -294,13 +304,6 @@ class Batch {
   }
 }
 
-/** A 2.0 receiver's written-count headers (protocol.md §2.5). */
-interface Written { samples: string | undefined, histograms: string | undefined }
-
-function header (v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v
-}
-
 /** Counters at the start of a consume() or writable(), to tell what failed during it. */
 interface LossMark { failed: { requests: number, series: number, samples: number }, errors: number, sent: SendResult }
 
@@ -308,10 +311,23 @@ interface LossMark { failed: { requests: number, series: number, samples: number
 interface Undo { batch: Batch, samples: number, histograms: number, bytes: number, series: number, fresh: boolean, v2?: [number, number, number] }
 
 class Shard {
+  readonly index: number
   open: Batch | undefined
+  /** Sealed batches, oldest first, until they settle. */
   readonly queue: Batch[] = []
+  /** Inline sender: a batch is being delivered. */
   sending = false
+  /** Pipelined sender: batches at the head of `queue` handed over and not settled yet. */
+  handed = 0
+  /** Attempts handed to the sender and not answered (the first is on the wire). */
+  attempting = 0
+  constructor (index: number) {
+    this.index = index
+  }
 }
+
+/** Batches per shard handed to a pipelined sender ahead of their turn. */
+const PIPELINE_DEPTH = 8
 
 /**
  * A remote-write client. `await new RemoteWriter({ url }).send(items)` sends and reports;
@@ -320,6 +336,7 @@ class Shard {
 export class RemoteWriter extends EventEmitter {
   readonly #codec: Codec
   readonly #transport: Transport
+  readonly #sender: Sender
   readonly #shards: Shard[]
   readonly #o: Required<Pick<RemoteWriterOptions,
     'timeout' | 'maxSamplesPerRequest' | 'maxBytesPerRequest' | 'concurrency' | 'flushInterval' |
@@ -342,7 +359,6 @@ export class RemoteWriter extends EventEmitter {
   #slots: number[] = []
   /** Per shard, the indices of a call's items (reused from call to call). */
   #buckets: number[][] = []
-  /** Controllers of the attempts in flight, aborted with the writer. */
   /**
    * Buffers for compressed bodies, reused: a body lives until its request settles, and large
    * short-lived allocations are what makes the garbage collector work hardest here.
@@ -393,15 +409,20 @@ export class RemoteWriter extends EventEmitter {
       maxBufferedBytes, minBackoff, maxBackoff, maxRetries, maxRetryDuration, retryOn429,
     }
     this.#onError = opts.onError
-    this.#transport = new Transport({
+    const transportOptions = {
       url: opts.url, headers: opts.headers, auth: opts.auth, tenant: opts.tenant, tls: opts.tls,
       proxy: opts.proxy, useEnvProxy: opts.useEnvProxy, dispatcher: opts.dispatcher, connections: concurrency,
-    })
+    }
+    // Built here in any case: it validates the options, synchronously.
+    this.#transport = new Transport(transportOptions)
+    this.#sender = opts.dispatcher === undefined && opts.ioThread !== false
+      ? new WorkerSender(transportOptions, timeout)
+      : new InlineSender(this.#transport, timeout)
     this.#codec = new Codec(opts)
     this.#coreGen = this.#codec.coreGeneration
     this.#auto = protocol === 'auto'
     this.#v2 = protocol === 'v2' || (this.#auto && !v1Endpoints.has(this.#transport.displayUrl))
-    this.#shards = Array.from({ length: concurrency }, () => new Shard())
+    this.#shards = Array.from({ length: concurrency }, (_, i) => new Shard(i))
     this.#buckets = Array.from({ length: concurrency }, () => [])
     if (opts.signal) {
       if (opts.signal.aborted) this.#abort.abort(opts.signal.reason)
@@ -562,6 +583,7 @@ export class RemoteWriter extends EventEmitter {
       this.#closed = true
       if (this.#timer) clearInterval(this.#timer)
       this.#timer = undefined
+      await this.#sender.close()
       await this.#transport.close()
       const summary: WriterSummary = {
         requests: this.#sent.requests, series: this.#sent.series, samples: this.#sent.samples,
@@ -580,7 +602,8 @@ export class RemoteWriter extends EventEmitter {
       sent: { ...this.#sent },
       retried: { ...this.#retried },
       failed: { ...this.#failed },
-      inFlight: this.#inFlight,
+      // One request per shard is on the wire; an I/O thread queues the rest behind it.
+      inFlight: this.#shards.reduce((n, s) => n + (s.attempting > 0 ? 1 : 0), 0),
       buffered: { samples: this.#bufferedSamples, bytes: this.#bufferedBytes },
       latency: this.#latency.summary(),
       codec: this.#codec.stats(),
@@ -1056,21 +1079,42 @@ export class RemoteWriter extends EventEmitter {
 
   // ---- sending -------------------------------------------------------------------------
 
-  async #pump (shard: Shard): Promise<void> {
+  #pump (shard: Shard): void {
+    if (this.#sender.pipelined) {
+      // Hand over the shard's batches in order; the sender sends each after the one before.
+      while (shard.handed < shard.queue.length && shard.handed < PIPELINE_DEPTH) {
+        const batch = shard.queue[shard.handed++]
+        void this.#deliver(batch).then(() => {
+          shard.queue.splice(shard.queue.indexOf(batch), 1)
+          shard.handed--
+          this.#settled(shard)
+        })
+      }
+      return
+    }
     if (shard.sending) return
     shard.sending = true
-    try {
-      while (shard.queue.length > 0) {
-        const batch = shard.queue[0]
-        await this.#deliver(batch)
-        shard.queue.shift()
-        // A full buffer of open batches waits for an acknowledgement that makes room; if this
-        // was the last request out, nothing else would send them.
-        if (this.#full()) this.#unblock()
+    void (async () => {
+      try {
+        while (shard.queue.length > 0) {
+          await this.#deliver(shard.queue[0])
+          shard.queue.shift()
+          this.#settled(undefined)
+        }
+      } finally {
+        shard.sending = false
       }
-    } finally {
-      shard.sending = false
-    }
+      this.#settled(shard)
+    })()
+  }
+
+  /** A batch of `shard` settled (or, with undefined, one of an inline shard that goes on). */
+  #settled (shard: Shard | undefined): void {
+    // A full buffer of open batches waits for an acknowledgement that makes room; if this
+    // was the last request out, nothing else would send them.
+    if (this.#full()) this.#unblock()
+    if (shard === undefined) return
+    if (this.#sender.pipelined) this.#pump(shard)
     if (this.#idle()) {
       const waiters = this.#idleWaiters
       this.#idleWaiters = []
@@ -1086,78 +1130,99 @@ export class RemoteWriter extends EventEmitter {
     }
     const started = Date.now()
     const signal = this.#abort.signal
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) {
-        this.#fail(batch, 'aborted', 'aborted', attempt - 1)
-        return
-      }
-      const t0 = performance.now()
-      if (batch.v2 && !this.#v2) this.#toV1(batch) // the writer fell back since this batch was built
-      if (batch.encodeError !== undefined) {
-        this.#fail(batch, 'encode', (batch.encodeError as Error).message, attempt - 1, undefined, undefined, batch.encodeError)
-        return
-      }
-      const outcome = await this.#attempt(batch.body as Uint8Array, attempt, batch.v2)
-      const ms = performance.now() - t0
-      if (outcome.kind === 'aborted') {
-        this.#fail(batch, 'aborted', 'aborted', attempt)
-        return
-      }
-      let retryable: boolean
-      let reason: FailureReason
-      let message: string
-      let retryAfter: number | undefined
-      const { status, body } = outcome
-      if (outcome.kind === 'answer') {
-        this.#latency.record(ms)
-        if (this.#auto && batch.v2 && (outcome.status === 415 || (outcome.status >= 200 && outcome.status < 300 && outcome.written.samples === undefined))) {
-          // Not a 2.0 receiver: 415, or a 1.0 receiver that stored nothing. Resend as 1.0.
-          this.#emitResponse(batch, status, attempt, ms, 'no Remote Write 2.0 here: falling back to 1.0')
-          this.#fallBack()
-          this.#toV1(batch)
-          if (batch.encodeError !== undefined) {
-            this.#fail(batch, 'encode', (batch.encodeError as Error).message, attempt, status, body, batch.encodeError)
-            return
-          }
-          continue
-        }
-        if (status !== undefined && status >= 200 && status < 300) {
-          this.#emitResponse(batch, status, attempt, ms)
-          const short = batch.v2 ? this.#shortfall(batch, outcome.written) : undefined
-          if (short === undefined) this.#succeed(batch)
-          else this.#fail(batch, 'http', short, attempt, status, body)
+    const shard = batch.shard.index
+    // The sender holds the shard after an attempt it did not accept, until we retry or release.
+    let held = false
+    try {
+      for (let attempt = 1; ; attempt++) {
+        if (signal.aborted) {
+          this.#fail(batch, 'aborted', 'aborted', attempt - 1)
           return
         }
-        retryAfter = parseRetryAfter(outcome.retryAfter)
-        retryable = retryableStatus(outcome.status, outcome.body, this.#o.retryOn429)
-        reason = 'http'
-        message = `server returned HTTP ${status}${body ? `: ${body.trim()}` : ''}`
-      } else {
-        retryable = true
-        reason = outcome.kind
-        message = outcome.kind === 'timeout'
-          ? `no answer within ${this.#o.timeout} ms`
-          : `request failed: ${(outcome.error as Error)?.message ?? outcome.error}`
+        if (batch.v2 && !this.#v2) this.#toV1(batch) // the writer fell back since this batch was built
+        if (batch.encodeError !== undefined) {
+          this.#fail(batch, 'encode', (batch.encodeError as Error).message, attempt - 1, undefined, undefined, batch.encodeError)
+          return
+        }
+        const expect = { v2: batch.v2, floats: batch.samples - batch.histograms, histograms: batch.histograms }
+        this.#inFlight++
+        batch.shard.attempting++
+        let outcome: Outcome
+        try {
+          outcome = await this.#sender.attempt(shard, batch, attempt, expect)
+        } finally {
+          this.#inFlight--
+          batch.shard.attempting--
+        }
+        held = !accepted(outcome, expect)
+        const ms = outcome.ms
+        if (outcome.kind === 'aborted' || (outcome.kind !== 'answer' && signal.aborted)) {
+          this.#fail(batch, 'aborted', 'aborted', attempt)
+          return
+        }
+        if (batch.body === undefined) {
+          // Only if the I/O thread died holding it: the body is gone, so is the batch.
+          this.#fail(batch, 'network', `request failed: ${(outcome.error as Error)?.message ?? outcome.error}`, attempt, undefined, undefined, outcome.error)
+          return
+        }
+        let retryable: boolean
+        let reason: FailureReason
+        let message: string
+        let retryAfter: number | undefined
+        const { status, body } = outcome
+        if (outcome.kind === 'answer') {
+          this.#latency.record(ms)
+          if (this.#auto && batch.v2 && (outcome.status === 415 || (outcome.status >= 200 && outcome.status < 300 && outcome.written.samples === undefined))) {
+            // Not a 2.0 receiver: 415, or a 1.0 receiver that stored nothing. Resend as 1.0.
+            this.#emitResponse(batch, status, attempt, ms, 'no Remote Write 2.0 here: falling back to 1.0')
+            this.#fallBack()
+            this.#toV1(batch)
+            if (batch.encodeError !== undefined) {
+              this.#fail(batch, 'encode', (batch.encodeError as Error).message, attempt, status, body, batch.encodeError)
+              return
+            }
+            continue
+          }
+          if (status !== undefined && status >= 200 && status < 300) {
+            this.#emitResponse(batch, status, attempt, ms)
+            const short = batch.v2 ? shortfall(outcome.written, expect.floats, expect.histograms) : undefined
+            if (short === undefined) this.#succeed(batch)
+            else this.#fail(batch, 'http', short, attempt, status, body)
+            return
+          }
+          retryAfter = parseRetryAfter(outcome.retryAfter)
+          retryable = retryableStatus(outcome.status, outcome.body, this.#o.retryOn429)
+          reason = 'http'
+          message = `server returned HTTP ${status}${body ? `: ${body.trim()}` : ''}`
+        } else {
+          retryable = true
+          reason = outcome.kind
+          message = outcome.kind === 'timeout'
+            ? `no answer within ${this.#o.timeout} ms`
+            : `request failed: ${(outcome.error as Error)?.message ?? outcome.error}`
+        }
+        this.#emitResponse(batch, status, attempt, ms, message)
+        if (!retryable) {
+          this.#fail(batch, reason, message, attempt, status, body, outcome.error)
+          return
+        }
+        const delay = retryAfter ?? backoff(attempt, this.#o.minBackoff, this.#o.maxBackoff)
+        if (attempt > this.#o.maxRetries || Date.now() + delay - started > this.#o.maxRetryDuration) {
+          this.#fail(batch, 'retries-exhausted', `gave up retrying: ${message}`, attempt, status, body, outcome.error)
+          return
+        }
+        this.#retried.requests++
+        this.#retried.samples += batch.samples
+        this.#emitSafe('retry', { attempt, delayMs: delay, status, error: message })
+        try {
+          await sleep(delay, signal)
+        } catch {
+          this.#fail(batch, 'aborted', 'aborted', attempt, status, body)
+          return
+        }
       }
-      this.#emitResponse(batch, status, attempt, ms, message)
-      if (!retryable) {
-        this.#fail(batch, reason, message, attempt, status, body, outcome.error)
-        return
-      }
-      const delay = retryAfter ?? backoff(attempt, this.#o.minBackoff, this.#o.maxBackoff)
-      if (attempt > this.#o.maxRetries || Date.now() + delay - started > this.#o.maxRetryDuration) {
-        this.#fail(batch, 'retries-exhausted', `gave up retrying: ${message}`, attempt, status, body, outcome.error)
-        return
-      }
-      this.#retried.requests++
-      this.#retried.samples += batch.samples
-      this.#emitSafe('retry', { attempt, delayMs: delay, status, error: message })
-      try {
-        await sleep(delay, signal)
-      } catch {
-        this.#fail(batch, 'aborted', 'aborted', attempt, status, body)
-        return
-      }
+    } finally {
+      if (held) this.#sender.release(shard)
     }
   }
 
@@ -1188,55 +1253,6 @@ export class RemoteWriter extends EventEmitter {
       batch.v2 = false
     } catch (err) {
       batch.encodeError = err
-    }
-  }
-
-  /**
-   * For a 2xx to a 2.0 request: why it did not store the whole batch, or undefined if it did.
-   * No written-count header means a 1.0 receiver, which decodes a 2.0 body as an empty 1.0
-   * request and stores nothing (protocol.md §2.5; Prometheus 2.42 does exactly this). Float
-   * samples and native histograms are counted apart; exemplars are not data a caller resends,
-   * so a receiver that drops some (an exemplar store that is off or full) is not a failure.
-   */
-  #shortfall (batch: Batch, written: Written): string | undefined {
-    if (written.samples === undefined) {
-      return "answered 2xx without X-Prometheus-Remote-Write-Samples-Written: a Remote Write 1.0 receiver stores nothing of a 2.0 request (use protocol: 'v1')"
-    }
-    const floats = batch.samples - batch.histograms
-    const n = Number(written.samples)
-    if (!Number.isInteger(n) || n < floats) return `the receiver wrote ${written.samples} of ${floats} samples`
-    if (batch.histograms > 0) {
-      const h = Number(written.histograms)
-      if (written.histograms === undefined || !Number.isInteger(h) || h < batch.histograms) {
-        return `the receiver wrote ${written.histograms ?? 'no'} of ${batch.histograms} native histogram samples`
-      }
-    }
-    return undefined
-  }
-
-  /**
-   * One attempt, bounded by `timeout` (the transport's timer) and ended by the writer's
-   * abort (which aborts the transport). Never throws.
-   */
-  async #attempt (body: Uint8Array, attempt: number, v2: boolean): Promise<
-    | { kind: 'answer', status: number, body: string, retryAfter: string | string[] | undefined, written: Written, error?: undefined }
-    | { kind: 'timeout' | 'network' | 'aborted', status?: undefined, body?: undefined, error: unknown }
-  > {
-    this.#inFlight++
-    try {
-      const answer = await this.#transport.post(body, attempt, this.#o.timeout, v2)
-      return {
-        kind: 'answer', status: answer.status, body: answer.body, retryAfter: answer.headers['retry-after'],
-        written: {
-          samples: header(answer.headers['x-prometheus-remote-write-samples-written']),
-          histograms: header(answer.headers['x-prometheus-remote-write-histograms-written']),
-        },
-      }
-    } catch (error) {
-      if (this.#abort.signal.aborted) return { kind: 'aborted', error }
-      return { kind: isTimeout(error) ? 'timeout' : 'network', error }
-    } finally {
-      this.#inFlight--
     }
   }
 
@@ -1326,7 +1342,7 @@ export class RemoteWriter extends EventEmitter {
   }
 
   #onAbort (): void {
-    this.#transport.abort(this.#abort.signal.reason)
+    this.#sender.abort(this.#abort.signal.reason)
     // Batches still open or queued fail as 'aborted' once their shard gets to them.
     this.#sealAll()
     const waiters = this.#waiters

@@ -106,6 +106,8 @@ const arbOptions = fc.record({
   maxBufferedSamples: fc.integer({ min: 10, max: 500 }),
   /** Receiver delay per answer (ms), so that writes overlap requests in flight. */
   latency: fc.constantFrom(0, 0, 1, 3),
+  /** Sends from the I/O thread (pipelined per shard) or from the calling thread. */
+  ioThread: fc.boolean(),
 })
 
 /** How the items are handed over: one send(), or write() calls of these chunk sizes. */

@@ -24,7 +24,9 @@ import { accepted, gate, startReceiver } from './receiver.js'
 import type { CapturedRequest, Handler, Receiver } from './receiver.js'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
-const FAST = { minBackoff: 1, maxBackoff: 20 } as const
+/** writer.inline.test.ts runs this whole file again, sending from the calling thread. */
+const IO_THREAD = (globalThis as { PRW_INLINE?: boolean }).PRW_INLINE !== true
+const FAST = { minBackoff: 1, maxBackoff: 20, ioThread: IO_THREAD } as const
 const T0 = 1_700_000_000_000
 
 // ---- harness ---------------------------------------------------------------------------------
