@@ -29,3 +29,5 @@ export const E_LABEL_DUPLICATE: i32 = -22;
 export const E_NO_METRIC_NAME: i32 = -23;
 /** Protobuf input is malformed (decoder). */
 export const E_PROTO: i32 = -30;
+/** A request slot number is out of range. */
+export const E_SLOT: i32 = -40;

@@ -17,7 +17,7 @@ export {
 export {
   v2AddHistSeries, v2AddSeries, v2AddSingles, v2Finish, v2StartSet, v2MetaReserve, v2Reset, v2SeriesLen, v2SymbolCount, v2SymbolsLen, v2Truncate,
 } from "./prompb2";
-import { currentSlot, selectV1 } from "./prompb";
+import { appendSinglesTo, currentSlot, selectV1 } from "./prompb";
 import { v2Swap } from "./prompb2";
 
 /**
@@ -29,6 +29,18 @@ export function reqSelect(k: u32): i32 {
   let r = selectV1(k);
   if (r == 0 && prev != k) v2Swap(prev, k);
   return r;
+}
+
+/**
+ * One-sample series into several 1.0 requests in one call (see prompb.ts appendSinglesTo).
+ * The 2.0 state stays with the slot selected before the call until the end, then follows.
+ */
+export function addSinglesTo(count: u32): i32 {
+  let prev = currentSlot();
+  let rc = appendSinglesTo(count);
+  let now = currentSlot();
+  if (now != prev) v2Swap(prev, now);
+  return rc;
 }
 
 /** Drops every cached label block (and their strings' global ids); JS invalidates its handles by generation. */

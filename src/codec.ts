@@ -574,7 +574,7 @@ export class Codec {
    * label entries are in `entries` (parallel to `items`). Throws ValidationError for the first
    * bad item; the request then holds the records before it (callers discard or truncate).
    */
-  #singles (items: readonly Item[], first: number, count: number, idx: readonly number[] | undefined, entries: readonly CacheEntry[] | undefined, v2 = false): void {
+  #singles (items: readonly Item[], first: number, count: number, idx: readonly number[] | undefined, entries: readonly CacheEntry[] | undefined, v2 = false, slots?: Uint32Array): void {
     const core = this.#core
     const ex = core.exports
     const rec = (ex.stageReserve(count * SINGLE_RECORD) >>> 0) >>> 2
@@ -584,7 +584,11 @@ export class Codec {
     } finally {
       this.#pinned = false
     }
-    const rc = v2 ? ex.v2AddSingles(count) : ex.addSingles(count)
+    if (slots !== undefined) {
+      const u32 = core.u32
+      for (let k = 0; k < count; k++) u32[rec + k * (SINGLE_RECORD >>> 2) + 3] = slots[k]
+    }
+    const rc = slots !== undefined ? ex.addSinglesTo(count) : v2 ? ex.v2AddSingles(count) : ex.addSingles(count)
     if (rc < 0) {
       const at = ex.errorIndex()
       const i = idx === undefined ? first + at : idx[first + at]
@@ -636,6 +640,20 @@ export class Codec {
   appendSingles (items: readonly Item[], idx: readonly number[], entries: readonly CacheEntry[], first: number, count: number): void {
     try {
       this.#singles(items, first, count, idx, entries)
+    } catch (err) {
+      throw this.#recover(err)
+    }
+  }
+
+  /**
+   * @internal For the writer: appends the one-sample items [0, count) of `items` (entries from
+   * labelsFor(), parallel to `items`), item k to the 1.0 request in slot `slots[k]`, in item
+   * order (see the core's addSinglesTo). Throws ValidationError naming the first bad item;
+   * the requests then hold the records before it (the writer truncates them).
+   */
+  appendSinglesTo (items: readonly Item[], entries: readonly CacheEntry[], slots: Uint32Array, count: number): void {
+    try {
+      this.#singles(items, 0, count, undefined, entries, false, slots)
     } catch (err) {
       throw this.#recover(err)
     }

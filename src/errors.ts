@@ -20,6 +20,7 @@ export const CoreCode = {
   LABEL_DUPLICATE: -22,
   NO_METRIC_NAME: -23,
   PROTO: -30,
+  SLOT: -40,
 } as const
 
 /** The message for each core error code. */
@@ -27,6 +28,7 @@ export const coreMessages: Readonly<Record<number, string>> = {
   [CoreCode.CORRUPT]: 'snappy: corrupt input',
   [CoreCode.TOO_LARGE]: 'snappy: decoded length exceeds the limit',
   [CoreCode.OOM]: 'out of memory',
+  [CoreCode.SLOT]: 'request slot out of range',
   [CoreCode.TS_NOT_FINITE]: 'timestamp is not a finite number',
   [CoreCode.TS_RANGE]: 'timestamp is outside the int64 millisecond range',
   [CoreCode.TS_FRACTIONAL]: 'timestamp has a fractional millisecond (strictTimestamps)',

@@ -17,6 +17,7 @@ export interface CoreExports {
   addSeries(labels: number, labelsLen: number, n: number, flags: number): number
   checkSeries(n: number, flags: number): number
   addSingles(count: number): number
+  addSinglesTo(count: number): number
   addHistSeries(labels: number, labelsLen: number, count: number): number
   v2AddHistSeries(labels: number, labelsLen: number, count: number, staged: number, type: number, helpLen: number, unitLen: number): number
   v2Reset(): void

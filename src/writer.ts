@@ -357,6 +357,8 @@ export class RemoteWriter extends EventEmitter {
   #errors: BatchError[] = []
   /** Free request slots of the core, and the next never-used one (slot 0 is the codec's own). */
   #slots: number[] = []
+  /** Per item of a call of one-sample items, the request slot it goes to (reused). */
+  #slotOf = new Uint32Array(0)
   /** Per shard, the indices of a call's items (reused from call to call). */
   #buckets: number[][] = []
   /**
@@ -712,10 +714,15 @@ export class RemoteWriter extends EventEmitter {
     const entries = new Array<CacheEntry>(items.length)
     const buckets = this.#buckets
     for (const b of buckets) b.length = 0
+    let singles = 0
     for (let i = 0; i < items.length; i++) {
       const entry = codec.labelsFor(items[i], i)
       entries[i] = entry
       buckets[entry.hash % shards.length].push(i)
+      if (codec.isSingle(items[i])) singles++
+    }
+    if (singles === items.length && !this.#v2 && shards.every((s) => s.open === undefined || !s.open.v2)) {
+      return this.#writeAllSingles(items, entries, undo, filled)
     }
     let samples = 0
     for (let k = 0; k < shards.length; k++) {
@@ -736,6 +743,61 @@ export class RemoteWriter extends EventEmitter {
       }
     }
     return samples
+  }
+
+  /**
+   * A call of one-sample items only, into 1.0 batches (an IoT gateway's scrape). Each item's
+   * batch is chosen first, shard by shard, by count and worst-case bytes as #writeSingles
+   * does; then one core call appends them all in the caller's order (Codec.appendSinglesTo),
+   * which reads their cached label blocks front to back instead of one shard's scattered
+   * subset at a time. A batch the estimate closes early is sent a little under the byte limit.
+   */
+  #writeAllSingles (items: readonly Item[], entries: CacheEntry[], undo: Undo[], filled: Batch[]): number {
+    const codec = this.#codec
+    const { maxSamplesPerRequest, maxBytesPerRequest } = this.#o
+    const n = items.length
+    if (this.#slotOf.length < n) this.#slotOf = new Uint32Array(Math.max(n, 2 * this.#slotOf.length))
+    const slotOf = this.#slotOf
+    // Per batch filled: the batch, its shard's bucket, and the bucket range [from, from + take).
+    const plan: Array<{ batch: Batch, bucket: number[], from: number, take: number }> = []
+    for (let k = 0; k < this.#shards.length; k++) {
+      const shard = this.#shards[k]
+      const bucket = this.#buckets[k]
+      let j = 0
+      while (j < bucket.length) {
+        const batch = this.#openBatch(shard, undo)
+        let take = 0
+        let bytes = batch.bytes
+        while (j + take < bucket.length && batch.samples + take < maxSamplesPerRequest) {
+          const need = SERIES_OVERHEAD + entries[bucket[j + take]].len + MAX_SAMPLE_BYTES
+          if (bytes + need > maxBytesPerRequest && (batch.samples + take) > 0) break
+          bytes += need
+          take++
+        }
+        if (take > 0) {
+          for (let t = j; t < j + take; t++) slotOf[bucket[t]] = batch.slot
+          plan.push({ batch, bucket, from: j, take })
+          j += take
+        }
+        // Items left over: this batch is full (by count, or by the estimate).
+        if (j < bucket.length) this.#markFull(shard, batch, filled)
+      }
+    }
+    codec.appendSinglesTo(items, entries, slotOf, n)
+    for (const { batch, bucket, from, take } of plan) {
+      codec.select(batch.slot)
+      const size = codec.size
+      this.#bufferedBytes += size - batch.bytes
+      this.#bufferedSamples += take
+      batch.bytes = size
+      batch.samples += take
+      for (let t = from; t < from + take; t++) {
+        batch.entries.push(entries[bucket[t]])
+        batch.counts.push(1)
+      }
+      if (!batch.full && this.#isFull(batch)) this.#markFull(batch.shard, batch, filled)
+    }
+    return n
   }
 
   /** Encodes the one-sample items bucket[j..j + run) into the shard's batches. */

@@ -190,6 +190,14 @@ function receivedSamples (reqs: readonly CapturedRequest[]): Map<string, bigint[
  * The server accepted every sample of `items` with its exact bits and nothing else; exactly
  * once unless `distinct` (a timed-out attempt may have been stored by the server too).
  */
+/**
+ * One-sample items with plain finite values (makeItems' random bits include NaNs, which take
+ * the general path): what a gateway's scrape looks like, and what the writer's all-singles path takes.
+ */
+function plainSingles (n: number, t: number, labels: Record<string, string> = {}): Item[] {
+  return Array.from({ length: n }, (_, s) => ({ metric: { __name__: 'gw_metric', idx: String(s), ...labels }, values: Float64Array.of(s * 0.25 + t / 1e12), timestamps: [t] }))
+}
+
 function expectDelivered (rx: Receiver, items: readonly Item[], { distinct = false } = {}): void {
   const exp = expectedSamples(items)
   const got = receivedSamples(rx.requests)
@@ -337,6 +345,22 @@ describe('splitting', () => {
       expect(samplesIn(r)).toBeLessThanOrEqual(150)
     }
     expectDelivered(rx, items)
+    expectStrictlyIncreasing(rx)
+  })
+
+  it('calls of one-sample items only (a gateway scrape) go to every shard within both limits, in order, exactly once', async () => {
+    // Long labels: the byte limit binds (about 5 series a request) before the count limit.
+    const { rx, w } = await rig(undefined, { maxBytesPerRequest: 2048, maxSamplesPerRequest: 9, concurrency: 3 })
+    const rounds = Array.from({ length: 5 }, (_, r) => plainSingles(60, T0 + r * 1000, { job: 'j'.repeat(300) }))
+    for (const items of rounds) if (!w.write(items)) await w.ready()
+    await w.flush()
+    for (const r of rx.requests) {
+      expect(samplesIn(r)).toBeLessThanOrEqual(9)
+      expect(r.bodyBytes).toBeLessThanOrEqual(2048)
+    }
+    expect(rx.requests.some((r) => r.bodyBytes > 1024)).toBe(true)
+    expectDelivered(rx, rounds.flat(), { distinct: true })
+    expect(rx.requests.reduce((n, r) => n + samplesIn(r), 0)).toBe(300)
     expectStrictlyIncreasing(rx)
   })
 
@@ -1041,6 +1065,29 @@ describe('validation', () => {
     const after = makeItems(1401, 3, 5, { name: 'after' })
     expect((await w.send(after)).samples).toBe(15)
     expectDelivered(rx, after)
+  })
+
+  it('write() of one-sample items only, with a bad timestamp among them, throws naming it; buffers nothing of the call; what was buffered before goes out intact', async () => {
+    const { rx, w } = await rig(undefined, { maxSamplesPerRequest: 7, concurrency: 4 })
+    const before = plainSingles(25, T0, { name: 'before' })
+    expect(w.write(before)).toBe(true)
+    const buffered = w.stats().buffered
+    const bad = plainSingles(40, T0)
+    bad[31] = { ...bad[31], timestamps: [Number.NaN] }
+    let err: any
+    try {
+      w.write(bad)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(ValidationError)
+    expect(err.seriesIndex).toBe(31)
+    expect(err.field).toBe('timestamps')
+    expect(w.stats().buffered).toEqual(buffered)
+    const after = plainSingles(30, T0, { name: 'after' })
+    w.write(after)
+    await w.flush()
+    expectDelivered(rx, [...before, ...after])
   })
 
   it.each(BAD)('write() with %s throws ValidationError synchronously and buffers nothing of the call', async (_what, bad) => {
