@@ -26,7 +26,7 @@ const { pushTimeseries } = require('prometheus-remote-write') as {
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4)
 const args = process.argv.slice(2)
-const ROUNDS = Number(args[args.indexOf('--rounds') + 1] || 5) || 5
+const ROUNDS = Number(args[args.indexOf('--rounds') + 1] || 8) || 8
 const JSON_OUT = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined
 
 /** A body-reading receiver in a child process: 204 for everything; counts bytes. */
@@ -41,12 +41,16 @@ async function startSink (): Promise<{ url: string, stop: () => void }> {
   return { url: `http://127.0.0.1:${port}/api/v1/write`, stop: () => child.kill() }
 }
 
-interface Result { workload: string, stack: string, samples: number, seconds: number, rate: number }
+interface Result { workload: string, stack: string, samples: number, seconds: number, rate: number, cpu: number }
 
-async function timeIt (fn: () => Promise<number>): Promise<{ samples: number, seconds: number }> {
+/** Samples, wall seconds, and this process's CPU time over wall time (all threads: 1.0 = one core). */
+async function timeIt (fn: () => Promise<number>): Promise<{ samples: number, seconds: number, cpu: number }> {
   const t0 = performance.now()
+  const c0 = process.cpuUsage()
   const samples = await fn()
-  return { samples, seconds: (performance.now() - t0) / 1000 }
+  const c = process.cpuUsage(c0)
+  const seconds = (performance.now() - t0) / 1000
+  return { samples, seconds, cpu: (c.user + c.system) / 1e6 / seconds }
 }
 
 /** The requests of a workload for one round (W2 warm: the next timestamp each round). */
@@ -106,7 +110,7 @@ async function main (): Promise<void> {
         await codecAlone(roundRequests(w, 0), codec)
       }
       await npmPackage(sink.url, roundRequests(w, 0).slice(0, 50))
-      const best: Record<string, { samples: number, seconds: number }> = {}
+      const best: Record<string, { samples: number, seconds: number, cpu: number }> = {}
       for (let round = 1; round <= ROUNDS; round++) {
         const reqs = roundRequests(w, round)
         for (const [stack, fn] of [
@@ -114,23 +118,21 @@ async function main (): Promise<void> {
           ['(a) codec alone (no I/O)', () => codecAlone(reqs, codec)],
           ['(b) prometheus-remote-write 0.5.1', () => npmPackage(sink.url, reqs)],
         ] as const) {
-          // Each stack starts from a collected heap: no stack pays for another's garbage.
-          globalThis.gc?.()
           const r = await timeIt(fn)
           if (!best[stack] || r.samples / r.seconds > best[stack].samples / best[stack].seconds) best[stack] = r
         }
       }
       await writer.close()
       for (const [stack, r] of Object.entries(best)) {
-        results.push({ workload: name, stack, samples: r.samples, seconds: r.seconds, rate: r.samples / r.seconds })
+        results.push({ workload: name, stack, samples: r.samples, seconds: r.seconds, rate: r.samples / r.seconds, cpu: r.cpu })
       }
     }
   } finally {
     sink.stop()
   }
-  console.log(`node ${process.version}, ${CONCURRENCY} requests in flight, loopback receiver in its own process, best of ${ROUNDS} rounds`)
-  console.log('| workload | stack | samples/s | vs codec alone | vs npm package | targets |')
-  console.log('|:--|:--|--:|--:|--:|:--|')
+  console.log(`node ${process.version}, concurrency ${CONCURRENCY} (the writer sends from its I/O thread; the npm package keeps ${CONCURRENCY} requests in flight), loopback receiver in its own process, best of ${ROUNDS} rounds`)
+  console.log('| workload | stack | samples/s | vs codec alone | vs npm package | client CPU | targets |')
+  console.log('|:--|:--|--:|--:|--:|--:|:--|')
   for (const wl of [...new Set(results.map((r) => r.workload))]) {
     const rows = results.filter((r) => r.workload === wl)
     const codec = rows.find((r) => r.stack.includes('codec alone'))?.rate ?? NaN
@@ -141,7 +143,7 @@ async function main (): Promise<void> {
       const target = r.stack.includes('RemoteWriter')
         ? `≥70% of codec ${vsCodec >= 0.7 ? 'ok' : 'MISS'}, ≥5× npm ${vsNpm >= 5 ? 'ok' : 'MISS'}`
         : ''
-      console.log(`| ${wl} | ${r.stack} | ${fmt(r.rate)} | ${(100 * vsCodec).toFixed(0)}% | ${vsNpm.toFixed(2)}× | ${target} |`)
+      console.log(`| ${wl} | ${r.stack} | ${fmt(r.rate)} | ${(100 * vsCodec).toFixed(0)}% | ${vsNpm.toFixed(2)}× | ${(100 * r.cpu).toFixed(0)}% | ${target} |`)
     }
   }
   if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(results, null, 2))
