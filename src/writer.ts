@@ -179,6 +179,7 @@ export interface WriterStats {
   sent: { requests: number, series: number, samples: number, bytesRaw: number, bytesCompressed: number }
   retried: { requests: number, samples: number }
   failed: { requests: number, series: number, samples: number }
+  /** Requests on the wire: at most one per shard (the I/O thread queues the shard's next ones behind it). */
   inFlight: number
   buffered: { samples: number, bytes: number }
   latency: LatencySummary
