@@ -13,7 +13,7 @@
  * label object itself. A label object found in the cache is compared name by name and value
  * by value with what was encoded, so a mutated object is re-encoded, never sent stale.
  */
-import { CoreCode, InvalidArgumentError, ValidationError, coreMessages } from './errors.js'
+import { CoreCode, InvalidArgumentError, RemoteWriteError, ValidationError, coreMessages } from './errors.js'
 import type { ValidationField } from './errors.js'
 import { decodeV2Request, decodeWriteRequest } from './decode.js'
 import { setLabel } from './labels.js'
@@ -589,6 +589,7 @@ export class Codec {
       for (let k = 0; k < count; k++) u32[rec + k * (SINGLE_RECORD >>> 2) + 3] = slots[k]
     }
     const rc = slots !== undefined ? ex.addSinglesTo(count) : v2 ? ex.v2AddSingles(count) : ex.addSingles(count)
+    if (rc === CoreCode.SLOT) throw new RemoteWriteError('request slot out of range', 'ERR_PRW_INTERNAL')
     if (rc < 0) {
       const at = ex.errorIndex()
       const i = idx === undefined ? first + at : idx[first + at]

@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads'
 import { Transport } from './http.js'
 import type { TlsOptions } from './http.js'
-import { accepted, attemptOn } from './sender.js'
+import { attemptOn, holds } from './sender.js'
 import type { Expect, FromWorker, Outcome, ToWorker } from './sender.js'
 
 interface Job { id: number, buf: ArrayBuffer, off: number, len: number, attempt: number, expect: Expect }
@@ -49,7 +49,7 @@ function pump (c: Client, s: Shard, w: number): void {
   const body = new Uint8Array(job.buf, job.off, job.len)
   void attemptOn(c.transport, body, job.attempt, c.timeout, job.expect.v2, () => c.aborted).then((o) => {
     s.busy = false
-    if (!accepted(o, job.expect)) s.held = true
+    if (holds(o, job.expect)) s.held = true
     reply({ t: 'done', w, id: job.id, buf: job.buf, outcome: portable(o) })
     pump(c, s, w)
   })
@@ -72,7 +72,8 @@ port.on('message', (m: ToWorker) => {
       clients.set(m.w, {
         transport: new Transport({ ...m.options, tls: tlsBuffers(m.options.tls) }),
         timeout: m.timeout,
-        shards: Array.from({ length: m.shards }, () => ({ queue: [], busy: false, held: false })),
+        // After a restart, the shards whose batch awaits a retry start held.
+        shards: Array.from({ length: m.shards }, (_, i) => ({ queue: [], busy: false, held: m.held.includes(i) })),
         aborted: false,
       })
       break

@@ -27,7 +27,16 @@ export interface Written { samples: string | undefined, histograms: string | und
 /** What one attempt came to. `ms` is its latency (from when it was sent). */
 export type Outcome =
   | { kind: 'answer', status: number, body: string, retryAfter: string | undefined, written: Written, ms: number, error?: undefined }
-  | { kind: 'timeout' | 'network' | 'aborted', status?: undefined, body?: undefined, error: unknown, ms: number }
+  | { kind: 'timeout' | 'network' | 'aborted', status?: undefined, body?: undefined, error: unknown, ms: number, lost?: true }
+
+/**
+ * Whether the sender holds the shard after this outcome, until the writer retries or releases
+ * it: after every attempt it did not accept, except one that never got its turn (`lost`: its
+ * body went down with the I/O thread; another batch of the shard may be the one held).
+ */
+export function holds (o: Outcome, expect: Expect): boolean {
+  return !accepted(o, expect) && !(o.kind !== 'answer' && o.lost === true)
+}
 
 /** What a batch carries, for the acceptance check: a 2.0 receiver must have written it all. */
 export interface Expect { v2: boolean, floats: number, histograms: number }
@@ -130,7 +139,7 @@ export class InlineSender implements Sender {
 
 /** Main → I/O thread. */
 export type ToWorker =
-  | { t: 'open', w: number, options: TransportOptions, timeout: number, shards: number }
+  | { t: 'open', w: number, options: TransportOptions, timeout: number, shards: number, held: number[] }
   | { t: 'send', w: number, id: number, shard: number, buf: ArrayBuffer, off: number, len: number, attempt: number, expect: Expect }
   | { t: 'release', w: number, shard: number }
   | { t: 'abort', w: number, message: string }
@@ -157,6 +166,9 @@ interface Pending {
   off: number
   len: number
   pooled: boolean
+  w: number
+  shard: number
+  expect: Expect
 }
 
 /**
@@ -168,13 +180,21 @@ class IoThread {
   readonly #pending = new Map<number, Pending>()
   readonly #closing = new Map<number, () => void>()
   readonly #opened = new Map<number, ToWorker & { t: 'open' }>()
+  /**
+   * Per writer, the shards the I/O thread holds (an attempt it did not accept, awaiting a
+   * retry or a release): a thread started again after an exit starts them held too.
+   */
+  readonly #held = new Map<number, Set<number>>()
   #nextId = 1
   #nextWriter = 1
 
+  /** Registers a writer's transport; throws if its options cannot cross to the thread. */
   open (options: TransportOptions, timeout: number, shards: number): number {
     const w = this.#nextWriter++
-    const msg: ToWorker = { t: 'open', w, options, timeout, shards }
+    const msg: ToWorker & { t: 'open' } = { t: 'open', w, options, timeout, shards, held: [] }
+    structuredClone(msg) // a DataCloneError here, not in the thread's first start
     this.#opened.set(w, msg)
+    this.#held.set(w, new Set())
     this.#worker?.postMessage(msg)
     return w
   }
@@ -187,14 +207,26 @@ class IoThread {
     const off = own ? body.byteOffset : 0
     const id = this.#nextId++
     return new Promise((resolve) => {
-      this.#pending.set(id, { resolve, carrier, off, len: body.length, pooled: own })
+      let worker: Worker
+      try {
+        worker = this.#ensure()
+      } catch (error) {
+        resolve({ kind: 'network', error: new IoError(`the I/O thread could not start: ${(error as Error)?.message ?? error}`, 'ERR_PRW_IO_THREAD'), ms: 0 })
+        return
+      }
+      if (attempt > 1) this.#held.get(w)?.delete(shard) // the held batch goes again, first
+      this.#pending.set(id, { resolve, carrier, off, len: body.length, pooled: own, w, shard, expect })
       carrier.body = undefined
       if (own) carrier.pooled = undefined
-      const worker = this.#ensure()
       if (this.#pending.size === 1) worker.ref()
       const msg: ToWorker = { t: 'send', w, id, shard, buf, off, len: body.length, attempt, expect }
       worker.postMessage(msg, [buf])
     })
+  }
+
+  release (w: number, shard: number): void {
+    this.#held.get(w)?.delete(shard)
+    this.#worker?.postMessage({ t: 'release', w, shard } satisfies ToWorker)
   }
 
   post (msg: ToWorker): void {
@@ -203,6 +235,7 @@ class IoThread {
 
   close (w: number): Promise<void> {
     this.#opened.delete(w)
+    this.#held.delete(w)
     const worker = this.#worker
     if (worker === undefined) return Promise.resolve()
     return new Promise((resolve) => {
@@ -219,7 +252,7 @@ class IoThread {
     worker.on('message', (m: FromWorker) => this.#onMessage(m))
     worker.on('error', (e) => { if (process.env.PRW_DEBUG_IO) console.error('io thread error', e) }) // its exit follows; handled there
     worker.on('exit', () => this.#onExit(worker))
-    for (const msg of this.#opened.values()) worker.postMessage(msg)
+    for (const msg of this.#opened.values()) worker.postMessage({ ...msg, held: [...(this.#held.get(msg.w) ?? [])] })
     this.#worker = worker
     return worker
   }
@@ -230,14 +263,16 @@ class IoThread {
       this.#closing.delete(m.w)
     } else {
       const p = this.#pending.get(m.id)
-      if (p === undefined) return
-      this.#pending.delete(m.id)
-      const view = new Uint8Array(m.buf)
-      p.carrier.body = view.subarray(p.off, p.off + p.len)
-      if (p.pooled) p.carrier.pooled = view
-      const o = m.outcome
-      if (o.kind !== 'answer') o.error = new IoError((o.error as { message?: string })?.message ?? String(o.error), (o.error as { code?: string })?.code)
-      p.resolve(o)
+      if (p !== undefined) {
+        this.#pending.delete(m.id)
+        const view = new Uint8Array(m.buf)
+        p.carrier.body = view.subarray(p.off, p.off + p.len)
+        if (p.pooled) p.carrier.pooled = view
+        const o = m.outcome
+        if (o.kind !== 'answer') o.error = new IoError((o.error as { message?: string })?.message ?? String(o.error), (o.error as { code?: string })?.code)
+        if (holds(o, p.expect)) this.#held.get(p.w)?.add(p.shard)
+        p.resolve(o)
+      }
     }
     if (this.#pending.size === 0 && this.#closing.size === 0) this.#worker?.unref()
   }
@@ -248,7 +283,8 @@ class IoThread {
     this.#worker = undefined
     const pending = [...this.#pending.values()]
     this.#pending.clear()
-    for (const p of pending) p.resolve({ kind: 'network', error: new IoError('the I/O thread exited', 'ERR_PRW_IO_THREAD'), ms: 0 })
+    // Their bodies went with the thread: the writer reports these batches failed.
+    for (const p of pending) p.resolve({ kind: 'network', error: new IoError('the I/O thread exited', 'ERR_PRW_IO_THREAD'), ms: 0, lost: true })
     for (const done of this.#closing.values()) done()
     this.#closing.clear()
   }
@@ -257,17 +293,56 @@ class IoThread {
 let io: IoThread | undefined
 
 /**
- * The I/O thread's entry: the compiled io-worker.js beside this module, or, when running from
- * the TypeScript sources (tests, tsx), io-worker.ts loaded through tsx's loader.
+ * How to start the I/O thread: the compiled io-worker.js beside this module, or, when running
+ * from the TypeScript sources (tests, tsx), io-worker.ts loaded through tsx's loader.
+ * Undefined when neither is there (say, a bundle that left io-worker.js out): writers then
+ * send from the calling thread.
  */
+let entry: { url: URL } | { boot: string } | undefined | null = null
+
+function workerEntry (): { url: URL } | { boot: string } | undefined {
+  if (entry !== null) return entry
+  entry = undefined
+  try {
+    const js = new URL('./io-worker.js', import.meta.url)
+    const ts = new URL('./io-worker.ts', import.meta.url)
+    if (existsSync(fileURLToPath(js))) {
+      entry = { url: js }
+    } else if (existsSync(fileURLToPath(ts))) {
+      // tsx's ESM API entry (index.mjs) sits beside the CommonJS one that require() resolves.
+      const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href
+      entry = { boot: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}) })` }
+    }
+  } catch {
+    entry = undefined
+  }
+  return entry
+}
+
 function startWorker (): Worker {
-  const js = new URL('./io-worker.js', import.meta.url)
-  if (existsSync(fileURLToPath(js))) return new Worker(js)
-  const ts = new URL('./io-worker.ts', import.meta.url).href
-  // tsx's ESM API entry (index.mjs) sits beside the CommonJS one that require() resolves.
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}) })`
-  return new Worker(boot, { eval: true })
+  const e = workerEntry()
+  if (e === undefined) throw new Error('io-worker.js is missing')
+  return 'url' in e ? new Worker(e.url) : new Worker(e.boot, { eval: true })
+}
+
+/** Closes the I/O thread's side of writers that were dropped without close(). */
+const dropped = new FinalizationRegistry<number>((w) => {
+  void io?.close(w)
+})
+
+/**
+ * A sender for a writer: the I/O thread's when it can be used (no injected dispatcher, options
+ * that can cross threads, the worker's code at hand), else one on the calling thread.
+ */
+export function createSender (options: TransportOptions, transport: Transport, timeoutMs: number, ioThread: boolean): Sender {
+  if (ioThread && options.dispatcher === undefined && workerEntry() !== undefined) {
+    try {
+      return new WorkerSender(options, timeoutMs)
+    } catch {
+      // Options the thread cannot receive (a function in tls, say): send from here.
+    }
+  }
+  return new InlineSender(transport, timeoutMs)
 }
 
 /** Attempts on the process's I/O thread, for one writer. */
@@ -282,6 +357,7 @@ export class WorkerSender implements Sender {
     this.#io = io
     const { dispatcher: _, ...cloneable } = options
     this.#w = io.open({ ...cloneable, url: String(options.url), proxy: options.proxy === undefined ? undefined : String(options.proxy) }, timeoutMs, options.connections)
+    dropped.register(this, this.#w, this)
   }
 
   attempt (shard: number, carrier: Carrier, attempt: number, expect: Expect): Promise<Outcome> {
@@ -289,7 +365,7 @@ export class WorkerSender implements Sender {
   }
 
   release (shard: number): void {
-    this.#io.post({ t: 'release', w: this.#w, shard })
+    this.#io.release(this.#w, shard)
   }
 
   abort (reason: unknown): void {
@@ -297,6 +373,7 @@ export class WorkerSender implements Sender {
   }
 
   close (): Promise<void> {
+    dropped.unregister(this)
     this.#closed ??= this.#io.close(this.#w)
     return this.#closed
   }

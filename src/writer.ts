@@ -25,7 +25,7 @@ import { Codec, checkV2Exemplars } from './codec.js'
 import type { CacheEntry, CodecOptions, Prepared } from './codec.js'
 import { InvalidArgumentError, RemoteWriteError, ValidationError, describeLabels } from './errors.js'
 import { Transport } from './http.js'
-import { InlineSender, WorkerSender, accepted, shortfall } from './sender.js'
+import { createSender, holds, shortfall } from './sender.js'
 import type { Outcome, Sender } from './sender.js'
 import type { Auth, TlsOptions } from './http.js'
 import { backoff, parseRetryAfter, retryableStatus } from './retry.js'
@@ -290,6 +290,8 @@ class Batch {
   encodeError: unknown
   /** The pooled buffer `body` is a view of, returned to the pool when the batch settles. */
   pooled: Uint8Array | undefined
+  /** Acknowledged or failed for good: its share of the buffer is returned. */
+  settled = false
   /** Set during a write() call for a batch that filled up: sealed when the call succeeds. */
   full = false
   /** Built as a Remote Write 2.0 request. */
@@ -299,9 +301,12 @@ class Batch {
   /** 1.0: metric families whose metadata this batch carries. */
   families = new Set<string>()
   readonly shard: Shard
-  constructor (slot: number, shard: Shard) {
+  /** The core generation the batch's request was begun in (its slot means nothing in another). */
+  readonly coreGen: number
+  constructor (slot: number, shard: Shard, coreGen: number) {
     this.slot = slot
     this.shard = shard
+    this.coreGen = coreGen
   }
 }
 
@@ -320,8 +325,10 @@ class Shard {
   sending = false
   /** Pipelined sender: batches at the head of `queue` handed over and not settled yet. */
   handed = 0
-  /** Attempts handed to the sender and not answered (the first is on the wire). */
+  /** Attempts handed to the sender and not answered (the first is on the wire, unless `waiting`). */
   attempting = 0
+  /** A batch of this shard was not accepted and waits for its retry: nothing of it is on the wire. */
+  waiting = false
   constructor (index: number) {
     this.index = index
   }
@@ -418,9 +425,7 @@ export class RemoteWriter extends EventEmitter {
     }
     // Built here in any case: it validates the options, synchronously.
     this.#transport = new Transport(transportOptions)
-    this.#sender = opts.dispatcher === undefined && opts.ioThread !== false
-      ? new WorkerSender(transportOptions, timeout)
-      : new InlineSender(this.#transport, timeout)
+    this.#sender = createSender(transportOptions, this.#transport, timeout, opts.ioThread !== false)
     this.#codec = new Codec(opts)
     this.#coreGen = this.#codec.coreGeneration
     this.#auto = protocol === 'auto'
@@ -606,7 +611,7 @@ export class RemoteWriter extends EventEmitter {
       retried: { ...this.#retried },
       failed: { ...this.#failed },
       // One request per shard is on the wire; an I/O thread queues the rest behind it.
-      inFlight: this.#shards.reduce((n, s) => n + (s.attempting > 0 ? 1 : 0), 0),
+      inFlight: this.#shards.reduce((n, s) => n + (s.attempting > 0 && !s.waiting ? 1 : 0), 0),
       buffered: { samples: this.#bufferedSamples, bytes: this.#bufferedBytes },
       latency: this.#latency.summary(),
       codec: this.#codec.stats(),
@@ -938,7 +943,7 @@ export class RemoteWriter extends EventEmitter {
   #openBatch (shard: Shard, undo: Undo[]): Batch {
     let batch = shard.open
     if (batch === undefined) {
-      batch = new Batch(this.#slots.pop() ?? this.#nextSlot++, shard)
+      batch = new Batch(this.#slots.pop() ?? this.#nextSlot++, shard, this.#codec.coreGeneration)
       this.#codec.select(batch.slot)
       batch.v2 = this.#v2
       if (batch.v2) this.#codec.beginV2()
@@ -1048,9 +1053,10 @@ export class RemoteWriter extends EventEmitter {
   /** Compresses a batch into its body, frees its slot and queues it on its shard. */
   #seal (batch: Batch): void {
     const codec = this.#codec
-    if (codec.coreGeneration !== this.#coreGen) {
-      // The core was replaced since this batch was encoded: its request is gone.
-      this.#coreReplaced()
+    if (codec.coreGeneration !== this.#coreGen) this.#coreReplaced()
+    if (batch.coreGen !== codec.coreGeneration) {
+      // The core was replaced since this batch was encoded (perhaps by sealing another batch
+      // of the same call): its request is gone, and its slot number means another request.
       batch.slot = 0
       batch.encodeError ??= lostToTrap()
     }
@@ -1147,7 +1153,7 @@ export class RemoteWriter extends EventEmitter {
       // Hand over the shard's batches in order; the sender sends each after the one before.
       while (shard.handed < shard.queue.length && shard.handed < PIPELINE_DEPTH) {
         const batch = shard.queue[shard.handed++]
-        void this.#deliver(batch).then(() => {
+        void this.#deliver(batch).catch((err: unknown) => this.#lost(batch, err)).then(() => {
           shard.queue.splice(shard.queue.indexOf(batch), 1)
           shard.handed--
           this.#settled(shard)
@@ -1160,7 +1166,8 @@ export class RemoteWriter extends EventEmitter {
     void (async () => {
       try {
         while (shard.queue.length > 0) {
-          await this.#deliver(shard.queue[0])
+          const batch = shard.queue[0]
+          await this.#deliver(batch).catch((err: unknown) => this.#lost(batch, err))
           shard.queue.shift()
           this.#settled(undefined)
         }
@@ -1169,6 +1176,13 @@ export class RemoteWriter extends EventEmitter {
       }
       this.#settled(shard)
     })()
+  }
+
+  /** #deliver() threw (it should not): the batch is reported failed, never left hanging. */
+  #lost (batch: Batch, err: unknown): void {
+    if (!batch.settled) {
+      this.#fail(batch, 'network', `internal error while sending: ${(err as Error)?.message ?? err}`, 0, undefined, undefined, err)
+    }
   }
 
   /** A batch of `shard` settled (or, with undefined, one of an inline shard that goes on). */
@@ -1191,7 +1205,9 @@ export class RemoteWriter extends EventEmitter {
       this.#fail(batch, 'encode', `could not encode the request: ${(batch.encodeError as Error)?.message ?? batch.encodeError}`, 0, undefined, undefined, batch.encodeError)
       return
     }
-    const started = Date.now()
+    // From the first send, not from the hand-over: behind another batch's retries in the I/O
+    // thread's queue, a batch must not use up its own retry budget.
+    let started = 0
     const signal = this.#abort.signal
     const shard = batch.shard.index
     // The sender holds the shard after an attempt it did not accept, until we retry or release.
@@ -1210,6 +1226,7 @@ export class RemoteWriter extends EventEmitter {
         const expect = { v2: batch.v2, floats: batch.samples - batch.histograms, histograms: batch.histograms }
         this.#inFlight++
         batch.shard.attempting++
+        batch.shard.waiting = false
         let outcome: Outcome
         try {
           outcome = await this.#sender.attempt(shard, batch, attempt, expect)
@@ -1217,8 +1234,10 @@ export class RemoteWriter extends EventEmitter {
           this.#inFlight--
           batch.shard.attempting--
         }
-        held = !accepted(outcome, expect)
+        held = holds(outcome, expect)
+        batch.shard.waiting = held
         const ms = outcome.ms
+        if (attempt === 1) started = Date.now() - ms
         if (outcome.kind === 'aborted' || (outcome.kind !== 'answer' && signal.aborted)) {
           this.#fail(batch, 'aborted', 'aborted', attempt)
           return
@@ -1285,7 +1304,10 @@ export class RemoteWriter extends EventEmitter {
         }
       }
     } finally {
-      if (held) this.#sender.release(shard)
+      if (held) {
+        batch.shard.waiting = false
+        this.#sender.release(shard)
+      }
     }
   }
 
@@ -1381,6 +1403,7 @@ export class RemoteWriter extends EventEmitter {
 
   /** Returns a settled batch's share of the buffer and wakes producers. */
   #release (batch: Batch): void {
+    batch.settled = true
     this.#bufferedSamples -= batch.samples
     this.#bufferedBytes -= batch.bytes
     batch.body = undefined

@@ -199,3 +199,33 @@ describe('Remote Write 2.0 review fixes', () => {
     }
   })
 })
+
+describe('a trap while sealing one of several batches a call filled', () => {
+  it('every batch of the lost requests is reported failed; none goes out empty and counted as sent', async () => {
+    // Sealing the first batch runs the core out of memory and replaces it; the batches after
+    // it held slot numbers of the old core, which in the new one are other (empty) requests.
+    const rx = await startReceiver()
+    const w = new RemoteWriter({ url: rx.url, concurrency: 1, maxSamplesPerRequest: 100, maxBytesPerRequest: 64 << 20, flushInterval: 1e6, maxMemoryBytes: 4210688, autoConvertSecondsToMs: false })
+    w.on('error', () => {})
+    try {
+      const pad = 'p'.repeat(1000)
+      let threw: unknown
+      try {
+        w.write(Array.from({ length: 1000 }, (_, s) => ({ metric: { __name__: 'm', s: String(s), pad }, values: [1], timestamps: [T] })))
+      } catch (err) {
+        threw = err
+      }
+      await w.flush()
+      const stored = rx.requests.reduce((n, r) => n + r.items.reduce((m, x) => m + x.timestamps.length, 0), 0)
+      const st = w.stats()
+      // What the writer says it sent is what the receiver stored; the rest is reported failed.
+      expect(st.sent.samples).toBe(stored)
+      expect(rx.requests.filter((r) => r.items.length === 0)).toEqual([])
+      expect(st.sent.samples + st.failed.samples).toBe(threw === undefined ? 1000 : st.sent.samples + st.failed.samples)
+      expect(st.buffered).toEqual({ samples: 0, bytes: 0 })
+    } finally {
+      await w.close().catch(() => {})
+      await rx.close()
+    }
+  })
+})

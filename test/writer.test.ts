@@ -800,6 +800,24 @@ describe('errors that are not retried', () => {
 // ---- 8. retry budget -----------------------------------------------------------------------------
 
 describe('retry budget', () => {
+  it('a batch queued behind a retrying one keeps its own retry budget (it counts from its first send)', async () => {
+    // X (t0) is never accepted; Y (t0 + 1) fails once, then would be accepted. Behind X's
+    // retries in its shard's queue, Y must not have spent maxRetryDuration before its first send.
+    let yTries = 0
+    const { w } = await rig((r) => {
+      const t = r.items[0]?.timestamps[0]
+      if (t === T0) return { status: 503 }
+      if (t === T0 + 1 && yTries++ === 0) return { status: 503 }
+      return undefined
+    }, { concurrency: 1, maxSamplesPerRequest: 1, minBackoff: 50, maxBackoff: 50, maxRetryDuration: 400 })
+    w.on('error', () => {})
+    w.write([0, 1].map((i) => ({ metric: { __name__: 'budget' }, values: Float64Array.of(i), timestamps: [T0 + i] })))
+    await w.flush()
+    expect(w.stats().sent.samples).toBe(1)
+    expect(w.stats().failed.samples).toBe(1)
+    expect(yTries).toBe(2)
+  })
+
   it.each([0, 1, 3])('endless 500 ends after maxRetries = %i: exactly maxRetries + 1 attempts', async (maxRetries) => {
     const { rx, w } = await rig(() => ({ status: 500, body: 'down' }), { maxRetries })
     const retries: RetryEvent[] = []
