@@ -15,7 +15,7 @@ export {
 } from "./prompb";
 
 export {
-  v2AddHistSeries, v2AddSeries, v2AddSingles, v2Finish, v2StartSet, v2MetaReserve, v2Reset, v2SeriesLen, v2SymbolCount, v2SymbolsLen, v2Truncate,
+  v2AddHistSeries, v2AddSeries, v2AddSingles, v2Finish, v2StartSet, v2Templates, v2MetaReserve, v2Reset, v2SeriesLen, v2SymbolCount, v2SymbolsLen, v2Truncate,
 } from "./prompb2";
 import { appendSinglesTo, currentSlot, selectV1 } from "./prompb";
 import { v2Swap } from "./prompb2";

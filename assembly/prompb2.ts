@@ -73,9 +73,96 @@ let hashed: bool = false;
 /** The request slot whose state the globals hold. */
 let current: u32 = 0;
 
+// ---- request templates ------------------------------------------------------------------
+//
+// A gateway sends the same series, in the same order, every scrape: its requests' symbols
+// tables and labels_refs come out the same each time. A finished request whose every symbol
+// came from its series' labels is kept as a template, keyed by its first label block: per
+// series, the block, its labels_refs field, and the symbol count and bytes after it; then the
+// symbols table. A request whose first series has that block follows the template while its
+// series keep matching: each one's labels_refs field is copied, and nothing is interned. The
+// symbols table is materialized (the template's, up to where the request got) when the
+// request ends, or when it stops matching, after which it goes on as usual, interning by
+// bytes (keyed = false). Blocks are addresses in the series cache arena: valid, and holding
+// the same labels, within one generation of global ids (cacheReset() bumps it).
+
+/** Template being followed (its blob), 0 when none. */
+let tFollow: usize = 0;
+/** Series of the template matched so far. */
+let tPos: u32 = 0;
+/** The request may become a template: every symbol so far came from its series' labels. */
+let tPure: bool = true;
+/** The request matched a template from its first series (then it is no new template). */
+let tFollowed: bool = false;
+/** Per series head of the request: block, labels_refs field offset in `series`, field length, symbolCount and symbolsLen after it. */
+const trace = new Region();
+let traceLen: u32 = 0;
+const TRACE_ENTRY: usize = 20;
+
+/** Templates by first block (open addressing over T_PROBE slots); each is one heap block (see tSave). */
+const T_SLOTS: u32 = 256;
+const T_PROBE: usize = 4;
+const tKeys = memory.data(<i32>T_SLOTS * 4, 8);
+const tBlobs = memory.data(<i32>T_SLOTS * 4, 8);
+// Template blob: u32 gen, n, refsBytes, symbolsLen, symbolCount, followers (requests following
+// it now), detached (replaced while followed: freed by its last follower), then n entries of 5
+// u32 (block, refs offset in the blob's refs area, refs length, symbolCount and symbolsLen after
+// it), then the refs area, the symbols bytes and the symbol index (8 bytes a symbol).
+const T_HEAD: usize = 28;
+/** Templates use at most this much heap memory (v2Templates; 0 = none kept). */
+let tBudget: usize = 0;
+let tBytes: usize = 0;
+
+/**
+ * Sets how much heap memory templates may hold (JS: a quarter of the series cache's budget;
+ * 0 under maxMemoryBytes, which did not budget for them). Set once, before any request.
+ */
+export function v2Templates(bytes: usize): void {
+  tBudget = bytes;
+}
+
+/** Frees a template blob. */
+function tFree(blob: usize): void {
+  tBytes -= tSize(blob);
+  heap.free(blob);
+}
+
+function tSize(blob: usize): usize {
+  let n = <usize>load<u32>(blob, 4);
+  return T_HEAD + n * TRACE_ENTRY + <usize>load<u32>(blob, 8) + <usize>load<u32>(blob, 12) + (<usize>load<u32>(blob, 16) << 3);
+}
+
+/** The request stops following its template (freed if it was replaced meanwhile and nobody else follows it). */
+function tUnfollow(): void {
+  let blob = tFollow;
+  tFollow = 0;
+  let f = load<u32>(blob, 20) - 1;
+  store<u32>(blob, f, 20);
+  if (f == 0 && load<u32>(blob, 24) != 0) tFree(blob);
+}
+
+// @ts-ignore: decorator
+@inline
+function tSlot(block: usize): usize {
+  return <usize>((<u32>(block >>> 3) * 0x9e3779b1) >>> 24) << 2; // 256 slots, as byte offsets
+}
+
+/** The slot (byte offset) holding the template of `block`, or where to put it: a free one, or its home. */
+function tFind(block: usize): usize {
+  let home = tSlot(block);
+  let free: usize = <usize>-1;
+  for (let i: usize = 0; i < T_PROBE; i++) {
+    let k = (home + (i << 2)) & ((<usize>T_SLOTS << 2) - 1);
+    let key = load<u32>(tKeys + k);
+    if (key == <u32>block) return k;
+    if (key == 0 && free == <usize>-1) free = k;
+  }
+  return free != <usize>-1 ? free : home;
+}
+
 // Per request slot (see prompb.ts selectV1): the 2.0 state of every slot's request, swapped
 // in and out of the globals above by v2Swap().
-const SLOT_WORDS: usize = 19;
+const SLOT_WORDS: usize = 26;
 const v2slots = memory.data(4096 * <i32>SLOT_WORDS * <i32>sizeof<usize>(), 16);
 
 /** Saves the 2.0 state into slot `from` and loads slot `to`'s. */
@@ -89,6 +176,9 @@ export function v2Swap(from: u32, to: u32): void {
   store<u64>(a, epoch, 12 * W); // words 12 and 13
   store<usize>(a, <usize>keyed, 14 * W); store<usize>(a, <usize>keyedGen, 15 * W); store<usize>(a, <usize>hashed, 16 * W);
   store<u64>(a, refsEpoch, 17 * W); // words 17 and 18
+  store<usize>(a, tFollow, 19 * W); store<usize>(a, <usize>tPos, 20 * W);
+  store<usize>(a, <usize>tPure | (<usize>tFollowed << 1), 21 * W);
+  store<usize>(a, trace.ptr, 22 * W); store<usize>(a, trace.cap, 23 * W); store<usize>(a, <usize>traceLen, 24 * W);
   let b = v2slots + <usize>to * SLOT_WORDS * W;
   symbols.ptr = load<usize>(b); symbols.cap = load<usize>(b, W); symbolsLen = load<usize>(b, 2 * W);
   symbolIndex.ptr = load<usize>(b, 3 * W); symbolIndex.cap = load<usize>(b, 4 * W); symbolCount = <u32>load<usize>(b, 5 * W);
@@ -97,6 +187,10 @@ export function v2Swap(from: u32, to: u32): void {
   epoch = load<u64>(b, 12 * W);
   keyed = load<usize>(b, 14 * W) != 0; keyedGen = <u32>load<usize>(b, 15 * W); hashed = load<usize>(b, 16 * W) != 0;
   refsEpoch = load<u64>(b, 17 * W);
+  tFollow = load<usize>(b, 19 * W); tPos = <u32>load<usize>(b, 20 * W);
+  let f = load<usize>(b, 21 * W);
+  tPure = (f & 1) != 0; tFollowed = (f & 2) != 0;
+  trace.ptr = load<usize>(b, 22 * W); trace.cap = load<usize>(b, 23 * W); traceLen = <u32>load<usize>(b, 24 * W);
   current = to;
 }
 
@@ -112,13 +206,15 @@ function unkey(slot: u32, stamp: u64): void {
 /** Bytes of series records in the selected 2.0 request. */
 export function v2SeriesLen(): usize { return seriesLen; }
 /** Bytes of symbol records in the selected 2.0 request. */
-export function v2SymbolsLen(): usize { return symbolsLen; }
+export function v2SymbolsLen(): usize { return tFollow != 0 ? tSymbolsLen() : symbolsLen; }
 
 /**
  * Cuts the selected 2.0 request back to an earlier state (series bytes, symbol count and
  * symbol bytes, as v2SeriesLen/v2SymbolCount/v2SymbolsLen gave them): undoes later appends.
  */
 export function v2Truncate(seriesBytes: usize, count: u32, symbolBytes: usize): void {
+  tLeave(); // the trace would have to be cut too: this request will not be a template
+  traceLen = 0;
   // Cached labels_refs may be in what is cut, or refer to symbols that are.
   if (seriesBytes < seriesLen || count < symbolCount) refsEpoch = ++epochs;
   if (seriesBytes < seriesLen) seriesLen = seriesBytes;
@@ -141,6 +237,11 @@ export function v2Reset(): void {
   keyed = true;
   keyedGen = gGeneration();
   hashed = false;
+  if (tFollow != 0) tUnfollow(); // a request given up while it followed one
+  tPos = 0;
+  tPure = true;
+  tFollowed = false;
+  traceLen = 0;
   append(0, 0);
 }
 
@@ -251,6 +352,7 @@ export function v2AddSeries(labels: usize, labelsLen: usize, n: u32, flags: u32,
   let r = scan(n, flags);
   if (r < 0) return r;
   let refsAt = (<usize>n << 4);
+  if (exemplarCount > 0) tLeave();
   let xBytes = exemplarsSize();
   let st = startTs;
   let stBytes: usize = st != 0 ? <usize>1 + varint64Size(<u64>st) : <usize>0;
@@ -339,6 +441,7 @@ export function v2AddHistSeries(labels: usize, labelsLen: usize, count: u32, sta
     body += 1 + varint32Size(<u32>m) + m;
     r += histRecordSize(r);
   }
+  if (exemplarCount > 0) tLeave();
   let xBytes = exemplarsSize();
   let w = v2Head(labels, labelsLen, staged, body + xBytes, type, helpLen, unitLen);
   r = stage.ptr;
@@ -389,6 +492,11 @@ let metaLen: usize = 0;
  * histograms), writes its tag, length and labels_refs, and returns where the payload goes.
  */
 function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, type: u32, helpLen: usize, unitLen: usize): usize {
+  if (helpLen > 0 || unitLen > 0) tLeave();
+  else if (tFollow != 0 || (traceLen == 0 && tPure && seriesLen == 0)) {
+    let w = tHead(labels, payload, type);
+    if (w != 0) return w;
+  }
   metaType = type;
   metaHelp = helpLen > 0 ? intern(lstage.ptr, helpLen) : 0;
   metaUnit = unitLen > 0 ? intern(lstage.ptr + helpLen, unitLen) : 0;
@@ -406,6 +514,7 @@ function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, ty
     store<u8>(w++, TAG_SERIES);
     w = writeVarint32(w, <u32>body);
     memory.copy(w, series.ptr + <usize>load<u32>(cache, 8), len);
+    if (tPure) tTrace(labels, w - series.ptr, len);
     return w + len;
   }
   let refs = reserve(stage, keep + (labelCount << 3) + 16, keep) + keep;
@@ -425,12 +534,169 @@ function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, ty
   store<u64>(cache, refsEpoch);
   store<u32>(cache, <u32>(w - series.ptr), 8);
   store<u32>(cache, <u32>field, 12);
+  let fieldAt = w;
   if (refsLen > 0) {
     store<u8>(w++, TAG_REFS);
     w = writeVarint32(w, <u32>refsLen);
     for (let k: usize = 0; k < count; k++) w = writeVarint32(w, load<u32>(refs + (k << 2)));
   }
+  if (tPure) tTrace(labels, fieldAt - series.ptr, w - fieldAt);
   return w;
+}
+
+/** Appends a trace entry for the series head just written (symbols as they are now). */
+function tTrace(block: usize, off: usize, len: usize): void {
+  let e = reserve(trace, (<usize>traceLen + 1) * TRACE_ENTRY, <usize>traceLen * TRACE_ENTRY) + <usize>traceLen * TRACE_ENTRY;
+  store<u32>(e, <u32>block);
+  store<u32>(e, <u32>off, 4);
+  store<u32>(e, <u32>len, 8);
+  store<u32>(e, symbolCount, 12);
+  store<u32>(e, <u32>symbolsLen, 16);
+  traceLen++;
+}
+
+/** The followed template's blob. */
+// @ts-ignore: decorator
+@inline
+function tBlob(): usize {
+  return tFollow;
+}
+
+/** Symbols the request holds while it follows its template (after tPos series; "" before any). */
+function tSymbolCount(): u32 {
+  return tPos == 0 ? 1 : load<u32>(tBlob() + T_HEAD + <usize>(tPos - 1) * TRACE_ENTRY, 12);
+}
+
+function tSymbolsLen(): usize {
+  return tPos == 0 ? 2 : <usize>load<u32>(tBlob() + T_HEAD + <usize>(tPos - 1) * TRACE_ENTRY, 16);
+}
+
+/**
+ * The series head of a request that may follow a template: 0 when it does not (or no longer
+ * does: then the symbols so far are materialized and the caller goes on as usual).
+ */
+function tHead(labels: usize, payload: usize, type: u32): usize {
+  if (tFollow == 0) {
+    // The request's first series: is there a template that starts with its block?
+    let k = tFind(labels);
+    let blob = <usize>load<u32>(tBlobs + k);
+    if (blob == 0 || load<u32>(tKeys + k) != <u32>labels || load<u32>(blob) != gGeneration() || symbolCount != 1) return 0;
+    tFollow = blob;
+    store<u32>(blob, load<u32>(blob, 20) + 1, 20);
+    tPos = 0;
+    tFollowed = true;
+  }
+  let blob = tBlob();
+  let n = load<u32>(blob, 4);
+  let e = blob + T_HEAD + <usize>tPos * TRACE_ENTRY;
+  // A cache reset since the template was made: block addresses may now hold other labels.
+  if (tPos >= n || <usize>load<u32>(e) != labels || load<u32>(blob) != gGeneration()) {
+    tMaterialize();
+    keyed = false; // the materialized symbols carry no cached refs: intern by bytes from here
+    hashed = false;
+    epoch = ++epochs;
+    return 0;
+  }
+  metaType = type;
+  metaHelp = 0;
+  metaUnit = 0;
+  metaLen = type != 0 ? <usize>1 + varint32Size(type) : <usize>0;
+  let len = <usize>load<u32>(e, 8);
+  let refs = blob + T_HEAD + <usize>n * TRACE_ENTRY + <usize>load<u32>(e, 4);
+  let body = len + payload + 2 + metaLen;
+  let w = reserve(series, seriesLen + 6 + body + 8, seriesLen) + seriesLen;
+  store<u8>(w++, TAG_SERIES);
+  w = writeVarint32(w, <u32>body);
+  memory.copy(w, refs, len);
+  tTraceAt(e, w - series.ptr);
+  tPos++;
+  return w + len;
+}
+
+/** A trace entry copied from the template (the refs field now at `off` in this request). */
+function tTraceAt(src: usize, off: usize): void {
+  let e = reserve(trace, (<usize>traceLen + 1) * TRACE_ENTRY, <usize>traceLen * TRACE_ENTRY) + <usize>traceLen * TRACE_ENTRY;
+  store<u32>(e, load<u32>(src));
+  store<u32>(e, <u32>off, 4);
+  store<u32>(e, load<u32>(src, 8), 8);
+  store<u32>(e, load<u32>(src, 12), 12);
+  store<u32>(e, load<u32>(src, 16), 16);
+  traceLen++;
+}
+
+/** Stops following the template: the symbols table becomes the template's up to tPos. */
+function tMaterialize(): void {
+  if (tFollow == 0) return;
+  let blob = tBlob();
+  let n = <usize>load<u32>(blob, 4);
+  let count = tSymbolCount();
+  let len = tSymbolsLen();
+  let syms = blob + T_HEAD + n * TRACE_ENTRY + <usize>load<u32>(blob, 8);
+  let index = syms + <usize>load<u32>(blob, 12);
+  let p = reserve(symbols, len + 8, 0);
+  memory.copy(p, syms, len);
+  let q = reserve(symbolIndex, <usize>count << 3, 0);
+  memory.copy(q, index, <usize>count << 3);
+  symbolCount = count;
+  symbolsLen = len;
+  tUnfollow();
+}
+
+/** Leaves the template for good: something other than series labels enters the symbols table. */
+function tLeave(): void {
+  if (tFollow != 0) {
+    tMaterialize();
+    keyed = false;
+    hashed = false;
+    epoch = ++epochs;
+  }
+  tPure = false;
+}
+
+/** Keeps the finished request as the template of its first block. */
+function tSave(): void {
+  let n = <usize>traceLen;
+  let refsBytes: usize = 0;
+  for (let i: usize = 0; i < n; i++) refsBytes += <usize>load<u32>(trace.ptr + i * TRACE_ENTRY, 8);
+  let size = T_HEAD + n * TRACE_ENTRY + refsBytes + symbolsLen + (<usize>symbolCount << 3);
+  let first = <usize>load<u32>(trace.ptr);
+  let k = tFind(first);
+  let old = <usize>load<u32>(tBlobs + k);
+  if (old != 0) {
+    store<u32>(tBlobs + k, 0);
+    store<u32>(tKeys + k, 0);
+    // Followed by a request in another slot: its last follower frees it.
+    if (load<u32>(old, 20) == 0) tFree(old);
+    else store<u32>(old, 1, 24);
+  }
+  if (tBytes + size > tBudget) return;
+  let blob = heap.alloc(size);
+  tBytes += size;
+  store<u32>(blob, gGeneration());
+  store<u32>(blob, <u32>n, 4);
+  store<u32>(blob, <u32>refsBytes, 8);
+  store<u32>(blob, <u32>symbolsLen, 12);
+  store<u32>(blob, symbolCount, 16);
+  store<u32>(blob, 0, 20);
+  store<u32>(blob, 0, 24);
+  let refs = blob + T_HEAD + n * TRACE_ENTRY;
+  let at: usize = 0;
+  for (let i: usize = 0; i < n; i++) {
+    let src = trace.ptr + i * TRACE_ENTRY;
+    let dst = blob + T_HEAD + i * TRACE_ENTRY;
+    let len = <usize>load<u32>(src, 8);
+    store<u32>(dst, load<u32>(src));
+    store<u32>(dst, <u32>at, 4);
+    store<u32>(dst, <u32>len, 8);
+    store<u32>(dst, load<u32>(src, 12), 12);
+    store<u32>(dst, load<u32>(src, 16), 16);
+    memory.copy(refs + at, series.ptr + <usize>load<u32>(src, 4), len);
+    at += len;
+  }
+  memory.copy(refs + refsBytes, symbols.ptr, symbolsLen);
+  memory.copy(refs + refsBytes + symbolsLen, symbolIndex.ptr, <usize>symbolCount << 3);
+  store<u32>(tKeys + k, <u32>first);
+  store<u32>(tBlobs + k, <u32>blob);
 }
 
 /** Writes the metadata that v2Head() prepared; returns the new length of the series region. */
@@ -463,6 +729,13 @@ export function v2MetaReserve(bytes: usize): usize {
 
 /** Writes the request (symbols, then series) into `out`; returns its length. */
 export function v2Finish(): usize {
+  if (tFollow != 0) {
+    tMaterialize(); // the request is a prefix of its template: nothing new to keep
+  } else if (tPure && !tFollowed && traceLen > 0) {
+    tSave();
+  } else if (tPure && tFollowed && traceLen > 0) {
+    tSave(); // it matched a template for a while, then went its own way: it replaces it
+  }
   let total = symbolsLen + seriesLen;
   let p = reserve(out, total, 0);
   memory.copy(p, symbols.ptr, symbolsLen);
@@ -473,5 +746,5 @@ export function v2Finish(): usize {
 
 /** Symbols in the current request's table ("" included). */
 export function v2SymbolCount(): u32 {
-  return symbolCount;
+  return tFollow != 0 ? tSymbolCount() : symbolCount;
 }

@@ -30,6 +30,7 @@ export interface CoreExports {
   v2AddSeries(labels: number, labelsLen: number, n: number, flags: number, type: number, helpLen: number, unitLen: number): number
   v2MetaReserve(bytes: number): number
   v2Finish(): number
+  v2Templates(bytes: number): void
   v2SymbolCount(): number
   v2SeriesLen(): number
   v2SymbolsLen(): number
@@ -106,14 +107,17 @@ export class Core {
   f64!: Float64Array
   i64!: BigInt64Array
   readonly #maxPages: number
+  readonly #templateBytes: number
 
   /**
    * @param maxMemoryBytes ceiling for this instance's linear memory (rounded up to 64 KiB
    *   pages; default 4 GiB). A request that needs more makes the core trap: the call throws
    *   CoreTrapError and the instance is replaced.
    */
-  constructor (maxMemoryBytes = MAX_PAGES * 65536) {
+  constructor (maxMemoryBytes = MAX_PAGES * 65536, templateBytes = 0) {
     this.#maxPages = Math.max(INITIAL_PAGES, Math.min(MAX_PAGES, Math.ceil(maxMemoryBytes / 65536)))
+    // 2.0 request templates are heap memory the caller did not budget for under a limit.
+    this.#templateBytes = this.#maxPages < MAX_PAGES ? 0 : templateBytes
     this.#instantiate()
   }
 
@@ -128,6 +132,7 @@ export class Core {
       },
     })
     this.exports = { ...(instance.exports as unknown as CoreExports), memory }
+    this.exports.v2Templates(this.#templateBytes)
     this.generation++
     this.#remap()
   }

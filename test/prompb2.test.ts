@@ -365,3 +365,81 @@ describe('start timestamps (2.0)', () => {
     expect(() => codec.encodeV2([{ metric: { __name__: 'x' }, values: [1], timestamps: [1], startTimestamp: 1.5 }])).toThrow(/startTimestamp/)
   })
 })
+
+// ---- request templates (a gateway's requests, same series in the same order) ------------------
+
+describe('2.0 request templates: a request that repeats an earlier one is the same bytes, built without interning', () => {
+  const T = 1_700_000_000_000
+  /**
+   * Series s: a few shared strings, one unique value each. Its label object is made once and
+   * passed again in every round, as a gateway does (the series cache, and with it the
+   * templates, recognise a label set by its object).
+   */
+  const metrics = new Map<number, Record<string, string>>()
+  function series (s: number, round: number, shape: number): Item {
+    let metric = metrics.get(s)
+    if (metric === undefined) metrics.set(s, metric = { __name__: `gw_${s % 3}`, site: `site-${s % 4}`, id: `dev-${s}` })
+    const item: Item = {
+      metric,
+      values: shape === 1 ? [s, s + 0.5] : [s + round / 8],
+      timestamps: shape === 1 ? [T + round * 1000, T + round * 1000 + 1] : [T + round * 1000],
+    }
+    if (shape === 2) item.metadata = { type: 'gauge', help: `help ${s % 2}` }
+    if (shape === 3) item.exemplars = [{ labels: { trace_id: `t${s}` }, value: 1, timestamp: T }]
+    return item
+  }
+
+  it('property: rounds of requests that repeat, grow, shrink, reorder or carry metadata and exemplars (seed 20261126)', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.record({
+        // How this round's request differs from the last one's series list.
+        change: fc.constantFrom('same', 'same', 'same', 'prefix', 'longer', 'swap', 'replace', 'new'),
+        at: fc.nat(40),
+        shape: fc.constantFrom(0, 0, 0, 0, 1, 2, 3),
+      }), { minLength: 2, maxLength: 12 }),
+      fc.constantFrom(0, 1024, 1 << 20),
+      async (rounds, smallCache) => {
+        const opts = smallCache > 0 ? { seriesCacheBytes: smallCache } : {}
+        const ours = await createCodec({ autoConvertSecondsToMs: false, ...opts })
+        // The reference keeps no templates (they are off under maxMemoryBytes).
+        const ref = await createCodec({ autoConvertSecondsToMs: false, maxMemoryBytes: 1 << 30, ...opts })
+        let list = Array.from({ length: 30 }, (_, i) => i)
+        for (const [r, round] of rounds.entries()) {
+          const at = round.at % Math.max(1, list.length)
+          if (round.change === 'prefix') list = list.slice(0, Math.max(1, at))
+          else if (round.change === 'longer') list = [...list, 100 + r, 200 + r]
+          else if (round.change === 'swap' && list.length > 1) list = list.map((s, i) => (i === at ? list[(at + 1) % list.length] : i === (at + 1) % list.length ? list[at] : s))
+          else if (round.change === 'replace') list = list.map((s, i) => (i === at ? 300 + r : s))
+          else if (round.change === 'new') list = Array.from({ length: 20 }, (_, i) => 400 + r * 20 + i)
+          const items = list.map((s, i) => series(s, r, i === at ? round.shape : 0))
+          const want = ref.encodeV2(items)
+          expect(hex(ours.encodeV2(items)), `round ${r} (${round.change} at ${at})`).toBe(hex(want))
+          // The same request again, at once: it follows the template this one left.
+          expect(hex(ours.encodeV2(items)), `round ${r} again`).toBe(hex(ref.encodeV2(items)))
+        }
+      },
+    ), { seed: 20261126, numRuns: 60 })
+  })
+
+  it('the same requests sent through a writer, in four shards, flushed each scrape: strict receiver, each sample once', async () => {
+    const { startReceiver } = await import('../src/receiver.js')
+    const { RemoteWriter } = await import('../src/writer.js')
+    const rx = await startReceiver()
+    const w = new RemoteWriter({ url: rx.url, protocol: 'v2', concurrency: 4, maxSamplesPerRequest: 300, autoConvertSecondsToMs: false })
+    try {
+      for (let round = 0; round < 5; round++) {
+        w.write(Array.from({ length: 1000 }, (_, s) => series(s, round, 0)))
+        if (round === 2) {
+          // A bad item in a call: the call is rolled back in requests that follow templates.
+          expect(() => w.write([...Array.from({ length: 50 }, (_, s) => series(s, 9, 0)), { metric: { __name__: 'x' }, values: [1], timestamps: [Number.NaN] }])).toThrow()
+        }
+        await w.flush()
+      }
+      await w.close()
+      expect(rx.stats().rejected).toBe(0)
+      expect(rx.stats().samples).toBe(5000)
+    } finally {
+      await rx.close()
+    }
+  })
+})
