@@ -653,6 +653,22 @@ function tLeave(): void {
   tPure = false;
 }
 
+/** The generation of global ids the templates were last swept for. */
+let tGen: u32 = 0;
+
+/** Drops the templates of older generations (their blocks are gone): freed, or by their last follower. */
+function tSweep(): void {
+  tGen = gGeneration();
+  for (let k: usize = 0; k < (<usize>T_SLOTS << 2); k += 4) {
+    let blob = <usize>load<u32>(tBlobs + k);
+    if (blob == 0 || load<u32>(blob) == tGen) continue;
+    store<u32>(tBlobs + k, 0);
+    store<u32>(tKeys + k, 0);
+    if (load<u32>(blob, 20) == 0) tFree(blob);
+    else store<u32>(blob, 1, 24);
+  }
+}
+
 /** Keeps the finished request as the template of its first block. */
 function tSave(): void {
   let n = <usize>traceLen;
@@ -669,6 +685,7 @@ function tSave(): void {
     if (load<u32>(old, 20) == 0) tFree(old);
     else store<u32>(old, 1, 24);
   }
+  if (tGen != gGeneration() || tBytes + size > tBudget) tSweep();
   if (tBytes + size > tBudget) return;
   let blob = heap.alloc(size);
   tBytes += size;
@@ -730,11 +747,17 @@ export function v2MetaReserve(bytes: usize): usize {
 /** Writes the request (symbols, then series) into `out`; returns its length. */
 export function v2Finish(): usize {
   if (tFollow != 0) {
-    tMaterialize(); // the request is a prefix of its template: nothing new to keep
-  } else if (tPure && !tFollowed && traceLen > 0) {
+    // The request is a prefix of its template: nothing new to keep. Its table is now an
+    // ordinary one, with no refs cached (as after tLeave), should anything be appended still.
+    tMaterialize();
+    keyed = false;
+    hashed = false;
+    epoch = ++epochs;
+  } else if (tPure && traceLen > 0 && keyedGen == gGeneration()) {
+    // A new template, or one that replaces the template it followed for a while. Not if the
+    // series cache was reset while the request was open: its first blocks are addresses of
+    // the old generation, which the new one reuses for other label sets.
     tSave();
-  } else if (tPure && tFollowed && traceLen > 0) {
-    tSave(); // it matched a template for a while, then went its own way: it replaces it
   }
   let total = symbolsLen + seriesLen;
   let p = reserve(out, total, 0);

@@ -170,7 +170,7 @@ export class Codec {
     if (!Number.isInteger(maxDecodedBytes) || maxDecodedBytes < 0) throw new InvalidArgumentError('invalid maxDecodedBytes')
     if (maxMemoryBytes !== undefined && !(maxMemoryBytes > 0)) throw new InvalidArgumentError('invalid maxMemoryBytes')
     // 2.0 request templates (the core's prompb2.ts) get a quarter of the series cache's budget.
-    this.#core = new Core(maxMemoryBytes, Math.floor(seriesCacheBytes / 4))
+    this.#core = new Core(maxMemoryBytes, Math.min(1 << 30, Math.floor(seriesCacheBytes / 4)))
     this.#coreGen = this.#core.generation
     this.#flags = strictTimestamps ? AS_STRICT : 0
     this.#autoSeconds = autoConvertSecondsToMs

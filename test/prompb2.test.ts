@@ -421,6 +421,47 @@ describe('2.0 request templates: a request that repeats an earlier one is the sa
     ), { seed: 20261126, numRuns: 60 })
   })
 
+  it('a series cache reset while a request is open: the request is no template (its blocks are addresses of the old generation)', async () => {
+    // Found by review: saved anyway, it made a later request whose first block reused such an
+    // address copy another series' labels_refs.
+    const L: Record<string, Record<string, string>> = {}
+    const lab = (k: string): Record<string, string> => (L[k] ??= { __name__: `m_${k}`, big: 'v'.repeat(600) })
+    const ours = await createCodec({ seriesCacheBytes: 3100, autoConvertSecondsToMs: false })
+    const ref = await createCodec({ seriesCacheBytes: 3100, autoConvertSecondsToMs: false, maxMemoryBytes: 1 << 30 })
+    for (const s of ['abcde', 'ea', 'cab', 'de', 'abcde', 'ab', 'ab']) {
+      const items = [...s].map((k) => ({ metric: lab(k), values: [1, 2], timestamps: [T, T + 1] }))
+      expect(hex(ours.encodeV2(items)), s).toBe(hex(ref.encodeV2(items)))
+    }
+  })
+
+  it('the same, through a writer: every sample arrives under its own series', async () => {
+    const { startReceiver } = await import('../src/receiver.js')
+    const { RemoteWriter } = await import('../src/writer.js')
+    const M: Record<string, Record<string, string>> = {}
+    const get = (k: string): Record<string, string> => (M[k] ??= { __name__: `series_${k}`, big: 'v'.repeat(600) })
+    const got: string[] = []
+    const want: string[] = []
+    const rx = await startReceiver({ onItems: (items) => { for (const it of items) got.push(`${it.metric.__name__}=${it.values[0]}`) } })
+    const w = new RemoteWriter({ url: rx.url, protocol: 'v2', concurrency: 1, seriesCacheBytes: 3100, autoConvertSecondsToMs: false })
+    try {
+      let t = T
+      let v = 0
+      for (const p of ['AB', 'AC', 'C', 'DE', 'DF', 'FG', 'G', 'AB', 'AB']) {
+        for (const k of p) {
+          const item: Item = { metric: get(k), values: [v], timestamps: [t++] }
+          if (p !== 'DF' && p !== 'G') item.metadata = { type: 'gauge', help: 'h' }
+          want.push(`series_${k}=${v++}`)
+          w.write([item])
+        }
+        await w.flush()
+      }
+      await w.close()
+      expect(got).toEqual(want)
+    } finally {
+      await rx.close()
+    }
+  })
+
   it('the same requests sent through a writer, in four shards, flushed each scrape: strict receiver, each sample once', async () => {
     const { startReceiver } = await import('../src/receiver.js')
     const { RemoteWriter } = await import('../src/writer.js')
