@@ -445,18 +445,30 @@ export function addSingles(count: u32): i32 {
   let p = reserve(out, outLen + need, outLen) + outLen;
   let rec = stage.ptr;
   for (let i: u32 = 0; i < count; i++, rec += SINGLE) {
-    let labels = <usize>load<u32>(rec);
-    let labelsLen = <usize>load<u32>(rec, 4);
-    let bits = load<u64>(rec, 16);
-    let t = singleTimestamp(rec);
-    if (singleCode < 0) return singleError(i, singleCode, p);
-    store<u8>(p++, TAG_TS);
-    p = writeVarint32(p, <u32>(labelsLen + 2 + samplePayload(bits, t)));
-    memory.copy(p, labels, labelsLen);
-    p = writeSample(p + labelsLen, bits, t);
+    let q = writeSingle(p, rec);
+    if (q == 0) return singleError(i, singleCode, p);
+    p = q;
   }
   outLen = p - out.ptr;
   return 0;
+}
+
+/**
+ * Writes the TimeSeries of addSingles() record `rec` at p (room reserved: 28 bytes beyond its
+ * labels); returns where it ends, or 0 with singleCode set for a bad timestamp.
+ */
+// @ts-ignore: decorator
+@inline
+function writeSingle(p: usize, rec: usize): usize {
+  let labels = <usize>load<u32>(rec);
+  let labelsLen = <usize>load<u32>(rec, 4);
+  let bits = load<u64>(rec, 16);
+  let t = singleTimestamp(rec);
+  if (singleCode < 0) return 0;
+  store<u8>(p++, TAG_TS);
+  p = writeVarint32(p, <u32>(labelsLen + 2 + samplePayload(bits, t)));
+  memory.copy(p, labels, labelsLen);
+  return writeSample(p + labelsLen, bits, t);
 }
 
 /**
@@ -478,17 +490,10 @@ export function appendSinglesTo(count: u32): i32 {
       errIndex = <i32>i;
       return E_SLOT;
     }
-    let labels = <usize>load<u32>(rec);
-    let labelsLen = <usize>load<u32>(rec, 4);
-    let p = reserve(out, outLen + 28 + labelsLen, outLen) + outLen;
-    let bits = load<u64>(rec, 16);
-    let t = singleTimestamp(rec);
-    if (singleCode < 0) return singleError(i, singleCode, p);
-    store<u8>(p++, TAG_TS);
-    p = writeVarint32(p, <u32>(labelsLen + 2 + samplePayload(bits, t)));
-    memory.copy(p, labels, labelsLen);
-    p = writeSample(p + labelsLen, bits, t);
-    outLen = p - out.ptr;
+    let p = reserve(out, outLen + 28 + <usize>load<u32>(rec, 4), outLen) + outLen;
+    let q = writeSingle(p, rec);
+    if (q == 0) return singleError(i, singleCode, p);
+    outLen = q - out.ptr;
   }
   return 0;
 }

@@ -23,7 +23,7 @@ import { Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { Codec, checkV2Exemplars } from './codec.js'
 import type { CacheEntry, CodecOptions, Prepared } from './codec.js'
-import { InvalidArgumentError, RemoteWriteError, ValidationError, describeLabels } from './errors.js'
+import { InvalidArgumentError, RemoteWriteError, describeLabels } from './errors.js'
 import { Transport } from './http.js'
 import { createSender, holds, shortfall } from './sender.js'
 import type { Outcome, Sender } from './sender.js'
@@ -760,7 +760,6 @@ export class RemoteWriter extends EventEmitter {
    */
   #writeAllSingles (items: readonly Item[], entries: CacheEntry[], undo: Undo[], filled: Batch[]): number {
     const codec = this.#codec
-    const { maxSamplesPerRequest, maxBytesPerRequest } = this.#o
     const n = items.length
     if (this.#slotOf.length < n) this.#slotOf = new Uint32Array(Math.max(n, 2 * this.#slotOf.length))
     const slotOf = this.#slotOf
@@ -772,14 +771,7 @@ export class RemoteWriter extends EventEmitter {
       let j = 0
       while (j < bucket.length) {
         const batch = this.#openBatch(shard, undo)
-        let take = 0
-        let bytes = batch.bytes
-        while (j + take < bucket.length && batch.samples + take < maxSamplesPerRequest) {
-          const need = SERIES_OVERHEAD + entries[bucket[j + take]].len + MAX_SAMPLE_BYTES
-          if (bytes + need > maxBytesPerRequest && (batch.samples + take) > 0) break
-          bytes += need
-          take++
-        }
+        const take = this.#singlesThatFit(batch, entries, bucket, j, bucket.length)
         if (take > 0) {
           for (let t = j; t < j + take; t++) slotOf[bucket[t]] = batch.slot
           plan.push({ batch, bucket, from: j, take })
@@ -792,51 +784,53 @@ export class RemoteWriter extends EventEmitter {
     codec.appendSinglesTo(items, entries, slotOf, n)
     for (const { batch, bucket, from, take } of plan) {
       codec.select(batch.slot)
-      const size = codec.size
-      this.#bufferedBytes += size - batch.bytes
-      this.#bufferedSamples += take
-      batch.bytes = size
-      batch.samples += take
-      for (let t = from; t < from + take; t++) {
-        batch.entries.push(entries[bucket[t]])
-        batch.counts.push(1)
-      }
+      this.#grewSingles(batch, entries, bucket, from, take)
       if (!batch.full && this.#isFull(batch)) this.#markFull(batch.shard, batch, filled)
     }
     return n
   }
 
+  /** How many of the one-sample items bucket[j..end) fit the batch, by count and by worst-case bytes. */
+  #singlesThatFit (batch: Batch, entries: CacheEntry[], bucket: number[], j: number, end: number): number {
+    const { maxSamplesPerRequest, maxBytesPerRequest } = this.#o
+    let take = 0
+    let bytes = batch.bytes
+    while (j + take < end && batch.samples + take < maxSamplesPerRequest) {
+      const need = SERIES_OVERHEAD + entries[bucket[j + take]].len + MAX_SAMPLE_BYTES
+      if (bytes + need > maxBytesPerRequest && (batch.samples + take) > 0) break
+      bytes += need
+      take++
+    }
+    return take
+  }
+
+  /** Accounts for the one-sample items bucket[from..from + take) just appended to the batch's (selected) request. */
+  #grewSingles (batch: Batch, entries: CacheEntry[], bucket: number[], from: number, take: number): void {
+    const size = this.#codec.size
+    this.#bufferedBytes += size - batch.bytes
+    this.#bufferedSamples += take
+    batch.bytes = size
+    batch.samples += take
+    for (let t = from; t < from + take; t++) {
+      batch.entries.push(entries[bucket[t]])
+      batch.counts.push(1)
+    }
+  }
+
   /** Encodes the one-sample items bucket[j..j + run) into the shard's batches. */
   #writeSingles (shard: Shard, items: readonly Item[], bucket: number[], entries: CacheEntry[], j: number, run: number, undo: Undo[], filled: Batch[]): void {
     const codec = this.#codec
-    const { maxSamplesPerRequest, maxBytesPerRequest } = this.#o
     const end = j + run
     while (j < end) {
       const batch = this.#openBatch(shard, undo)
-      // As many as fit by count and by worst-case bytes.
-      let take = 0
-      let bytes = batch.bytes
-      while (j + take < end && batch.samples + take < maxSamplesPerRequest) {
-        const need = SERIES_OVERHEAD + entries[bucket[j + take]].len + MAX_SAMPLE_BYTES
-        if (bytes + need > maxBytesPerRequest && (batch.samples + take) > 0) break
-        bytes += need
-        take++
-      }
+      const take = this.#singlesThatFit(batch, entries, bucket, j, end)
       if (take === 0) {
         this.#markFull(shard, batch, filled)
         continue
       }
       codec.select(batch.slot)
       codec.appendSingles(items, bucket, entries, j, take)
-      const size = codec.size
-      this.#bufferedBytes += size - batch.bytes
-      this.#bufferedSamples += take
-      batch.bytes = size
-      batch.samples += take
-      for (let k = j; k < j + take; k++) {
-        batch.entries.push(entries[bucket[k]])
-        batch.counts.push(1)
-      }
+      this.#grewSingles(batch, entries, bucket, j, take)
       j += take
       if (this.#isFull(batch)) this.#markFull(shard, batch, filled)
     }
