@@ -2,8 +2,9 @@
  * Senders: how the writer's attempts reach undici.
  *
  * - InlineSender runs each attempt on the calling thread (the writer awaits one batch per
- *   shard at a time). Used with an injected dispatcher, which cannot cross threads, and with
- *   `ioThread: false`.
+ *   shard at a time). Used with an injected dispatcher, which cannot cross threads, with
+ *   `ioThread: false`, and when the thread cannot be used (options it cannot receive, or no
+ *   io-worker.js beside this module).
  * - WorkerSender hands attempts to one I/O thread per process, shared by all writers. It keeps
  *   a FIFO per shard and sends a shard's next batch the moment the previous one is accepted,
  *   without waiting for the writer's thread, which meanwhile encodes. A batch that is not
