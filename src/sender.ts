@@ -188,6 +188,8 @@ class IoThread {
   readonly #held = new Map<number, Set<number>>()
   #nextId = 1
   #nextWriter = 1
+  /** What made the thread exit, if it threw: the cause of the failures it leaves behind. */
+  #died: unknown = undefined
 
   /** Registers a writer's transport; throws if its options cannot cross to the thread. */
   open (options: TransportOptions, timeout: number, shards: number): number {
@@ -251,7 +253,7 @@ class IoThread {
     const worker = startWorker()
     worker.unref()
     worker.on('message', (m: FromWorker) => this.#onMessage(m))
-    worker.on('error', (e) => { if (process.env.PRW_DEBUG_IO) console.error('io thread error', e) }) // its exit follows; handled there
+    worker.on('error', (e) => { this.#died = e }) // its exit follows; handled there
     worker.on('exit', () => this.#onExit(worker))
     for (const msg of this.#opened.values()) worker.postMessage({ ...msg, held: [...(this.#held.get(msg.w) ?? [])] })
     this.#worker = worker
@@ -285,7 +287,13 @@ class IoThread {
     const pending = [...this.#pending.values()]
     this.#pending.clear()
     // Their bodies went with the thread: the writer reports these batches failed.
-    for (const p of pending) p.resolve({ kind: 'network', error: new IoError('the I/O thread exited', 'ERR_PRW_IO_THREAD'), ms: 0, lost: true })
+    const cause = this.#died
+    this.#died = undefined
+    for (const p of pending) {
+      const error = new IoError('the I/O thread exited', 'ERR_PRW_IO_THREAD')
+      if (cause !== undefined) error.cause = cause
+      p.resolve({ kind: 'network', error, ms: 0, lost: true })
+    }
     for (const done of this.#closing.values()) done()
     this.#closing.clear()
   }
