@@ -9,7 +9,7 @@ import { gReset } from "./gstrings";
 export { exemplarReserve, exemplarSet } from "./exemplars";
 
 export {
-  addExemplarSeries, addHistSeries, addMetadataV1, addSeries, addSingles, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr, reqReset,
+  addExemplarSeries, addHistSeries, addMetadataV1, addSeries, addSingles, buildLabels, checkSeries, errorIndex, labelStageReserve, reqLen, reqPtr,
   reqTruncate,
   resultHash, resultLen, resultPtr, stageReserve,
 } from "./prompb";
@@ -17,8 +17,14 @@ export {
 export {
   v2AddHistSeries, v2AddSeries, v2AddSingles, v2Finish, v2StartSet, v2Templates, v2MetaReserve, v2Reset, v2SeriesLen, v2SymbolCount, v2SymbolsLen, v2Truncate,
 } from "./prompb2";
-import { appendSinglesTo, currentSlot, selectV1 } from "./prompb";
-import { v2Swap } from "./prompb2";
+import { appendSinglesTo, currentSlot, reqReset as v1Reset, selectV1 } from "./prompb";
+import { v2Abandon, v2Swap } from "./prompb2";
+
+/** Starts a 1.0 request in the selected slot (a 2.0 request the slot was building is given up). */
+export function reqReset(): void {
+  v1Reset();
+  v2Abandon();
+}
 
 /**
  * Selects request slot k (0 <= k < 4096): later calls on the request being built (1.0 or

@@ -227,6 +227,15 @@ export function v2Truncate(seriesBytes: usize, count: u32, symbolBytes: usize): 
   }
 }
 
+/**
+ * The selected slot starts a 1.0 request (index.ts reqReset): a 2.0 request it was building is
+ * given up, and with it the template that request followed.
+ */
+export function v2Abandon(): void {
+  if (tFollow != 0) tUnfollow();
+  tPos = 0;
+}
+
 /** Starts a 2.0 request: no series, and the symbols table holding only "". */
 export function v2Reset(): void {
   epoch = ++epochs;
