@@ -358,7 +358,6 @@ export class RemoteWriter extends EventEmitter {
   #closed = false
   #bufferedSamples = 0
   #bufferedBytes = 0
-  #inFlight = 0
   #needDrain = false
   #waiters: Array<{ resolve: () => void, reject: (e: unknown) => void }> = []
   #idleWaiters: Array<() => void> = []
@@ -1096,7 +1095,8 @@ export class RemoteWriter extends EventEmitter {
    * make room, so the open batches are sent as they are. Otherwise they keep filling.
    */
   #unblock (): void {
-    if (this.#inFlight === 0 && this.#shards.every((s) => s.queue.length === 0)) this.#sealAll()
+    // A batch stays in its shard's queue until it settles: empty queues mean nothing in flight.
+    if (this.#shards.every((s) => s.queue.length === 0)) this.#sealAll()
   }
 
   #sealAll (): void {
@@ -1117,7 +1117,7 @@ export class RemoteWriter extends EventEmitter {
   }
 
   #idle (): boolean {
-    return this.#bufferedSamples === 0 && this.#inFlight === 0 && this.#shards.every((s) => s.queue.length === 0 && s.open === undefined)
+    return this.#bufferedSamples === 0 && this.#shards.every((s) => s.queue.length === 0 && s.open === undefined)
   }
 
   /** The flush timer runs while anything is buffered, so a partial batch never waits forever. */
@@ -1218,14 +1218,12 @@ export class RemoteWriter extends EventEmitter {
           return
         }
         const expect = { v2: batch.v2, floats: batch.samples - batch.histograms, histograms: batch.histograms }
-        this.#inFlight++
         batch.shard.attempting++
         batch.shard.waiting = false
         let outcome: Outcome
         try {
           outcome = await this.#sender.attempt(shard, batch, attempt, expect)
         } finally {
-          this.#inFlight--
           batch.shard.attempting--
         }
         held = holds(outcome, expect)
