@@ -185,11 +185,26 @@ function emitCopy(dst: usize, offset: usize, length: usize): usize {
 /** Returns the largest j such that src[i..i+(j-j0)) == src[j0..j) and j <= end, starting from j0.
  *
  *  It assumes that i < j (i trails j, so reads at i stay in bounds whenever reads at j do).
- *  Compares 8 bytes at a time; the first differing byte is ctz(xor)/8 on little-endian loads,
- *  which gives exactly the length a byte-by-byte loop would. */
+ *  Compares 8 or 16 bytes at a time; the first differing byte is ctz(xor)/8 on little-endian
+ *  loads, or the first clear bit of the byte-equality mask, which gives exactly the length a
+ *  byte-by-byte loop would. */
 // @ts-ignore: decorator
 @inline
 function extendMatch(i: usize, j: usize, end: usize): usize {
+  // Most matches end within a few bytes: try one 8-byte compare first, then go 16 at a time.
+  if (j + 8 <= end) {
+    let x = load<u64>(j) ^ load<u64>(i);
+    if (x != 0) return j + (<usize>ctz(x) >> 3);
+    i += 8;
+    j += 8;
+  }
+  while (j + 16 <= end) {
+    // One bit per equal byte; the first 0 bit is the first difference.
+    let eq = i8x16.bitmask(i8x16.eq(v128.load(j), v128.load(i)));
+    if (eq != 0xffff) return j + <usize>ctz(~eq);
+    i += 16;
+    j += 16;
+  }
   while (j + 8 <= end) {
     let x = load<u64>(j) ^ load<u64>(i);
     if (x != 0) return j + (<usize>ctz(x) >> 3);
@@ -222,7 +237,27 @@ function encodeBlock(dst: usize, src: usize, len: usize): usize {
     shift--;
   }
   memory.fill(table, 0, tableSize << 1);
+  // Every block over 8 KiB uses the largest table. A constant shift there frees a register
+  // in the hot loops (encodeBody is inlined twice).
+  if (shift == 32 - 14) return encodeBody(dst, src, len, 32 - 14);
+  return encodeBody(dst, src, len, shift);
+}
 
+/** The table step of a probe at pos, whose 4 bytes hash to h: returns the candidate that h's
+ *  slot holds and stores pos there (whatever the comparison that follows finds). */
+// @ts-ignore: decorator
+@inline
+function lookup(src: usize, pos: usize, h: usize): usize {
+  let slot = table + (h << 1);
+  let candidate = src + <usize>load<u16>(slot);
+  store<u16>(slot, <u16>(pos - src));
+  return candidate;
+}
+
+/** encodeBlock after the table is sized and cleared. */
+// @ts-ignore: decorator
+@inline
+function encodeBody(dst: usize, src: usize, len: usize, shift: u32): usize {
   let end = src + len;
   // Stop searching INPUT_MARGIN bytes early: the remainder is always emitted as a literal.
   let sLimit = end - INPUT_MARGIN;
@@ -230,37 +265,71 @@ function encodeBlock(dst: usize, src: usize, len: usize): usize {
   let nextEmit = src;
   // The output must start with a literal, so the first match can start at 1 at the earliest.
   let s = src + 1;
-  let nextHash = hash(load<u32>(s), shift);
 
   while (true) {
     // Skip heuristic (from C++ CompressFragment): after 32 misses probe every 2nd byte, after
     // 32 more every 3rd, and so on. A small density loss on compressible input, a large speed
     // win on incompressible input. skip is reset at each new search.
     let skip: u32 = 32;
-    let nextS = s;
     let candidate: usize = 0;
     let found = false;
-    // The 4 bytes at s, carried over from the previous probe's load at nextS.
-    let nextVal = load<u32>(s);
-    while (true) {
-      s = nextS;
-      let val = nextVal;
-      let bytesBetweenHashLookups = skip >> 5;
-      nextS = s + bytesBetweenHashLookups;
-      skip += bytesBetweenHashLookups;
-      if (nextS > sLimit) break;
-      let slot = table + (nextHash << 1);
-      candidate = src + <usize>load<u16>(slot);
-      // The slot is updated before the comparison, whatever its outcome.
-      store<u16>(slot, <u16>(s - src));
-      nextVal = load<u32>(nextS);
-      nextHash = hash(nextVal, shift);
-      if (val == load<u32>(candidate)) {
-        found = true;
-        break;
-      }
+    // The first 32 probes step by one byte. Take them 8 at a time from two 8-byte loads: the
+    // same probes, in the same order, with the same table updates as the loop below, so the
+    // output does not change; only the loads and loop checks are shared. Each probe at p
+    // needs p + 1 <= sLimit, as below; s + 8 <= sLimit covers the group.
+    while (skip < 64 && s + 8 <= sLimit) {
+      let lo = load<u64>(s);
+      let hi = load<u64>(s + 4);
+      let v0 = <u32>lo;
+      candidate = lookup(src, s, hash(v0, shift));
+      if (v0 == load<u32>(candidate)) { found = true; break; }
+      let v1 = <u32>(lo >> 8);
+      candidate = lookup(src, s + 1, hash(v1, shift));
+      if (v1 == load<u32>(candidate)) { s += 1; found = true; break; }
+      let v2 = <u32>(lo >> 16);
+      candidate = lookup(src, s + 2, hash(v2, shift));
+      if (v2 == load<u32>(candidate)) { s += 2; found = true; break; }
+      let v3 = <u32>(lo >> 24);
+      candidate = lookup(src, s + 3, hash(v3, shift));
+      if (v3 == load<u32>(candidate)) { s += 3; found = true; break; }
+      let v4 = <u32>hi;
+      candidate = lookup(src, s + 4, hash(v4, shift));
+      if (v4 == load<u32>(candidate)) { s += 4; found = true; break; }
+      let v5 = <u32>(hi >> 8);
+      candidate = lookup(src, s + 5, hash(v5, shift));
+      if (v5 == load<u32>(candidate)) { s += 5; found = true; break; }
+      let v6 = <u32>(hi >> 16);
+      candidate = lookup(src, s + 6, hash(v6, shift));
+      if (v6 == load<u32>(candidate)) { s += 6; found = true; break; }
+      let v7 = <u32>(hi >> 24);
+      candidate = lookup(src, s + 7, hash(v7, shift));
+      if (v7 == load<u32>(candidate)) { s += 7; found = true; break; }
+      s += 8;
+      skip += 8;
     }
-    if (!found) break; // emitRemainder
+    if (!found) {
+      // Probes 33 on, or the last few before sLimit, one at a time.
+      let nextS = s;
+      // The 4 bytes at s and their hash, carried over from each probe to the next.
+      let nextVal = load<u32>(s);
+      let nextHash = hash(nextVal, shift);
+      while (true) {
+        s = nextS;
+        let val = nextVal;
+        let bytesBetweenHashLookups = skip >> 5;
+        nextS = s + bytesBetweenHashLookups;
+        skip += bytesBetweenHashLookups;
+        if (nextS > sLimit) break;
+        candidate = lookup(src, s, nextHash);
+        nextVal = load<u32>(nextS);
+        nextHash = hash(nextVal, shift);
+        if (val == load<u32>(candidate)) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) break; // emitRemainder
+    }
 
     // src[nextEmit..s) are unmatched; emit them as a literal before the copy at s.
     d += emitLiteralShort(d, nextEmit, s - nextEmit);
@@ -280,14 +349,9 @@ function encodeBlock(dst: usize, src: usize, len: usize): usize {
       }
       // Insert s-1 (inside the copy) and probe s with one 8-byte load; s + 7 < end here.
       let x = load<u64>(s - 1);
-      let prevHash = hash(<u32>x, shift);
-      store<u16>(table + (prevHash << 1), <u16>(s - 1 - src));
-      let currHash = hash(<u32>(x >> 8), shift);
-      let slot = table + (currHash << 1);
-      candidate = src + <usize>load<u16>(slot);
-      store<u16>(slot, <u16>(s - src));
+      store<u16>(table + (hash(<u32>x, shift) << 1), <u16>(s - 1 - src));
+      candidate = lookup(src, s, hash(<u32>(x >> 8), shift));
       if (<u32>(x >> 8) != load<u32>(candidate)) {
-        nextHash = hash(<u32>(x >> 16), shift);
         s++;
         break;
       }
