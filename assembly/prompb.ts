@@ -20,7 +20,7 @@ import {
   E_TS_FRACTIONAL, E_TS_NOT_FINITE, E_TS_RANGE, E_TS_SECONDS, E_TS_UNSORTED,
 } from "./errors";
 import { arenaAlloc, lstage, out, reserve, scratch, stage } from "./memory";
-import { varint32Size, varint64Size, writeVarint32, writeVarint64Wide } from "./varint";
+import { continuationBits, spread56, varint32Size, varint64Size, writeVarint32, writeVarint64Wide } from "./varint";
 import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
 import { hashBytes } from "./hash";
 import { IDS_PENDING } from "./gstrings";
@@ -297,6 +297,45 @@ export function setOutLen(n: usize): void { outLen = n; }
 export function reqReset(): void { outLen = 0; }
 /** Bytes of protobuf written so far for the current request. */
 export function reqLen(): usize { return outLen; }
+/**
+ * Writes the `n` Sample records staged at vals/ts (after scan()) and returns the pointer past
+ * them. With scanTsSize set, every timestamp is positive with a varint of that many bytes,
+ * and the loop needs neither size computation nor a branch on the timestamp. It assumes 8
+ * writable bytes past the records, as writeSample.
+ */
+// @ts-ignore: decorator
+@inline
+export function writeSamples(p: usize, vals: usize, ts: usize, n: usize): usize {
+  let size = scanTsSize;
+  if (size == 0) {
+    for (let i: usize = 0; i < n; i++) {
+      p = writeSample(p, load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
+    }
+    return p;
+  }
+  let more = continuationBits(size);
+  // Tag, length and value tag of a Sample with a value, as one little-endian store (its 4th
+  // byte is overwritten by the value); and tag and length of one without.
+  let withValue = <u32>TAG_SAMPLE | ((10 + <u32>size) << 8) | (<u32>TAG_DOUBLE << 16);
+  let withoutValue = <u16>(<u32>TAG_SAMPLE | ((1 + <u32>size) << 8));
+  for (let i: usize = 0; i < n; i++) {
+    let bits = load<u64>(vals + (i << 3));
+    if (bits == STALE_NAN_QUIET) bits = STALE_NAN;
+    if (bits != 0) {
+      store<u32>(p, withValue);
+      store<u64>(p, bits, 3);
+      p += 11;
+    } else {
+      store<u16>(p, withoutValue);
+      p += 2;
+    }
+    store<u8>(p, TAG_TSTAMP);
+    store<u64>(p, spread56(load<u64>(ts + (i << 3))) | more, 1);
+    p += 1 + size;
+  }
+  return p;
+}
+
 /** Pointer of the current request's protobuf bytes (valid until the next allocating call). */
 export function reqPtr(): usize { return out.ptr; }
 
@@ -324,10 +363,7 @@ export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): 
   store<u8>(p++, TAG_TS);
   p = writeVarint32(p, <u32>body);
   memory.copy(p, labels, labelsLen);
-  p += labelsLen;
-  for (let i: usize = 0; i < <usize>n; i++) {
-    p = writeSample(p, load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
-  }
+  p = writeSamples(p + labelsLen, vals, ts, n);
   outLen = p - out.ptr;
   return 0;
 }
@@ -564,21 +600,27 @@ function inSeconds(flags: u32, t0: f64): bool {
 
 /** Bytes of the Sample records of the last scan(): two per sample plus their payloads. */
 export let scanBytes: usize = 0;
+/**
+ * Varint size of every timestamp of the last scan() when they all share one (1..8) and are
+ * positive, as a sorted series whose first and last timestamps do; else 0. writeSamples()
+ * then writes without per-sample sizes.
+ */
+export let scanTsSize: usize = 0;
 
 /**
  * One pass over a staged series: each timestamp is checked (finite, inside int64, the
  * seconds and strict rules), converted to int64 milliseconds in place, and compared with
- * the previous one (non-decreasing); the Sample records' size is summed into scanBytes.
+ * the previous one (non-decreasing). Then the Sample records' size goes into scanBytes.
  * Returns 0, or an error code with errorIndex() naming the sample.
  */
 export function scan(n: u32, flags: u32): i32 {
   errIndex = -1;
   scanBytes = 0;
+  scanTsSize = 0;
   if (n == 0) return 0;
   let vals = stage.ptr;
   let ts = vals + (<usize>n << 3);
   let strict = (flags & AS_STRICT) != 0;
-  let bytes: usize = <usize>n << 1;
   let prev = i64.MIN_VALUE;
   if ((flags & AS_TS_I64) != 0) {
     let seconds = inSeconds(flags, <f64>load<i64>(ts));
@@ -602,7 +644,6 @@ export function scan(n: u32, flags: u32): i32 {
         return E_TS_UNSORTED;
       }
       prev = t;
-      bytes += samplePayload(load<u64>(vals + (i << 3)), t);
     }
   } else {
     let scale: f64 = 1;
@@ -614,22 +655,20 @@ export function scan(n: u32, flags: u32): i32 {
       scale = 1000;
     }
     for (let i: usize = 0; i < <usize>n; i++) {
-      let f = load<f64>(ts + (i << 3));
-      if (f - f != 0) {
-        errIndex = <i32>i;
-        return E_TS_NOT_FINITE;
-      }
-      f *= scale;
+      let g = load<f64>(ts + (i << 3));
+      let f = g * scale;
       // f64.nearest rounds half to even, as Python's round() does.
       let r = nearest<f64>(f);
+      // [-2^63, 2^63): both bounds are exact doubles. NaN and ±Infinity fail this test too;
+      // one branch serves both rules and the error path tells them apart. (Doubles this
+      // large are whole numbers, so the strict test below could not have failed first.)
+      if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0)) {
+        errIndex = <i32>i;
+        return g - g != 0 ? E_TS_NOT_FINITE : E_TS_RANGE;
+      }
       if (strict && r != f) {
         errIndex = <i32>i;
         return E_TS_FRACTIONAL;
-      }
-      // [-2^63, 2^63): both bounds are exact doubles.
-      if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0)) {
-        errIndex = <i32>i;
-        return E_TS_RANGE;
       }
       let t = <i64>r;
       store<i64>(ts + (i << 3), t);
@@ -638,9 +677,38 @@ export function scan(n: u32, flags: u32): i32 {
         return E_TS_UNSORTED;
       }
       prev = t;
-      bytes += samplePayload(load<u64>(vals + (i << 3)), t);
     }
   }
-  scanBytes = bytes;
+  scanBytes = samplesSize(vals, ts, <usize>n);
   return 0;
+}
+
+/**
+ * Bytes of the Sample records of n sorted samples (sets scanTsSize). When the first
+ * timestamp is positive and the last needs as many varint bytes as the first, sorting puts
+ * every timestamp in that size class: the size is then per-sample constant plus 9 per
+ * non-zero value, and only the values need a (16-byte) pass.
+ */
+// @ts-ignore: decorator
+@inline
+function samplesSize(vals: usize, ts: usize, n: usize): usize {
+  let first = load<i64>(ts);
+  let size = varint64Size(<u64>first);
+  if (first > 0 && size <= 8 && varint64Size(<u64>load<i64>(ts + ((n - 1) << 3))) == size) {
+    scanTsSize = size;
+    // Count +0.0 values (bits 0: no value field): i64x2.eq gives -1 per zero lane.
+    let zeros = i64x2.splat(0);
+    let i: usize = 0;
+    for (; i + 2 <= n; i += 2) {
+      zeros = i64x2.sub(zeros, i64x2.eq(v128.load(vals + (i << 3)), i64x2.splat(0)));
+    }
+    let z = <usize>(i64x2.extract_lane(zeros, 0) + i64x2.extract_lane(zeros, 1));
+    if (i < n && load<u64>(vals + (i << 3)) == 0) z++;
+    return n * (3 + size) + (n - z) * 9;
+  }
+  let bytes: usize = n << 1;
+  for (let i: usize = 0; i < n; i++) {
+    bytes += samplePayload(load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
+  }
+  return bytes;
 }

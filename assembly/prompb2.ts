@@ -22,7 +22,7 @@
 // Label records give the sorted names and values to intern.
 
 import { Region, lstage, out, reserve, stage } from "./memory";
-import { SINGLE, errIndexSet, samplePayload, scan, scanBytes, setOutLen, singleCode, singleTimestamp, writeSample } from "./prompb";
+import { SINGLE, errIndexSet, samplePayload, scan, scanBytes, setOutLen, singleCode, singleTimestamp, writeSample, writeSamples } from "./prompb";
 import { hashBytes } from "./hash";
 import { gGeneration, gRecord, labelIds } from "./gstrings";
 import { exemplarClear, exemplarCount, exemplarRecord, exemplarScalars, writeExemplarScalars } from "./exemplars";
@@ -368,13 +368,10 @@ export function v2AddSeries(labels: usize, labelsLen: usize, n: u32, flags: u32,
   let w = v2Head(labels, labelsLen, refsAt, scanBytes + xBytes + <usize>n * stBytes, type, helpLen, unitLen);
   let vals = stage.ptr;
   let ts = vals + (<usize>n << 3);
-  for (let i: usize = 0; i < <usize>n; i++) {
+  if (st == 0) w = writeSamples(w, vals, ts, <usize>n);
+  else for (let i: usize = 0; i < <usize>n; i++) {
     let bits = load<u64>(vals + (i << 3));
     let t = load<i64>(ts + (i << 3));
-    if (st == 0) {
-      w = writeSample(w, bits, t);
-      continue;
-    }
     // Sample { value = 1; timestamp = 2; start_timestamp = 3 }: the length byte grows by stBytes.
     let at = w;
     w = writeSample(w, bits, t);

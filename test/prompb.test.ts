@@ -341,6 +341,61 @@ describe('seeded round trips through native snappy, snappyjs and protobufjs', ()
   })
 })
 
+// ---- Sample records around every varint size boundary ---------------------------------------
+//
+// The encoder writes a series' samples on one of two paths: when its timestamps are positive
+// and its first and last need the same varint size (1..8 bytes), every record has that size
+// and the zero values are counted apart; otherwise each record is sized alone. This table
+// puts series on both sides of each size boundary 2^(7k), through both paths, with zero
+// values at even and odd positions and odd and even lengths.
+
+describe('Sample records around every varint size boundary', () => {
+  const VALUE_PATTERNS: ReadonlyArray<readonly bigint[]> = [
+    [0x3ff0000000000000n], // 1.0 everywhere
+    [0n, 0x4000000000000000n], // +0 at even positions
+    [0x4000000000000000n, 0n], // +0 at odd positions
+    [0n], // +0 everywhere: no value field at all
+    [0x8000000000000000n, STALE_QUIET_BITS, STALE_BITS, 0n, NAN_BITS], // -0, stale (quiet), stale, +0, NaN
+  ]
+  const cases: Array<{ name: string, ts: bigint[] }> = []
+  for (let k = 1n; k <= 9n; k++) {
+    const b = 1n << (7n * k)
+    const below = (x: bigint): bigint => x <= 2n ** 63n - 1n ? x : 2n ** 63n - 1n
+    cases.push({ name: `just below 2^${7n * k}`, ts: [b - 3n, b - 2n, below(b - 1n)] })
+    if (b <= 2n ** 63n - 1n) {
+      cases.push({ name: `across 2^${7n * k}`, ts: [b - 2n, b - 1n, b, b + 1n] })
+      cases.push({ name: `from 2^${7n * k}`, ts: [b, b + 1n, b + 1n, b + 7n, b + 100n] })
+    }
+  }
+  cases.push({ name: 'first timestamp 0', ts: [0n, 1n, 2n] })
+  cases.push({ name: 'first timestamp negative', ts: [-1n, 5n, 6n, 7n] })
+  cases.push({ name: 'all negative', ts: [-(2n ** 63n), -1000n, -1n] })
+  cases.push({ name: 'one sample', ts: [1700000000000n] })
+
+  it('every case, every value pattern, lengths n and n - 1, int64 and float timestamps, equals protobufjs', () => {
+    let checked = 0
+    for (const c of cases) {
+      for (const pattern of VALUE_PATTERNS) {
+        for (const n of [c.ts.length, c.ts.length - 1]) {
+          if (n === 0) continue
+          const ts = c.ts.slice(0, n)
+          const values = f64FromBits(ts.map((_, i) => pattern[i % pattern.length]))
+          const forms: Item[] = [{ metric: UP, values, timestamps: BigInt64Array.from(ts) }]
+          // As doubles where every timestamp is exactly representable.
+          if (ts.every((t) => BigInt(Number(t)) === t)) {
+            forms.push({ metric: UP, values, timestamps: Float64Array.from(ts, Number) })
+          }
+          for (const item of forms) {
+            checkRoundTrip(codec, [item, { ...item, metric: { __name__: 'b' } }])
+            checked++
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(250)
+  })
+})
+
 // ---- one-sample items into several requests at once (the writer's gateway path) ---------------
 
 describe('appendSinglesTo: one-sample items, each to its own request slot, in item order', () => {
