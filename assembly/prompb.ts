@@ -654,7 +654,33 @@ export function scan(n: u32, flags: u32): i32 {
       }
       scale = 1000;
     }
-    for (let i: usize = 0; i < <usize>n; i++) {
+    let i: usize = 0;
+    if (n >= 2) {
+      // Two at a time first. While a pair passes every rule and stays below 2^51 in
+      // magnitude, one vector test covers it, and adding then subtracting 1.5 * 2^52 turns
+      // its (whole) doubles into int64s exactly. The first pair that fails any test, an error
+      // or just a larger value, and everything after it, go the scalar way below, which
+      // reports errors.
+      let sc = f64x2.splat(scale);
+      let lo = f64x2.splat(-2251799813685248.0); // -2^51
+      let hi = f64x2.splat(2251799813685248.0); // 2^51
+      let magic = f64x2.splat(6755399441055744.0); // 1.5 * 2^52
+      let lenient = strict ? i64x2.splat(0) : i64x2.splat(-1);
+      let last = f64x2.splat(-Infinity);
+      for (; i + 2 <= <usize>n; i += 2) {
+        let f = f64x2.mul(v128.load(ts + (i << 3)), sc);
+        let r = f64x2.nearest(f);
+        // Each lane's predecessor: [last[1], r[0]].
+        let before = i8x16.shuffle(last, r, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23);
+        let ok = v128.and(v128.and(f64x2.ge(r, lo), f64x2.lt(r, hi)), f64x2.ge(r, before));
+        ok = v128.and(ok, v128.or(f64x2.eq(r, f), lenient));
+        if (!i64x2.all_true(ok)) break;
+        v128.store(ts + (i << 3), i64x2.sub(f64x2.add(r, magic), magic));
+        last = r;
+      }
+      if (i > 0) prev = <i64>f64x2.extract_lane(last, 1);
+    }
+    for (; i < <usize>n; i++) {
       let g = load<f64>(ts + (i << 3));
       let f = g * scale;
       // f64.nearest rounds half to even, as Python's round() does.

@@ -429,6 +429,57 @@ describe('timestamps', () => {
     }
   })
 
+  // The core checks and converts float timestamps two at a time while a pair passes every
+  // rule and stays below 2^51, then one at a time. Errors and large values at every position
+  // of short series, in both float forms, must come out exactly as one at a time.
+  it('an error at any position of a 2- to 7-sample series names that sample (both float forms)', () => {
+    const bad: Array<[string, number, Codec, RegExp]> = [
+      ['NaN', Number.NaN, plain, /not a finite number/],
+      ['Infinity', Infinity, plain, /not a finite number/],
+      ['-Infinity', -Infinity, plain, /not a finite number/],
+      ['2^63', 2 ** 63, plain, /outside the int64/],
+      ['fractional', 1_700_000_000_000.5, strict, /fractional millisecond/],
+      ['going back', 1_000, nosort, /ascending/],
+    ]
+    for (let n = 2; n <= 7; n++) {
+      for (let at = 0; at < n; at++) {
+        for (const [what, t, codec, reason] of bad) {
+          // Going back needs a sample before it; at 0, put the drop after instead.
+          const ts = Array.from({ length: n }, (_, i) => 1_700_000_000_000 + i * 15_000)
+          if (what === 'going back' && at === 0) continue
+          ts[at] = t
+          for (const timestamps of [ts, Float64Array.from(ts)]) {
+            const err = thrown(() => codec.encode([ok(0), { metric: up(), values: ts.map(() => 1), timestamps }]))
+            expectValidation(err, { seriesIndex: 1, field: 'timestamps', sampleIndex: at, reason, shows: '__name__="up"' })
+          }
+        }
+      }
+    }
+    // And the codecs go on.
+    expect(tsOf(strict.encode([ok(1)]))).toEqual([1_700_000_000_001n, 1_700_000_000_002n])
+  })
+
+  it('float timestamps on both sides of ±2^51 and up to 2^63 give the same bytes as int64 ones', () => {
+    const series: bigint[][] = []
+    for (const base of [2n ** 51n, 2n ** 52n, 2n ** 53n, 2n ** 62n]) {
+      for (let n = 2; n <= 6; n++) {
+        for (let at = 0; at < n; at++) {
+          // Below base until position at, from base on (all exact doubles: steps of 2^12).
+          series.push(Array.from({ length: n }, (_, i) => base + BigInt(i - at) * 4096n))
+          series.push(Array.from({ length: n }, (_, i) => -base - BigInt(n - i) * 4096n))
+        }
+      }
+    }
+    for (const ts of series) {
+      const values = ts.map((_, i) => i + 0.5)
+      const asInt = plain.encode([{ metric: up(), values, timestamps: BigInt64Array.from(ts) }])
+      for (const timestamps of [ts.map(Number), Float64Array.from(ts, Number)]) {
+        expectBytes(plain.encode([{ metric: up(), values, timestamps }]), asInt, `timestamps ${ts.join(', ')}`)
+      }
+      expect(tsOf(asInt)).toEqual(ts)
+    }
+  })
+
   it('the input arrays are not modified by validation, conversion or sorting', () => {
     const values = Float64Array.of(2, 1)
     const ts = [1_700_000_001.5, 1_700_000_000]
