@@ -19,7 +19,7 @@ import {
   E_LABEL_DUPLICATE, E_LABEL_NAME, E_METRIC_NAME, E_NO_METRIC_NAME, E_SLOT,
   E_TS_FRACTIONAL, E_TS_NOT_FINITE, E_TS_RANGE, E_TS_SECONDS, E_TS_UNSORTED,
 } from "./errors";
-import { arenaAlloc, lstage, out, reserve, scratch, stage } from "./memory";
+import { arenaAlloc, copyShort, lstage, out, reserve, scratch, stage } from "./memory";
 import { continuationBits, spread56, varint32Size, varint64Size, writeVarint32, writeVarint64Wide } from "./varint";
 import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
 import { hashBytes } from "./hash";
@@ -362,7 +362,7 @@ export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): 
   let p = reserve(out, outLen + 6 + body + 8, outLen) + outLen;
   store<u8>(p++, TAG_TS);
   p = writeVarint32(p, <u32>body);
-  memory.copy(p, labels, labelsLen);
+  copyShort(p, labels, labelsLen);
   p = writeSamples(p + labelsLen, vals, ts, n);
   outLen = p - out.ptr;
   return 0;
@@ -425,7 +425,7 @@ export function addExemplarSeries(labels: usize, labelsLen: usize): i32 {
   let p = reserve(out, outLen + 6 + body, outLen) + outLen;
   store<u8>(p++, TAG_TS);
   p = writeVarint32(p, <u32>body);
-  memory.copy(p, labels, labelsLen);
+  copyShort(p, labels, labelsLen);
   p += labelsLen;
   for (let i: u32 = 0; i < exemplarCount; i++) p = writeExemplarV1(p, exemplarRecord(i), TAG_EXEMPLAR);
   outLen = p - out.ptr;
@@ -448,7 +448,7 @@ export function addHistSeries(labels: usize, labelsLen: usize, count: u32): i32 
   let p = reserve(out, outLen + 6 + body, outLen) + outLen;
   store<u8>(p++, TAG_TS);
   p = writeVarint32(p, <u32>body);
-  memory.copy(p, labels, labelsLen);
+  copyShort(p, labels, labelsLen);
   p += labelsLen;
   r = stage.ptr;
   for (let i: u32 = 0; i < count; i++) {
@@ -503,7 +503,7 @@ function writeSingle(p: usize, rec: usize): usize {
   if (singleCode < 0) return 0;
   store<u8>(p++, TAG_TS);
   p = writeVarint32(p, <u32>(labelsLen + 2 + samplePayload(bits, t)));
-  memory.copy(p, labels, labelsLen);
+  copyShort(p, labels, labelsLen);
   return writeSample(p + labelsLen, bits, t);
 }
 

@@ -21,7 +21,7 @@
 // A series' labels come from its 1.0 label block (the series cache keeps those): the block's
 // Label records give the sorted names and values to intern.
 
-import { Region, lstage, out, reserve, stage } from "./memory";
+import { Region, copyShort, lstage, out, reserve, stage } from "./memory";
 import { SINGLE, errIndexSet, samplePayload, scan, scanBytes, setOutLen, singleCode, singleTimestamp, writeSample, writeSamples } from "./prompb";
 import { hashBytes } from "./hash";
 import { gGeneration, gRecord, labelIds } from "./gstrings";
@@ -519,7 +519,7 @@ function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, ty
     let w = reserve(series, seriesLen + 6 + body + 8, seriesLen) + seriesLen;
     store<u8>(w++, TAG_SERIES);
     w = writeVarint32(w, <u32>body);
-    memory.copy(w, series.ptr + <usize>load<u32>(cache, 8), len);
+    copyShort(w, series.ptr + <usize>load<u32>(cache, 8), len);
     if (tPure) tTrace(labels, w - series.ptr, len);
     return w + len;
   }

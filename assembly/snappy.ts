@@ -17,6 +17,7 @@
 // fast path uses v128 moves (asconfig enables simd).
 
 import { E_CORRUPT } from "./errors";
+import { copyShort } from "./memory";
 
 // @ts-ignore: decorator
 @inline const TAG_LITERAL: u32 = 0x00;
@@ -122,7 +123,7 @@ function emitLiteral(dst: usize, lit: usize, len: usize): usize {
     store<u16>(dst + 1, <u16>n); // unaligned LE store
     i = 3;
   }
-  memory.copy(dst + i, lit, len);
+  copyShort(dst + i, lit, len);
   return i + len;
 }
 
