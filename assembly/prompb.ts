@@ -298,15 +298,14 @@ export function reqReset(): void { outLen = 0; }
 /** Bytes of protobuf written so far for the current request. */
 export function reqLen(): usize { return outLen; }
 /**
- * Writes the `n` Sample records staged at vals/ts (after scan()) and returns the pointer past
- * them. With scanTsSize set, every timestamp is positive with a varint of that many bytes,
- * and the loop needs neither size computation nor a branch on the timestamp. It assumes 8
- * writable bytes past the records, as writeSample.
+ * Writes the `n` Sample records staged at vals/ts and returns the pointer past them. `size`
+ * is scanTsSize from the scan() of these very samples: when it is not 0, every timestamp is
+ * positive with a varint of that many bytes, and the loop needs neither size computation nor
+ * a branch on the timestamp. It assumes 8 writable bytes past the records, as writeSample.
  */
 // @ts-ignore: decorator
 @inline
-export function writeSamples(p: usize, vals: usize, ts: usize, n: usize): usize {
-  let size = scanTsSize;
+export function writeSamples(p: usize, vals: usize, ts: usize, n: usize, size: usize): usize {
   if (size == 0) {
     for (let i: usize = 0; i < n; i++) {
       p = writeSample(p, load<u64>(vals + (i << 3)), load<i64>(ts + (i << 3)));
@@ -363,7 +362,7 @@ export function addSeries(labels: usize, labelsLen: usize, n: u32, flags: u32): 
   store<u8>(p++, TAG_TS);
   p = writeVarint32(p, <u32>body);
   copyShort(p, labels, labelsLen);
-  p = writeSamples(p + labelsLen, vals, ts, n);
+  p = writeSamples(p + labelsLen, vals, ts, n, scanTsSize);
   outLen = p - out.ptr;
   return 0;
 }
@@ -584,7 +583,7 @@ function singleError(i: u32, code: i32, p: usize): i32 {
  * and encodes them later). Returns 0 or an error code, as addSeries.
  */
 export function checkSeries(n: u32, flags: u32): i32 {
-  return scan(n, flags);
+  return scan(n, flags, false);
 }
 
 /**
@@ -610,10 +609,11 @@ export let scanTsSize: usize = 0;
 /**
  * One pass over a staged series: each timestamp is checked (finite, inside int64, the
  * seconds and strict rules), converted to int64 milliseconds in place, and compared with
- * the previous one (non-decreasing). Then the Sample records' size goes into scanBytes.
- * Returns 0, or an error code with errorIndex() naming the sample.
+ * the previous one (non-decreasing). Then, when `sized` (callers that write the samples),
+ * the Sample records' size goes into scanBytes and scanTsSize. Returns 0, or an error code
+ * with errorIndex() naming the sample.
  */
-export function scan(n: u32, flags: u32): i32 {
+export function scan(n: u32, flags: u32, sized: bool = true): i32 {
   errIndex = -1;
   scanBytes = 0;
   scanTsSize = 0;
@@ -705,7 +705,7 @@ export function scan(n: u32, flags: u32): i32 {
       prev = t;
     }
   }
-  scanBytes = samplesSize(vals, ts, <usize>n);
+  if (sized) scanBytes = samplesSize(vals, ts, <usize>n);
   return 0;
 }
 

@@ -22,7 +22,7 @@
 // Label records give the sorted names and values to intern.
 
 import { Region, copyShort, lstage, out, reserve, stage } from "./memory";
-import { SINGLE, errIndexSet, samplePayload, scan, scanBytes, setOutLen, singleCode, singleTimestamp, writeSample, writeSamples } from "./prompb";
+import { SINGLE, errIndexSet, samplePayload, scan, scanBytes, scanTsSize, setOutLen, singleCode, singleTimestamp, writeSample, writeSamples } from "./prompb";
 import { hashBytes } from "./hash";
 import { gGeneration, gRecord, labelIds } from "./gstrings";
 import { exemplarClear, exemplarCount, exemplarRecord, exemplarScalars, writeExemplarScalars } from "./exemplars";
@@ -368,7 +368,7 @@ export function v2AddSeries(labels: usize, labelsLen: usize, n: u32, flags: u32,
   let w = v2Head(labels, labelsLen, refsAt, scanBytes + xBytes + <usize>n * stBytes, type, helpLen, unitLen);
   let vals = stage.ptr;
   let ts = vals + (<usize>n << 3);
-  if (st == 0) w = writeSamples(w, vals, ts, <usize>n);
+  if (st == 0) w = writeSamples(w, vals, ts, <usize>n, scanTsSize);
   else for (let i: usize = 0; i < <usize>n; i++) {
     let bits = load<u64>(vals + (i << 3));
     let t = load<i64>(ts + (i << 3));
@@ -519,6 +519,8 @@ function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, ty
     let w = reserve(series, seriesLen + 6 + body + 8, seriesLen) + seriesLen;
     store<u8>(w++, TAG_SERIES);
     w = writeVarint32(w, <u32>body);
+    // From earlier in this request to its end: a cached offset is below seriesLen (a new
+    // epoch starts at every truncation and reset), so the two never overlap.
     copyShort(w, series.ptr + <usize>load<u32>(cache, 8), len);
     if (tPure) tTrace(labels, w - series.ptr, len);
     return w + len;

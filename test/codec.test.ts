@@ -12,7 +12,7 @@ import { STALE_NAN } from '../src/stale.js'
 import type { Item } from '../src/types.js'
 import {
   STALE_BITS, bitsOf, bitsOfArray, expectBytes, expectWire, expectedWire, f64FromBits, hex,
-  independentDecode, randomLabelName, randomLabelValue, randomMetricName, rng, seededSeries,
+  independentDecode, randomLabelName, randomLabelValue, randomMetricName, rng, roundHalfEven, seededSeries,
 } from './helpers.js'
 
 const up = (extra: Record<string, string> = {}): Record<string, string> => ({ __name__: 'up', job: 'x', ...extra })
@@ -457,6 +457,25 @@ describe('timestamps', () => {
     }
     // And the codecs go on.
     expect(tsOf(strict.encode([ok(1)]))).toEqual([1_700_000_000_001n, 1_700_000_000_002n])
+  })
+
+  it('two at a time: seconds ×1000 rounding half to even, -0, and whole numbers at ±2^51 under strict', async () => {
+    // Seconds with half-millisecond fractions: ×1000 then round half to even, pair by pair.
+    const secs = Array.from({ length: 9 }, (_, i) => 1_700_000_000 + i * 15 + (i % 2 === 0 ? 0.0005 : 0.0025))
+    const scaled = auto.encode([{ metric: up(), values: secs.map(() => 1), timestamps: Float64Array.from(secs) }])
+    expect(tsOf(scaled)).toEqual(secs.map((t) => BigInt(roundHalfEven(t * 1000))))
+    // -0 is 0 (no timestamp field), in either lane.
+    for (const ts of [[-0, 0, 1, 2], [0, -0, 1, 2], [-0, -0, -0]]) {
+      expect(tsOf(plain.encode([{ metric: up(), values: ts.map(() => 1), timestamps: Float64Array.from(ts) }]))).toEqual(ts.map(() => 0n).map((z, i) => (ts[i] === 0 ? z : BigInt(ts[i]))))
+    }
+    // Whole numbers at and around ±2^51 pass strictTimestamps, whichever lane the bound is in.
+    const strictMs = await createCodec({ strictTimestamps: true, autoConvertSecondsToMs: false })
+    for (const base of [2 ** 51, -(2 ** 51)]) {
+      for (const shift of [0, 1]) {
+        const ts = [base - 4, base - 2, base, base + 2, base + 4].slice(shift)
+        expect(tsOf(strictMs.encode([{ metric: up(), values: ts.map(() => 1), timestamps: Float64Array.from(ts) }]))).toEqual(ts.map(BigInt))
+      }
+    }
   })
 
   it('float timestamps on both sides of ±2^51 and up to 2^63 give the same bytes as int64 ones', () => {
