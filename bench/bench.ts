@@ -176,64 +176,97 @@ function note (msg: string): void {
   process.stderr.write(`# ${msg}\n`)
 }
 
-async function sections (): Promise<Section[]> {
-  const out: Section[] = []
+/**
+ * The sections, each built just before it runs. Built all at once, every section's data
+ * (workloads, three warmed codecs with 200,000 cached series) weighed on every other
+ * section's GC: allocation-heavy W2/cold then ran 25% slower and with a ±30% spread.
+ */
+function sections (): Array<{ id: string, build: () => Promise<Section> }> {
+  const out: Array<{ id: string, build: () => Promise<Section> }> = []
   if (wanted('W1')) {
-    const w = load('W1', w1Backfill)
     out.push({
-      id: 'W1', layout: w.layout, k: 10, requests: w.requests, target: 7,
-      stacks: [ours(await createCodec(), '(a) ours encode (copy)'), ours(await createCodec(), '(a) ours encodeView', true, 'a*'), ...peers()],
+      id: 'W1',
+      build: async () => {
+        const w = load('W1', w1Backfill)
+        return {
+          id: 'W1', layout: w.layout, k: 10, requests: w.requests, target: 7,
+          stacks: [ours(await createCodec(), '(a) ours encode (copy)'), ours(await createCodec(), '(a) ours encodeView', true, 'a*'), ...peers()],
+        }
+      },
     })
   }
   if (wanted('W2/cold')) {
-    const w = load('W2', w2Gateway)
-    const fresh = (batch: Request[]): Request[] => batch.map(freshLabels)
     out.push({
-      id: 'W2/cold', layout: `${w.layout}; fresh label objects every iteration (persistent codec, cache misses)`, k: 5, requests: w.requests,
-      stacks: [ours(await createCodec(), '(a) ours encode (copy)'), ...peers()].map((s) => ({ ...s, prepare: fresh })),
+      id: 'W2/cold',
+      build: async () => {
+        const w = load('W2', w2Gateway)
+        const fresh = (batch: Request[]): Request[] => batch.map(freshLabels)
+        return {
+          id: 'W2/cold', layout: `${w.layout}; fresh label objects every iteration (persistent codec, cache misses)`, k: 5, requests: w.requests,
+          stacks: [ours(await createCodec(), '(a) ours encode (copy)'), ...peers()].map((s) => ({ ...s, prepare: fresh })),
+        }
+      },
     })
   }
   if (wanted('W2/warm')) {
-    const w = load('W2', w2Gateway)
-    const byObject = await createCodec()
-    const view = await createCodec()
-    const handles = await createCodec()
-    // Warm the caches with one pass over the whole workload (200k label sets).
-    for (const r of w.requests) {
-      byObject.encode(r.items)
-      view.encodeView(r.items)
-    }
     out.push({
-      id: 'W2/warm', layout: `${w.layout}; same label objects again, next timestamp`, k: 5, requests: w.requests, target: 15, warm: true,
-      stacks: [
-        ours(byObject, '(a) ours encode (copy)'),
-        ours(view, '(a) ours encodeView', true, 'a*'),
-        withHandles(handles, w),
-        ...peers(),
-      ].map((s) => ({ ...s, prepare: nextTimestamp })),
+      id: 'W2/warm',
+      build: async () => {
+        const w = load('W2', w2Gateway)
+        const byObject = await createCodec()
+        const view = await createCodec()
+        const handles = await createCodec()
+        // Warm the caches with one pass over the whole workload (200k label sets).
+        for (const r of w.requests) {
+          byObject.encode(r.items)
+          view.encodeView(r.items)
+        }
+        return {
+          id: 'W2/warm', layout: `${w.layout}; same label objects again, next timestamp`, k: 5, requests: w.requests, target: 15, warm: true,
+          stacks: [
+            ours(byObject, '(a) ours encode (copy)'),
+            ours(view, '(a) ours encodeView', true, 'a*'),
+            withHandles(handles, w),
+            ...peers(),
+          ].map((s) => ({ ...s, prepare: nextTimestamp })),
+        }
+      },
     })
   }
   if (wanted('W3')) {
-    const w = load('W3', w3Counters)
     out.push({
-      id: 'W3', layout: w.layout, k: 10, requests: w.requests, target: 6,
-      stacks: [ours(await createCodec(), '(a) ours encode (copy)'), ours(await createCodec(), '(a) ours encodeView', true, 'a*'), ...peers()],
+      id: 'W3',
+      build: async () => {
+        const w = load('W3', w3Counters)
+        return {
+          id: 'W3', layout: w.layout, k: 10, requests: w.requests, target: 6,
+          stacks: [ours(await createCodec(), '(a) ours encode (copy)'), ours(await createCodec(), '(a) ours encodeView', true, 'a*'), ...peers()],
+        }
+      },
     })
   }
   if (wanted('W4')) {
-    const w = load('W4', w4PrometheusLayout)
     out.push({
-      id: 'W4', layout: w.layout, k: 5, requests: w.requests, target: 15,
-      stacks: [
-        ours(await createCodec(), '(a) ours encode (copy)'),
-        ours(await createCodec(), '(a) ours encodeView', true, 'a*'),
-        withHandles(await createCodec(), w),
-        ...peers(),
-      ],
+      id: 'W4',
+      build: async () => {
+        const w = load('W4', w4PrometheusLayout)
+        return {
+          id: 'W4', layout: w.layout, k: 5, requests: w.requests, target: 15,
+          stacks: [
+            ours(await createCodec(), '(a) ours encode (copy)'),
+            ours(await createCodec(), '(a) ours encodeView', true, 'a*'),
+            withHandles(await createCodec(), w),
+            ...peers(),
+          ],
+        }
+      },
     })
   }
   return out
 }
+
+/** The workload each section needs last: it is dropped once that section has run. */
+const LAST_USE: Record<string, string> = { W1: 'W1', 'W2/warm': 'W2', W3: 'W3', W4: 'W4' }
 
 // ---- correctness gate ----------------------------------------------------------------------
 
@@ -476,13 +509,18 @@ async function main (): Promise<void> {
   }
   note(`node ${env.node}, ${env.cpu}, ${env.mode} (${budget.time} ms / ≥${budget.iterations} iterations per task, best of ${rounds})`)
   const started = performance.now()
-  const list = await sections()
   const rows: Row[] = []
-  for (const s of list) {
+  const layouts: string[] = []
+  for (const { id, build } of sections()) {
+    const s = await build()
     check(s)
     note(`checked ${s.id}: every stack decodes to the same ${s.requests[0].series} series / ${s.requests[0].samples} samples`)
     note(`running ${s.id}: ${s.stacks.length} stacks, ${s.k} requests per iteration`)
     rows.push(...run(s))
+    layouts.push(`${s.id}: ${s.layout}; ${s.k} requests per iteration`)
+    // W2/cold also ran alone (W2/warm filtered out): drop W2 after it then.
+    const last = LAST_USE[id] ?? (id === 'W2/cold' && !wanted('W2/warm') ? 'W2' : undefined)
+    if (last !== undefined) workload.delete(last)
   }
   const snappyRows = await snappySections()
 
@@ -490,7 +528,7 @@ async function main (): Promise<void> {
   out.push(`node ${env.node}, ${env.cpu}, ${env.mode} run (${budget.time} ms and ≥${budget.iterations} iterations per task, best of ${rounds} rounds)`)
   if (rows.length > 0) {
     out.push('')
-    for (const s of list) out.push(`${s.id}: ${s.layout}; ${s.k} requests per iteration`)
+    out.push(...layouts)
     out.push('')
     out.push(table(
       ['workload', 'stack', 'samples/s', 'pb MB/s', 'B/sample', 'vs (b)', 'target', '±%'],
