@@ -62,10 +62,34 @@ export function writeVarint64Wide(p: usize, v: u64): usize {
 // @ts-ignore: decorator
 @inline
 export function spread56(v: u64): u64 {
-  v = (v & 0x000000000fffffff) | ((v & 0x00fffffff0000000) << 4);
-  v = (v & 0x00003fff00003fff) | ((v & 0x0fffc0000fffc000) << 2);
-  return (v & 0x007f007f007f007f) | ((v & 0x3f803f803f803f80) << 1);
+  v = (v & KEEP28) | ((v & MOVE28) << 4);
+  v = (v & KEEP14) | ((v & MOVE14) << 2);
+  return (v & KEEP7) | ((v & MOVE7) << 1);
 }
+
+/** spread56 of both 64-bit lanes. */
+// @ts-ignore: decorator
+@inline
+export function spread56x2(v: v128): v128 {
+  v = v128.or(v128.and(v, i64x2.splat(KEEP28)), i64x2.shl(v128.and(v, i64x2.splat(MOVE28)), 4));
+  v = v128.or(v128.and(v, i64x2.splat(KEEP14)), i64x2.shl(v128.and(v, i64x2.splat(MOVE14)), 2));
+  return v128.or(v128.and(v, i64x2.splat(KEEP7)), i64x2.shl(v128.and(v, i64x2.splat(MOVE7)), 1));
+}
+
+// spread56's halving steps: at each, the low half of every field stays (KEEP) and the high
+// half (MOVE) moves up by 4, 2, then 1 bits.
+// @ts-ignore: decorator
+@inline const KEEP28: u64 = 0x000000000fffffff;
+// @ts-ignore: decorator
+@inline const MOVE28: u64 = 0x00fffffff0000000;
+// @ts-ignore: decorator
+@inline const KEEP14: u64 = 0x00003fff00003fff;
+// @ts-ignore: decorator
+@inline const MOVE14: u64 = 0x0fffc0000fffc000;
+// @ts-ignore: decorator
+@inline const KEEP7: u64 = 0x007f007f007f007f;
+// @ts-ignore: decorator
+@inline const MOVE7: u64 = 0x3f803f803f803f80;
 
 /** The continuation bits of a `size`-byte varint (1..8): bit 7 of all but its last byte. */
 // @ts-ignore: decorator
