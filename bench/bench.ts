@@ -183,18 +183,18 @@ function note (msg: string): void {
  */
 function sections (): Array<{ id: string, build: () => Promise<Section> }> {
   const out: Array<{ id: string, build: () => Promise<Section> }> = []
-  if (wanted('W1')) {
-    out.push({
-      id: 'W1',
-      build: async () => {
-        const w = load('W1', w1Backfill)
-        return {
-          id: 'W1', layout: w.layout, k: 10, requests: w.requests, target: 7,
-          stacks: [ours(await createCodec(), '(a) ours encode (copy)'), ours(await createCodec(), '(a) ours encodeView', true, 'a*'), ...peers()],
-        }
-      },
-    })
-  }
+  // W1 and W3: multi-sample series, the codec's copy and view against the peers.
+  const series = (id: string, make: () => Workload, target: number): { id: string, build: () => Promise<Section> } => ({
+    id,
+    build: async () => {
+      const w = load(id, make)
+      return {
+        id, layout: w.layout, k: 10, requests: w.requests, target,
+        stacks: [ours(await createCodec(), '(a) ours encode (copy)'), ours(await createCodec(), '(a) ours encodeView', true, 'a*'), ...peers()],
+      }
+    },
+  })
+  if (wanted('W1')) out.push(series('W1', w1Backfill, 7))
   if (wanted('W2/cold')) {
     out.push({
       id: 'W2/cold',
@@ -233,18 +233,7 @@ function sections (): Array<{ id: string, build: () => Promise<Section> }> {
       },
     })
   }
-  if (wanted('W3')) {
-    out.push({
-      id: 'W3',
-      build: async () => {
-        const w = load('W3', w3Counters)
-        return {
-          id: 'W3', layout: w.layout, k: 10, requests: w.requests, target: 6,
-          stacks: [ours(await createCodec(), '(a) ours encode (copy)'), ours(await createCodec(), '(a) ours encodeView', true, 'a*'), ...peers()],
-        }
-      },
-    })
-  }
+  if (wanted('W3')) out.push(series('W3', w3Counters, 6))
   if (wanted('W4')) {
     out.push({
       id: 'W4',
