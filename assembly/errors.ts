@@ -1,7 +1,7 @@
 // Error codes returned by the core's exports. Every export that can fail returns a
 // negative i32 from this list (or a count/length >= 0 on success); the hot path never
 // throws. src/errors.ts mirrors these numbers and maps them to messages. Keep the two
-// lists in step: test/errors.test.ts compares them.
+// lists in step: test/core.test.ts compares them.
 
 /** Snappy: malformed input (bad preamble, bad tag, offset 0 or past the output, length mismatch). */
 export const E_CORRUPT: i32 = -1;
