@@ -20,7 +20,7 @@ import { Bench } from 'tinybench'
 import SnappyJS from 'snappyjs'
 import { createCodec } from '../src/index.js'
 import type { Codec, Item } from '../src/index.js'
-import { Core, loadCore } from '../src/wasm.js'
+import { Core, loadCore } from '../src/core/wasm.js'
 import {
   decodeBody, encodePeer, nativeCompress, nativeUncompress, peerNative, peerSnappyjs, snappyjsCompress,
 } from './peers.js'

@@ -4,8 +4,8 @@
  *
  *   npm run bench:v2            (tsx bench/v2.ts [--seconds S])
  */
-import { createCodec } from '../src/codec.js'
-import type { Codec } from '../src/codec.js'
+import { createCodec } from '../src/codec/codec.js'
+import type { Codec } from '../src/codec/codec.js'
 import type { Item } from '../src/types.js'
 import { nextTimestamp, w1Backfill, w2Gateway, w4PrometheusLayout } from './workloads.js'
 import type { Request, Workload } from './workloads.js'

@@ -1,8 +1,11 @@
 /**
- * Error classes and the core's error codes.
+ * Every error this library throws or reports, in one place (a leaf: it imports nothing from
+ * src/), and the core's error codes.
  *
- * Every error carries a stable `code` string. Messages never contain secrets: auth headers,
- * tokens and passwords are never passed to these constructors.
+ * Each class has its own `name` and a stable `code`; ERRORS below is the table of both, and
+ * `instanceof` works for every code that is thrown or reported (an error that crossed from the
+ * I/O thread is rebuilt as its class by `rebuildError()`). Messages never contain secrets:
+ * auth headers, tokens and passwords are never passed to these constructors.
  */
 
 /** Error codes returned by the WebAssembly core; mirrors assembly/errors.ts. */
@@ -129,6 +132,196 @@ export class CoreTrapError extends RemoteWriteError {
     super(`WebAssembly core trapped: ${(cause as Error)?.message ?? String(cause)}${detail ? `: ${detail}` : ''}`, 'ERR_PRW_CORE_TRAP', { cause })
     this.name = 'CoreTrapError'
   }
+}
+
+
+/** An invariant of the library itself failed (a bug: please report it). */
+export class InternalError extends RemoteWriteError {
+  constructor (message: string) {
+    super(message, 'ERR_PRW_INTERNAL')
+    this.name = 'InternalError'
+  }
+}
+
+/** A write(), send() or series() call on a writer after close(). */
+export class WriterClosedError extends RemoteWriteError {
+  constructor () {
+    super('writer is closed', 'ERR_PRW_CLOSED')
+    this.name = 'WriterClosedError'
+  }
+}
+
+/** The writer's signal was aborted: calls and waits end with this (`cause` is the signal's reason). */
+export class AbortedError extends RemoteWriteError {
+  constructor (message = 'writer was aborted', options?: ErrorOptions) {
+    super(message, 'ERR_PRW_ABORTED', options)
+    this.name = 'AbortedError'
+  }
+}
+
+/** An attempt got no complete answer within `timeout` ms. */
+export class TimeoutError extends RemoteWriteError {
+  constructor (message: string) {
+    super(message, 'ERR_PRW_TIMEOUT')
+    this.name = 'TimeoutError'
+  }
+}
+
+/** The I/O thread could not start, or exited with attempts in its hands (`cause`: why, when known). */
+export class IoThreadError extends RemoteWriteError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_PRW_IO_THREAD', options)
+    this.name = 'IoThreadError'
+  }
+}
+
+/**
+ * A transport error raised on the I/O thread (a refused connection, a reset socket), rebuilt
+ * on this thread from its message and code. Its code is ERR_PRW_IO; `originalCode` is the
+ * code it had there (ECONNREFUSED, UND_ERR_SOCKET, ...), as `code` of the error an inline
+ * sender reports.
+ */
+export class IoError extends RemoteWriteError {
+  readonly originalCode: string | undefined
+  constructor (message: string, originalCode: string | undefined) {
+    super(message, 'ERR_PRW_IO')
+    this.name = 'IoError'
+    this.originalCode = originalCode
+  }
+}
+
+/** What a listener of a writer's events threw, as the process warning that carries it (`cause`). */
+export class ListenerError extends RemoteWriteError {
+  constructor (event: string, cause: unknown) {
+    super(`a '${event}' listener of RemoteWriter threw: ${(cause as Error)?.message ?? cause}`, 'ERR_PRW_LISTENER', { cause })
+    this.name = 'ListenerError'
+  }
+}
+
+// ---- what the writer reports ------------------------------------------------------------
+
+/** What a send() or close() accounts for. */
+export interface SendResult {
+  /** Requests acknowledged. */
+  requests: number
+  /** Series records acknowledged (a series split over requests counts once per request). */
+  series: number
+  /** Samples acknowledged. */
+  samples: number
+}
+
+/** Requests, series and samples that were not accepted. */
+export interface FailedCounts {
+  requests: number
+  series: number
+  samples: number
+}
+
+/** A series in a failed batch. */
+export interface FailedSeries {
+  labels: Record<string, string>
+  samples: number
+}
+
+/** Why a batch failed for good. */
+export type FailureReason = 'http' | 'network' | 'timeout' | 'retries-exhausted' | 'aborted' | 'encode'
+
+/** What close() resolves with. */
+export interface WriterSummary extends SendResult {
+  failed: FailedCounts
+  /** The first 100 batch errors. */
+  errors: BatchError[]
+}
+
+/**
+ * A batch (one request's worth of samples) that was not acknowledged and will not be
+ * retried. Carries the HTTP status and the first 1 KiB of the body when there was an answer.
+ */
+export class BatchError extends RemoteWriteError {
+  readonly reason: FailureReason
+  readonly status: number | undefined
+  readonly body: string | undefined
+  readonly attempts: number
+  readonly seriesCount: number
+  readonly sampleCount: number
+  /** The series of the batch (labels and sample counts). */
+  readonly series: FailedSeries[]
+  constructor (message: string, info: {
+    reason: FailureReason, status?: number, body?: string, attempts: number, series: FailedSeries[], samples: number, cause?: unknown
+  }) {
+    const first = info.series[0]
+    const which = first ? `; series ${describeLabels(first.labels)}${info.series.length > 1 ? ` and ${info.series.length - 1} more` : ''}` : ''
+    super(`${message} (${info.samples} samples of ${info.series.length} series lost after ${info.attempts} attempt${info.attempts === 1 ? '' : 's'}${which})`,
+      'ERR_PRW_BATCH', info.cause === undefined ? undefined : { cause: info.cause })
+    this.name = 'BatchError'
+    this.reason = info.reason
+    this.status = info.status
+    this.body = info.body
+    this.attempts = info.attempts
+    this.series = info.series
+    this.seriesCount = info.series.length
+    this.sampleCount = info.samples
+  }
+}
+
+/** send() could not deliver everything: `result` is what was acknowledged. */
+export class SendError extends RemoteWriteError {
+  readonly result: SendResult
+  readonly failed: FailedCounts
+  readonly errors: BatchError[]
+  constructor (result: SendResult, failed: FailedCounts, errors: BatchError[]) {
+    super(`${failed.samples} samples in ${failed.requests} request${failed.requests === 1 ? '' : 's'} were not accepted: ${errors[0]?.message ?? 'unknown'}`, 'ERR_PRW_SEND')
+    this.name = 'SendError'
+    this.result = result
+    this.failed = failed
+    this.errors = errors
+  }
+}
+
+/** close(), consume() or a writable() found samples that were never acknowledged. */
+export class LostDataError extends RemoteWriteError {
+  readonly summary: WriterSummary
+  constructor (summary: WriterSummary) {
+    super(`${summary.failed.samples} samples in ${summary.failed.requests} requests were not accepted: ${summary.errors[0]?.message ?? 'unknown'}`, 'ERR_PRW_LOST')
+    this.name = 'LostDataError'
+    this.summary = summary
+  }
+}
+
+// ---- the table --------------------------------------------------------------------------
+
+/** Every code, the class whose instances carry it, and when it happens. */
+export const ERRORS = {
+  ERR_PRW: { type: RemoteWriteError, when: 'the base class; not thrown by itself' },
+  ERR_PRW_INVALID_ARGUMENT: { type: InvalidArgumentError, when: 'an option or argument is invalid' },
+  ERR_PRW_VALIDATION: { type: ValidationError, when: 'an item is invalid (names the series, field, label or sample)' },
+  ERR_PRW_SNAPPY: { type: SnappyError, when: 'a snappy body is corrupt or decodes too large' },
+  ERR_PRW_DECODE: { type: DecodeError, when: 'a protobuf body is malformed' },
+  ERR_PRW_CORE_TRAP: { type: CoreTrapError, when: 'the WebAssembly core trapped (out of memory) and was replaced' },
+  ERR_PRW_INTERNAL: { type: InternalError, when: 'a bug in this library' },
+  ERR_PRW_CLOSED: { type: WriterClosedError, when: 'a call on a closed writer' },
+  ERR_PRW_ABORTED: { type: AbortedError, when: "the writer's signal was aborted" },
+  ERR_PRW_TIMEOUT: { type: TimeoutError, when: 'an attempt got no answer in time (the cause of a BatchError)' },
+  ERR_PRW_IO_THREAD: { type: IoThreadError, when: 'the I/O thread could not start or exited (the cause of a BatchError)' },
+  ERR_PRW_IO: { type: IoError, when: 'a transport error on the I/O thread (the cause of a BatchError)' },
+  ERR_PRW_LISTENER: { type: ListenerError, when: 'an event listener threw (a process warning)' },
+  ERR_PRW_BATCH: { type: BatchError, when: 'a request failed for good (reported, not thrown, by the writer)' },
+  ERR_PRW_SEND: { type: SendError, when: 'send() could not deliver everything' },
+  ERR_PRW_LOST: { type: LostDataError, when: 'close(), consume() or writable() found samples lost' },
+} as const
+
+/** A code of ERRORS. */
+export type ErrorCode = keyof typeof ERRORS
+
+/**
+ * An error that crossed a thread boundary as its message and code, rebuilt as its class: a
+ * timeout as a TimeoutError, an abort as an AbortedError, anything else as an IoError.
+ */
+export function rebuildError (message: string, code: string | undefined): RemoteWriteError {
+  if (code === 'ERR_PRW_TIMEOUT') return new TimeoutError(message)
+  if (code === 'ERR_PRW_ABORTED') return new AbortedError(message)
+  if (code === 'ERR_PRW_IO_THREAD') return new IoThreadError(message)
+  return new IoError(message, code)
 }
 
 /** `{__name__="x", a="b"}` with long label sets cut short. */

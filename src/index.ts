@@ -1,20 +1,19 @@
 /** prometheus-remote-writer: the public API. */
-export { createCodec, Codec, SeriesHandle } from './codec.js'
-export type { CodecOptions, CodecStats } from './codec.js'
-export type { DecodeOptions } from './decode.js'
-export { decodeWriteRequest } from './decode.js'
-export { snappyCompress, snappyDecompress } from './wasm.js'
-export { STALE_NAN, isStaleNaN } from './stale.js'
-export { nativeHistogram } from './histogram.js'
-export type { BucketSpan, HistogramCounts, NativeHistogram, ResetHint } from './histogram.js'
-export { RemoteWriter, BatchError, SendError, LostDataError } from './writer.js'
-export type {
-  RemoteWriterOptions, SendResult, WriterStats, WriterSummary, ResponseEvent, FailedSeries, FailureReason,
-} from './writer.js'
-export type { Auth, TlsOptions } from './http.js'
+export { createCodec, Codec, SeriesHandle } from './codec/codec.js'
+export type { CodecOptions, CodecStats } from './codec/codec.js'
+export type { DecodeOptions } from './codec/decode.js'
+export { decodeWriteRequest } from './codec/decode.js'
+export { snappyCompress, snappyDecompress } from './core/wasm.js'
+export { STALE_NAN, isStaleNaN } from './codec/stale.js'
+export { nativeHistogram } from './codec/histogram.js'
+export type { BucketSpan, HistogramCounts, NativeHistogram, ResetHint } from './types.js'
+export { RemoteWriter } from './writer/writer.js'
+export type { RemoteWriterOptions, WriterStats, ResponseEvent } from './writer/writer.js'
+export type { Auth, TlsOptions } from './transport/http.js'
 export type { LatencySummary } from './stats.js'
 export {
-  CoreTrapError, DecodeError, InvalidArgumentError, RemoteWriteError, SnappyError, ValidationError,
+  AbortedError, BatchError, CoreTrapError, DecodeError, ERRORS, InternalError, InvalidArgumentError, IoError, IoThreadError,
+  ListenerError, LostDataError, RemoteWriteError, SendError, SnappyError, TimeoutError, ValidationError, WriterClosedError,
 } from './errors.js'
-export type { ValidationField } from './errors.js'
+export type { ErrorCode, FailedCounts, FailedSeries, FailureReason, SendResult, ValidationField, WriterSummary } from './errors.js'
 export type { DecodedItem, EncodeOptions, Exemplar, Item, Labels, Metadata, MetricType, SeriesRef, Timestamps, Values } from './types.js'

@@ -1,4 +1,4 @@
-/** Label-record helpers shared by the codec and the decoder. */
+/** Label-record helpers shared by the codec, the decoder and the input readers (a leaf). */
 
 /** Sets a label on a record; `__proto__` is a label name like any other, not the prototype. */
 export function setLabel (record: Record<string, string>, name: string, value: string): void {

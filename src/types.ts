@@ -1,5 +1,4 @@
-/** Public types shared by the codec and the writer. */
-import type { NativeHistogram } from './histogram.js'
+/** Public types shared by the codec and the writer (a leaf: it imports nothing from src/). */
 
 /** A label set: `{ __name__: 'up', job: 'x' }`, or `[['__name__', 'up'], ['job', 'x']]`. */
 export type Labels = Readonly<Record<string, string>> | ReadonlyArray<readonly [string, string]>
@@ -96,4 +95,57 @@ export interface EncodeOptions {
    * Default true.
    */
   sortSamples?: boolean
+}
+
+/** A run of consecutive buckets: `offset` from the end of the previous span (or from 0), `length` buckets. */
+export interface BucketSpan {
+  offset: number
+  length: number
+}
+
+/** How a histogram relates to the previous one of its series. */
+export type ResetHint = 'unknown' | 'yes' | 'no' | 'gauge'
+
+/**
+ * A native histogram sample, as on the wire. Integer histograms (the default) carry bucket
+ * deltas (each bucket's count minus the previous bucket's); float histograms (`float: true`)
+ * carry absolute counts. `nativeHistogram()` builds one from plain bucket counts.
+ */
+export interface NativeHistogram {
+  /** Unix milliseconds. */
+  timestamp: number
+  /** Observations. */
+  count: number
+  sum: number
+  /** Resolution: -4..8 (bucket i covers (2^(2^-schema))^(i-1) .. ^i), or -53 with customValues. */
+  schema: number
+  zeroThreshold?: number
+  zeroCount?: number
+  negativeSpans?: readonly BucketSpan[]
+  negativeBuckets?: readonly number[]
+  positiveSpans?: readonly BucketSpan[]
+  positiveBuckets?: readonly number[]
+  float?: boolean
+  resetHint?: ResetHint
+  /** Upper bounds of the custom buckets (schema -53 only). */
+  customValues?: readonly number[]
+  /** Remote Write 2.0 only: when the counter started (ms). */
+  startTimestamp?: number
+}
+
+/** What nativeHistogram() takes: bucket index → count, per side. */
+export interface HistogramCounts {
+  timestamp: number
+  schema: number
+  sum: number
+  /** Bucket counts by bucket index (sparse). */
+  positive?: Readonly<Record<number, number>> | ReadonlyMap<number, number>
+  negative?: Readonly<Record<number, number>> | ReadonlyMap<number, number>
+  zeroCount?: number
+  zeroThreshold?: number
+  /** Observations; default: zeroCount plus every bucket. */
+  count?: number
+  float?: boolean
+  resetHint?: ResetHint
+  startTimestamp?: number
 }

@@ -7,7 +7,7 @@
  *   npx tsx bench/native/wasm.ts DIR/W1.bin DIR/W2.bin
  */
 import { readFileSync } from 'node:fs'
-import { Core, loadCore } from '../../src/wasm.js'
+import { Core, loadCore } from '../../src/core/wasm.js'
 
 function unpack (buf: Uint8Array): Uint8Array[] {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)

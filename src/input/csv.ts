@@ -20,10 +20,11 @@
  */
 import { parse as parseCsv } from 'csv-parse/sync'
 import { InvalidArgumentError } from '../errors.js'
-import type { InputItem, InputRecord } from './index.js'
+import { setLabel } from '../labels.js'
+import type { InputItem, InputRecord } from './record.js'
 import type { Line } from './lines.js'
 import { DEFAULT_MAX_LINE_BYTES } from './lines.js'
-import { decimalToInteger, parseSampleValue, setLabel } from './promtext.js'
+import { decimalToInteger, parseSampleValue } from './values.js'
 
 /** How timestamps are written: integer (or decimal) milliseconds, seconds, or ISO-8601 text. */
 export type TimestampUnit = 'ms' | 's' | 'iso'

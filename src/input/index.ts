@@ -21,44 +21,20 @@ import { createCsvReader } from './csv.js'
 import { parseJsonLine } from './jsonl.js'
 import type { Line } from './lines.js'
 import { DEFAULT_MAX_LINE_BYTES, gunzip, lineBatches, maybeGunzip } from './lines.js'
-import type { LineResult } from './promtext.js'
+import type { InputRecord, LineResult } from './record.js'
 import { parsePromLine } from './promtext.js'
 
 export { openInput, maybeGunzip, gunzip, splitLines, lineBatches, isGzipMagic, DEFAULT_MAX_LINE_BYTES } from './lines.js'
 export type { Line, OpenedInput, SplitOptions } from './lines.js'
 export { parseJsonLine, quoteBareSpecials } from './jsonl.js'
-export { parsePromLine, parseSampleValue, decimalToInteger } from './promtext.js'
-export type { PromLineOptions, LineResult } from './promtext.js'
+export { parsePromLine } from './promtext.js'
+export type { PromLineOptions } from './promtext.js'
+export { parseSampleValue, decimalToInteger } from './values.js'
+export type { ErrorRecord, InputItem, InputRecord, ItemRecord, LineResult } from './record.js'
 export { createCsvReader, quoteOpenAtEnd } from './csv.js'
 export type { CsvOptions, CsvReader, TimestampUnit } from './csv.js'
 export { regroup } from './regroup.js'
 export type { RegroupOptions, RegroupBatch, RegroupOutput } from './regroup.js'
-
-/** One series chunk read from input: labels, values, and timestamps in milliseconds. */
-export interface InputItem {
-  metric: Record<string, string>
-  values: number[]
-  timestamps: number[]
-}
-
-/** A series chunk and where it came from. */
-export interface ItemRecord {
-  item: InputItem
-  /** 1-based line number (for CSV, the record's first line). */
-  line: number
-  /** Byte offset just after the line (for resume checkpoints). */
-  offset: number
-}
-
-/** A malformed line: reported, not thrown, so that reading goes on. */
-export interface ErrorRecord {
-  error: { line: number, message: string }
-  /** Byte offset just after the line. */
-  offset: number
-}
-
-/** What {@link readItems} yields. */
-export type InputRecord = ItemRecord | ErrorRecord
 
 /** The input formats. */
 export type InputFormat = 'jsonl' | 'prom' | 'openmetrics' | 'csv'

@@ -13,9 +13,9 @@
  * - Values may also be numeric strings (`"1.5"`, `"NaN"`), as Prometheus' JSON APIs write them.
  * - Labels with an empty value are dropped.
  */
-import type { InputItem } from './index.js'
-import type { LineResult } from './promtext.js'
-import { parseSampleValue, setLabel } from './promtext.js'
+import { setLabel } from '../labels.js'
+import type { InputItem, LineResult } from './record.js'
+import { parseSampleValue } from './values.js'
 
 const SPECIAL_TOKEN = /[+-]?(?:inf(?:inity)?|nan)(?![A-Za-z0-9_])/iy
 

@@ -4,7 +4,7 @@
  * a bounded window, so that the writer sends few, long, time-sorted series.
  */
 import { InvalidArgumentError } from '../errors.js'
-import type { ErrorRecord, InputItem, InputRecord } from './index.js'
+import type { ErrorRecord, InputItem, InputRecord } from './record.js'
 
 /** Options of {@link regroup}. */
 export interface RegroupOptions {

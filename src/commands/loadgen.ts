@@ -1,0 +1,221 @@
+/**
+ * Load generation for benchmarking remote-write backends (`prw bench`): a synthetic fleet of
+ * series, sampled every tick at an open-loop target rate (or as fast as the backend takes),
+ * with churn, sent through the writer; live status and a final report of achieved versus
+ * target throughput, latency percentiles, errors by status, and the client's own CPU.
+ *
+ * Open loop: the generator does not slow down because the backend is slow. When the
+ * writer's buffer is full, what the schedule asked for and could not be queued is counted as
+ * `behind` (it is never sent later, and never silently: the report shows it).
+ */
+import { LatencyHistogram } from '../stats.js'
+import type { LatencySummary } from '../stats.js'
+import { RemoteWriter } from '../index.js'
+import type { Item, RemoteWriterOptions, ResponseEvent } from '../index.js'
+
+export interface LoadOptions {
+  url: string
+  writer?: Omit<RemoteWriterOptions, 'url'>
+  /** Active series. Default 10000. */
+  series?: number
+  /** Distinct metric names the series are spread over. Default 10. */
+  metrics?: number
+  /** Extra labels per series (besides __name__, job, instance, series_id). Default 5. */
+  labels?: number
+  /** Distinct values per extra label. Default 10. */
+  labelCardinality?: number
+  /** Series replaced by new ones every `churnInterval` ms. Default 0. */
+  churn?: number
+  /** Default 10000 ms. */
+  churnInterval?: number
+  /** Target samples/s (open loop); 0 sends as fast as the backend acknowledges. Default 0. */
+  rate?: number
+  /** Run time in ms. Default 30000. */
+  duration?: number
+  /** Called about once a second with the last second's numbers. */
+  onTick?: (t: LoadSecond, total: LoadTotals) => void
+}
+
+/** One second of the run. */
+export interface LoadSecond {
+  second: number
+  samples: number
+  requests: number
+  bytes: number
+  errors: number
+  p50: number
+  p99: number
+}
+
+export interface LoadTotals {
+  samplesGenerated: number
+  samplesSent: number
+  behind: number
+  elapsedMs: number
+}
+
+export interface LoadReport {
+  target: number
+  achieved: number
+  samplesSent: number
+  samplesFailed: number
+  behind: number
+  requests: number
+  requestsPerSecond: number
+  bytesPerSecond: number
+  latency: LatencySummary
+  /** Failed attempts by HTTP status, or by error kind ('network', 'timeout'). */
+  errors: Record<string, number>
+  cpu: { userMs: number, systemMs: number, percentOfOneCore: number }
+  seconds: LoadSecond[]
+  config: Record<string, unknown>
+}
+
+/** Runs a load test and resolves with its report. */
+export async function runLoad (options: LoadOptions): Promise<LoadReport> {
+  const {
+    series = 10_000, metrics = 10, labels = 5, labelCardinality = 10, churn = 0, churnInterval = 10_000,
+    rate = 0, duration = 30_000,
+  } = options
+  const writer = new RemoteWriter({ ...options.writer, url: options.url })
+  const fleet: Array<Record<string, string>> = []
+  let nextId = 0
+  const makeSeries = (): Record<string, string> => {
+    const id = nextId++
+    const m: Record<string, string> = {
+      __name__: `prw_bench_metric_${id % metrics}`,
+      job: 'prw-bench',
+      instance: `host-${id % 100}`,
+      series_id: String(id),
+    }
+    for (let l = 0; l < labels; l++) m[`label_${l}`] = `value_${(id * (l + 7)) % labelCardinality}`
+    return m
+  }
+  for (let i = 0; i < series; i++) fleet.push(makeSeries())
+
+  const errors: Record<string, number> = {}
+  const seconds: LoadSecond[] = []
+  let cur = { samples: 0, requests: 0, bytes: 0, errors: 0, hist: new LatencyHistogram() }
+  writer.on('response', (e: ResponseEvent) => {
+    if (e.status !== undefined && e.status >= 200 && e.status < 300) {
+      cur.samples += e.samples
+      cur.requests++
+      cur.bytes += e.bytes
+      cur.hist.record(e.latencyMs)
+    } else {
+      const key = e.status !== undefined ? String(e.status) : /within/.test(e.error ?? '') ? 'timeout' : 'network'
+      errors[key] = (errors[key] ?? 0) + 1
+      cur.errors++
+    }
+  })
+  writer.on('error', () => {}) // counted in the report, not thrown
+
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  let generated = 0
+  let behind = 0
+  let cursor = 0
+  let lastChurn = t0
+  let value = 0
+  const totals = (): LoadTotals => ({ samplesGenerated: generated, samplesSent: writer.stats().sent.samples, behind, elapsedMs: performance.now() - t0 })
+
+  const ticker = setInterval(() => {
+    const s = cur.hist.summary()
+    const second: LoadSecond = {
+      second: seconds.length + 1, samples: cur.samples, requests: cur.requests, bytes: cur.bytes, errors: cur.errors, p50: s.p50, p99: s.p99,
+    }
+    seconds.push(second)
+    cur = { samples: 0, requests: 0, bytes: 0, errors: 0, hist: new LatencyHistogram() }
+    options.onTick?.(second, totals())
+  }, 1000)
+
+  /**
+   * The next `n` samples of the fleet, round robin, timestamped now, and always after the
+   * series' previous sample (a series written twice within a millisecond gets the next one),
+   * so that no backend sees a duplicate timestamp.
+   */
+  const last = new Float64Array(series)
+  const batch = (n: number): Item[] => {
+    const items: Item[] = []
+    const now = Date.now()
+    for (let k = 0; k < n; k++) {
+      const t = Math.max(now, last[cursor] + 1)
+      last[cursor] = t
+      items.push({ metric: fleet[cursor], values: [value++ % 1000], timestamps: [t] })
+      cursor = (cursor + 1) % fleet.length
+    }
+    return items
+  }
+
+  const churnStep = (): void => {
+    if (churn <= 0 || performance.now() - lastChurn < churnInterval) return
+    lastChurn = performance.now()
+    for (let k = 0; k < churn; k++) {
+      const at = (cursor + k) % fleet.length
+      fleet[at] = makeSeries()
+      last[at] = 0
+    }
+  }
+
+  try {
+    if (rate > 0) {
+      // Open loop: every 10 ms, queue what the schedule says is due; what cannot be queued is behind.
+      const TICK = 10
+      let due = 0
+      while (performance.now() - t0 < duration) {
+        const elapsed = performance.now() - t0
+        const target = Math.floor((elapsed / 1000) * rate)
+        due = target - generated - behind
+        if (due > 0) {
+          churnStep()
+          const chunk = Math.min(due, 2000)
+          if (writer.stats().buffered.samples + chunk <= (options.writer?.maxBufferedSamples ?? 100_000)) {
+            writer.write(batch(chunk))
+            generated += chunk
+          } else {
+            behind += chunk
+          }
+          if (chunk < due) continue
+        }
+        await new Promise((resolve) => setTimeout(resolve, TICK))
+      }
+    } else {
+      // Closed loop: as fast as the backend takes it.
+      while (performance.now() - t0 < duration) {
+        churnStep()
+        const ok = writer.write(batch(2000))
+        generated += 2000
+        if (!ok) await writer.ready()
+        else await new Promise<void>((resolve) => setImmediate(resolve))
+      }
+    }
+    await writer.flush()
+  } finally {
+    clearInterval(ticker)
+  }
+  const elapsedMs = performance.now() - t0
+  const cpu = process.cpuUsage(cpu0)
+  let failed = 0
+  try {
+    await writer.close()
+  } catch (err) {
+    failed = (err as { summary?: { failed: { samples: number } } }).summary?.failed.samples ?? 0
+  }
+  const stats = writer.stats()
+  const secs = elapsedMs / 1000
+  return {
+    target: rate,
+    achieved: stats.sent.samples / secs,
+    samplesSent: stats.sent.samples,
+    samplesFailed: failed || stats.failed.samples,
+    behind,
+    requests: stats.sent.requests,
+    requestsPerSecond: stats.sent.requests / secs,
+    bytesPerSecond: stats.sent.bytesCompressed / secs,
+    latency: stats.latency,
+    errors,
+    cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000, percentOfOneCore: (100 * (cpu.user + cpu.system) / 1000) / elapsedMs },
+    seconds,
+    config: { series, metrics, labels, labelCardinality, churn, churnInterval, rate, duration, concurrency: options.writer?.concurrency ?? 4 },
+  }
+}

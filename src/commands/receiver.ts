@@ -1,0 +1,201 @@
+/**
+ * A remote-write receiver (Remote Write 1.0 and 2.0) on Node's http server, decoding with the
+ * WebAssembly decompressor and the project's decoder. It checks what a strict backend
+ * checks and answers as the spec says: 204, or 400 with the reason as text (415 for a
+ * content type or encoding it does not speak, 405 for other methods, 413 past the size
+ * limit). It counts series, samples and bytes, keeps an order-independent checksum of
+ * what it accepted (src/checksum.ts), and can inject faults for testing clients.
+ */
+import { createServer } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createCodec } from '../index.js'
+import type { DecodedItem } from '../index.js'
+import { addSamples, labelsHash } from './checksum.js'
+
+/** Faults to inject, for testing clients. Rates are probabilities in [0, 1]. */
+export interface FaultOptions {
+  /** Share of requests answered with `status` instead of being accepted. */
+  failRate?: number
+  /** The status of injected failures. Default 503. */
+  status?: number
+  /** Retry-After (seconds) sent with injected failures. */
+  retryAfter?: number
+  /** Delay before every answer, in ms. */
+  latency?: number
+  /** Share of requests whose connection is reset without an answer. */
+  resetRate?: number
+  /** Drop (do not count) the n-th accepted request, answering 204 anyway: a lying server. */
+  dropRequest?: number
+  /** Seed for the fault draws (deterministic). Default 1. */
+  seed?: number
+}
+
+export interface ReceiverOptions extends FaultOptions {
+  /** Port; 0 picks a free one. Default 0. */
+  port?: number
+  /** Address to listen on. Default 127.0.0.1. */
+  host?: string
+  /** Largest compressed body accepted. Default 32 MiB, as Prometheus. */
+  maxBodyBytes?: number
+  /** Called with every accepted request's series. */
+  onItems?: (items: DecodedItem[]) => void
+}
+
+/** What a receiver has seen. */
+export interface ReceiverStats {
+  requests: number
+  accepted: number
+  rejected: number
+  injected: number
+  series: number
+  samples: number
+  bytes: number
+  /** Native histogram samples accepted. */
+  histograms: number
+  /** Exemplars accepted. */
+  exemplars: number
+  /** Order-independent checksum of accepted samples (uint32). */
+  checksum: number
+  /** Rejections by status. */
+  statuses: Record<number, number>
+}
+
+export interface Receiver {
+  /** `http://host:port/api/v1/write` */
+  readonly url: string
+  readonly port: number
+  stats(): ReceiverStats
+  close(): Promise<void>
+}
+
+const MAX_DECODED = 32 << 20
+/** The Content-Type of Remote Write 2.0, exactly (protocol.md §2.2). */
+const V2_TYPE = 'application/x-protobuf;proto=io.prometheus.write.v2.Request'
+
+/** Starts a receiver and resolves once it listens. */
+export async function startReceiver (options: ReceiverOptions = {}): Promise<Receiver> {
+  const codec = await createCodec({ seriesCacheBytes: 0, maxDecodedBytes: MAX_DECODED })
+  const {
+    port = 0, host = '127.0.0.1', maxBodyBytes = 32 << 20, failRate = 0, status = 503, retryAfter,
+    latency = 0, resetRate = 0, dropRequest, seed = 1, onItems,
+  } = options
+  let rng = seed >>> 0 || 1
+  const draw = (): number => {
+    rng ^= rng << 13
+    rng >>>= 0
+    rng ^= rng >>> 17
+    rng ^= rng << 5
+    rng >>>= 0
+    return rng / 4294967296
+  }
+  const stats: ReceiverStats = {
+    requests: 0, accepted: 0, rejected: 0, injected: 0, series: 0, samples: 0, bytes: 0, histograms: 0, exemplars: 0, checksum: 0, statuses: {},
+  }
+
+  const answer = (res: ServerResponse, code: number, text = '', headers: Record<string, string> = {}): void => {
+    const send = (): void => {
+      if (code >= 300) {
+        stats.rejected++
+        stats.statuses[code] = (stats.statuses[code] ?? 0) + 1
+      }
+      res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', ...headers })
+      res.end(text === '' ? undefined : `${text}\n`)
+    }
+    if (latency > 0) setTimeout(send, latency)
+    else send()
+  }
+
+  const handle = (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
+    if (resetRate > 0 && draw() < resetRate) {
+      stats.injected++
+      req.socket.destroy()
+      return
+    }
+    if (failRate > 0 && draw() < failRate) {
+      stats.injected++
+      answer(res, status, 'injected failure', retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) })
+      return
+    }
+    const encoding = req.headers['content-encoding']
+    if (encoding !== undefined && encoding !== 'snappy') return answer(res, 415, `unsupported Content-Encoding ${JSON.stringify(encoding)}`)
+    const type = req.headers['content-type']
+    const v2 = type === V2_TYPE
+    if (type !== undefined && !v2 && type !== 'application/x-protobuf' && type !== 'application/x-protobuf;proto=prometheus.WriteRequest') {
+      return answer(res, 415, `unsupported Content-Type ${JSON.stringify(type)}`)
+    }
+    let items: DecodedItem[]
+    let histograms = 0
+    let exemplars = 0
+    try {
+      // Both refuse a decoded length above 32 MiB.
+      if (v2) {
+        ({ items, histograms, exemplars } = codec.decodeV2(body, { strict: true }))
+      } else {
+        const counts = { histograms: 0, exemplars: 0 }
+        items = codec.decode(body, { strict: true, counts })
+        histograms = counts.histograms
+        exemplars = counts.exemplars
+      }
+    } catch (err) {
+      return answer(res, 400, (err as Error).message)
+    }
+    stats.accepted++
+    // The written counts a 2.0 sender reads (and a 1.0 sender may): what was stored, or, for
+    // the dropped request, what a lying server claims it stored.
+    let samples = 0
+    for (const it of items) samples += it.values.length
+    const written = {
+      'x-prometheus-remote-write-samples-written': String(samples),
+      'x-prometheus-remote-write-histograms-written': String(histograms),
+      'x-prometheus-remote-write-exemplars-written': String(exemplars),
+    }
+    if (dropRequest !== undefined && stats.accepted === dropRequest) return answer(res, 204, '', written)
+    for (const it of items) {
+      stats.series++
+      stats.samples += it.values.length
+      stats.checksum = addSamples(stats.checksum, labelsHash(it.metric), it.values, it.timestamps)
+    }
+    stats.bytes += body.length
+    stats.histograms += histograms
+    stats.exemplars += exemplars
+    onItems?.(items)
+    answer(res, 204, '', written)
+  }
+
+  const server: Server = createServer((req, res) => {
+    stats.requests++
+    if (req.method !== 'POST') {
+      req.resume()
+      return answer(res, 405, 'method not allowed', { allow: 'POST' })
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    let tooBig = false
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > maxBodyBytes) tooBig = true
+      else chunks.push(chunk)
+    })
+    req.on('end', () => {
+      if (tooBig) return answer(res, 413, `body larger than ${maxBodyBytes} bytes`)
+      handle(req, res, Buffer.concat(chunks, size))
+    })
+    req.on('error', () => {})
+  })
+  server.keepAliveTimeout = 65_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => resolve())
+  })
+  const actual = (server.address() as AddressInfo).port
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}/api/v1/write`,
+    port: actual,
+    stats: () => ({ ...stats, statuses: { ...stats.statuses } }),
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    }),
+  }
+}
