@@ -2,6 +2,9 @@
 // negative i32 from this list (or a count/length >= 0 on success); the hot path never
 // throws. src/errors.ts mirrors these numbers and maps them to messages. Keep the two
 // lists in step: test/core.test.ts compares them.
+//
+// errorIndex() names the input (label, sample or record) that caused the last error; every
+// encoder sets it through errIndexSet().
 
 /** Snappy: malformed input (bad preamble, bad tag, offset 0 or past the output, length mismatch). */
 export const E_CORRUPT: i32 = -1;
@@ -31,3 +34,12 @@ export const E_NO_METRIC_NAME: i32 = -23;
 export const E_PROTO: i32 = -30;
 /** A request slot number is out of range. */
 export const E_SLOT: i32 = -40;
+
+let errIndex: i32 = -1;
+
+/** Sets errorIndex(). */
+// @ts-ignore: decorator
+@inline
+export function errIndexSet(i: i32): void { errIndex = i; }
+/** Index of the label or sample that caused the last error, or -1. */
+export function errorIndex(): i32 { return errIndex; }

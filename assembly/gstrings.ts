@@ -99,7 +99,7 @@ function readVarint(p: usize): usize {
 let varintValue: u32 = 0;
 
 /**
- * The ids area of the label block at labels[0..labelsLen) (prompb.ts buildLabels), its ids
+ * The ids area of the label block at labels[0..labelsLen) (labels.ts buildLabels), its ids
  * filled in on first use: u32 count, then a u32 name id and a u32 value id per label.
  */
 export function labelIds(labels: usize, labelsLen: usize): usize {

@@ -5,7 +5,7 @@
 // never runs) and are reached through a few long-lived regions:
 //
 //   stage   samples of one series, written by JS: f64 values[n], then f64|i64 timestamps[n]
-//   lstage  label strings of one label set, written by JS (see prompb.ts buildLabels)
+//   lstage  label strings of one label set, written by JS (see labels.ts buildLabels)
 //   out     the protobuf body of the request being built
 //   snap    the snappy-compressed body
 //   input   bytes JS lends for decompression; raw holds the decompressed result

@@ -22,7 +22,9 @@
 // Label records give the sorted names and values to intern.
 
 import { Region, copyShort, lstage, out, reserve, stage } from "./memory";
-import { SINGLE, errIndexSet, samplePayload, scan, scanBytes, scanTsSize, setOutLen, singleCode, singleTimestamp, writeSample, writeSamples } from "./prompb";
+import { errIndexSet } from "./errors";
+import { SINGLE, samplePayload, scan, scanBytes, scanTsSize, singleCode, singleTimestamp, writeSample, writeSamples } from "./samples";
+import { setOutLen } from "./prompb";
 import { hashBytes } from "./hash";
 import { gGeneration, gRecord, labelIds } from "./gstrings";
 import { exemplarClear, exemplarCount, exemplarRecord, exemplarScalars, writeExemplarScalars } from "./exemplars";
@@ -161,7 +163,7 @@ function tFind(block: usize): usize {
 }
 
 // Per request slot (see prompb.ts selectV1): the 2.0 state of every slot's request, swapped
-// in and out of the globals above by v2Swap().
+// in and out of the globals above by v2Swap() (slots.ts calls it with selectV1).
 const SLOT_WORDS: usize = 26;
 const v2slots = memory.data(4096 * <i32>SLOT_WORDS * <i32>sizeof<usize>(), 16);
 
@@ -228,7 +230,7 @@ export function v2Truncate(seriesBytes: usize, count: u32, symbolBytes: usize): 
 }
 
 /**
- * The selected slot starts a 1.0 request (index.ts reqReset): a 2.0 request it was building is
+ * The selected slot starts a 1.0 request (slots.ts reqReset): a 2.0 request it was building is
  * given up, and with it the template that request followed.
  */
 export function v2Abandon(): void {
@@ -365,10 +367,10 @@ export function v2AddSeries(labels: usize, labelsLen: usize, n: u32, flags: u32,
   let xBytes = exemplarsSize();
   let st = startTs;
   let stBytes: usize = st != 0 ? <usize>1 + varint64Size(<u64>st) : <usize>0;
-  let w = v2Head(labels, labelsLen, refsAt, scanBytes + xBytes + <usize>n * stBytes, type, helpLen, unitLen);
+  let w = v2Head(labels, labelsLen, refsAt, scanBytes() + xBytes + <usize>n * stBytes, type, helpLen, unitLen);
   let vals = stage.ptr;
   let ts = vals + (<usize>n << 3);
-  if (st == 0) w = writeSamples(w, vals, ts, <usize>n, scanTsSize);
+  if (st == 0) w = writeSamples(w, vals, ts, <usize>n, scanTsSize());
   else for (let i: usize = 0; i < <usize>n; i++) {
     let bits = load<u64>(vals + (i << 3));
     let t = load<i64>(ts + (i << 3));
@@ -473,9 +475,9 @@ export function v2AddSingles(count: u32): i32 {
   for (let i: u32 = 0; i < count; i++) {
     let rec = stage.ptr + <usize>i * SINGLE;
     let t = singleTimestamp(rec);
-    if (singleCode < 0) {
+    if (singleCode() < 0) {
       errIndexSet(<i32>i);
-      return singleCode;
+      return singleCode();
     }
     let bits = load<u64>(rec, 16);
     let w = v2Head(<usize>load<u32>(rec), <usize>load<u32>(rec, 4), keep, 2 + samplePayload(bits, t), 0, 0, 0);
@@ -508,7 +510,7 @@ function v2Head(labels: usize, labelsLen: usize, keep: usize, payload: usize, ty
   metaUnit = unitLen > 0 ? intern(lstage.ptr + helpLen, unitLen) : 0;
   metaLen = (type != 0 ? <usize>1 + varint32Size(type) : <usize>0) +
     (metaHelp != 0 ? <usize>1 + varint32Size(metaHelp) : <usize>0) + (metaUnit != 0 ? <usize>1 + varint32Size(metaUnit) : <usize>0);
-  // The global ids of the block's strings follow it (prompb.ts buildLabels), then its cache:
+  // The global ids of the block's strings follow it (labels.ts buildLabels), then its cache:
   // where this request wrote the block's labels_refs field before, if it did.
   let ids = labelIds(labels, labelsLen);
   let labelCount = <usize>load<u32>(ids);
