@@ -58,10 +58,10 @@ export interface CoreExports {
   rawPtr(): number
 }
 
-/** Flags of buildLabels(); mirror assembly/prompb.ts. */
+/** Flags of buildLabels(); mirror assembly/labels.ts. */
 export const LB_UTF8_NAMES = 2
 export const LB_NAME_OPTIONAL = 4
-/** Flags of addSeries(); mirror assembly/prompb.ts. */
+/** Flags of addSeries(); mirror assembly/samples.ts. */
 export const AS_TS_I64 = 1
 export const AS_AUTO_SECONDS = 2
 export const AS_STRICT = 4
