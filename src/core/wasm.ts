@@ -211,28 +211,7 @@ function readAsString (memory: WebAssembly.Memory, ptr: number): string {
   return String.fromCharCode(...new Uint16Array(memory.buffer, p, Math.min(len, 1000)))
 }
 
-let shared: Core | undefined
-
-/** The process-wide core used by the stand-alone snappy helpers. */
-export function sharedCore (): Core {
-  shared ??= new Core()
-  return shared
-}
-
 /** Compiles the WebAssembly module (once per process). */
 export async function loadCore (): Promise<void> {
   compileModule()
-}
-
-/** Snappy block compression through the core; returns a fresh copy. */
-export function snappyCompress (input: Uint8Array): Uint8Array {
-  return sharedCore().compress(input)
-}
-
-/**
- * Snappy block decompression through the core; returns a fresh copy. Throws SnappyError
- * (coreCode -1 corrupt, -2 too large) and leaves the core usable.
- */
-export function snappyDecompress (input: Uint8Array, maxLength = DEFAULT_MAX_DECODED): Uint8Array {
-  return sharedCore().decompressView(input, maxLength).slice()
 }

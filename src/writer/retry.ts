@@ -62,3 +62,33 @@ export function backoff (attempt: number, minMs: number, maxMs: number, random =
   // Never 0: a retry always waits (the compliance suite requires every interval >= 1 ms).
   return Math.max(1, random() * cap)
 }
+
+/** The longest delay setTimeout takes (2^31-1 ms); longer waits are made of several. */
+const MAX_TIMER = 0x7fffffff
+
+/** Resolves after `ms` (any length: long waits are several timers); rejects with the signal's reason on abort. */
+export function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason)
+      return
+    }
+    let timer: NodeJS.Timeout
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    const until = Date.now() + ms
+    const arm = (): void => {
+      const left = until - Date.now()
+      if (left <= 0) {
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+        return
+      }
+      timer = setTimeout(arm, Math.min(left, MAX_TIMER))
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    timer = setTimeout(arm, Math.min(ms, MAX_TIMER))
+  })
+}

@@ -9,6 +9,8 @@ import fc from 'fast-check'
 import { compressSync } from 'snappy'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createCodec } from '../../src/codec/codec.js'
+import { RequestBuilder } from '../../src/codec/builder.js'
+import { Encoder } from '../../src/codec/encoder.js'
 import type { Codec } from '../../src/codec/codec.js'
 import * as api from '../../src/index.js'
 import type { Item } from '../../src/types.js'
@@ -407,73 +409,62 @@ describe('appendSinglesTo: one-sample items, each to its own request slot, in it
   }))
 
   it('each request equals the same items encoded alone; a 2.0 request open in another slot is untouched', async () => {
-    const codec = await createCodec({ autoConvertSecondsToMs: false })
     const alone = await createCodec({ autoConvertSecondsToMs: false })
+    const enc = new Encoder({ autoConvertSecondsToMs: false })
     const its = items(300, 1)
     // A 2.0 request in slot 5, begun before and finished after: its state must survive the
     // call, which moves the 1.0 state from slot to slot.
     const v2Item: Item = { metric: { __name__: 'v2_only', a: 'b' }, values: [1, 2], timestamps: [T, T + 1] }
-    codec.select(5)
-    codec.beginV2()
-    codec.appendV2With(v2Item, 0, codec.labelsFor(v2Item, 0))
-    for (const k of [1, 2, 3]) {
-      codec.select(k)
-      codec.begin()
-    }
-    codec.select(5)
+    const r5 = new RequestBuilder(enc, true, 5)
+    r5.append(v2Item, 0, enc.resolve(v2Item, 0))
+    const reqs = new Map([1, 2, 3].map((k) => [k, new RequestBuilder(enc, false, k)]))
+    enc.select(5)
     let x = 12345
     const slots = Uint32Array.from(its, () => 1 + ((x = (x * 1103515245 + 12345) >>> 0) % 3))
-    const entries = its.map((it, i) => codec.labelsFor(it, i))
-    codec.appendSinglesTo(its, entries, slots, its.length)
+    const entries = its.map((it, i) => enc.resolve(it, i))
+    enc.singles(its, 0, its.length, undefined, entries, false, slots)
     // Go on with the 2.0 request in slot 5, then make the slot the call ended in a 2.0
     // request too: had the call left slot 5's 2.0 state with that slot, the two would now
     // share their tables.
     const v2More: Item = { metric: { __name__: 'v2_more', a: 'c' }, values: [3], timestamps: [T + 2] }
     const v2Other: Item = { metric: { __name__: 'v2_other', z: 'y' }, values: [4], timestamps: [T + 3] }
-    codec.select(5)
-    codec.appendV2With(v2More, 1, codec.labelsFor(v2More, 1))
+    r5.append(v2More, 1, enc.resolve(v2More, 1))
     for (const k of [1, 2, 3]) {
-      codec.select(k)
-      const got = codec.finish(true)
+      const got = reqs.get(k)!.seal().body.slice()
       const want = alone.encode(its.filter((_, i) => slots[i] === k))
       expect(hex(got), `slot ${k}`).toBe(hex(want))
       expectWire(independentDecode(got).series, expectedWire(its.filter((_, i) => slots[i] === k)))
     }
     const last = slots[its.length - 1]
-    codec.select(last)
-    codec.beginV2()
-    codec.appendV2With(v2Other, 2, codec.labelsFor(v2Other, 2))
-    codec.select(5)
-    expect(hex(codec.finishV2(true))).toBe(hex(alone.encodeV2([v2Item, v2More])))
-    codec.select(last)
-    expect(hex(codec.finishV2(true))).toBe(hex(alone.encodeV2([v2Other])))
+    const rLast = new RequestBuilder(enc, true, last)
+    rLast.append(v2Other, 2, enc.resolve(v2Other, 2))
+    expect(hex(r5.seal().body.slice())).toBe(hex(alone.encodeV2([v2Item, v2More])))
+    expect(hex(rLast.seal().body.slice())).toBe(hex(alone.encodeV2([v2Other])))
   })
 
   it('a bad timestamp names its item; the records before it are in their requests, the rest are not', async () => {
-    const codec = await createCodec({ autoConvertSecondsToMs: false })
+    const alone = await createCodec({ autoConvertSecondsToMs: false })
+    const enc = new Encoder({ autoConvertSecondsToMs: false })
     const its = items(40, 2)
     its[23] = { ...its[23], timestamps: [Number.NaN] }
     const slots = Uint32Array.from(its, (_, i) => 1 + (i % 2))
-    for (const k of [1, 2]) {
-      codec.select(k)
-      codec.begin()
-    }
-    const entries = its.map((it, i) => codec.labelsFor(it, i))
+    const reqs = new Map([1, 2].map((k) => [k, new RequestBuilder(enc, false, k)]))
+    const entries = its.map((it, i) => enc.resolve(it, i))
     let err: any
     try {
-      codec.appendSinglesTo(its, entries, slots, its.length)
+      enc.singles(its, 0, its.length, undefined, entries, false, slots)
     } catch (e) {
       err = e
     }
     expect(err).toBeInstanceOf(api.ValidationError)
     expect(err.seriesIndex).toBe(23)
     expect(err.field).toBe('timestamps')
-    const alone = await createCodec({ autoConvertSecondsToMs: false })
     for (const k of [1, 2]) {
-      codec.select(k)
-      expect(hex(codec.finish(true)), `slot ${k}`).toBe(hex(alone.encode(its.slice(0, 23).filter((_, i) => slots[i] === k))))
+      expect(hex(reqs.get(k)!.seal().body.slice()), `slot ${k}`).toBe(hex(alone.encode(its.slice(0, 23).filter((_, i) => slots[i] === k))))
     }
-    // And the codec goes on.
-    expect(hex(codec.encode(its.slice(0, 5)))).toBe(hex(alone.encode(its.slice(0, 5))))
+    // And the encoder goes on.
+    const again = new RequestBuilder(enc, false)
+    again.appendSingles(its, 0, 5)
+    expect(hex(again.seal().body.slice())).toBe(hex(alone.encode(its.slice(0, 5))))
   })
 })

@@ -10,7 +10,8 @@ import fc from 'fast-check'
 import { compressSync, uncompressSync } from 'snappy'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { SnappyError } from '../../src/errors.js'
-import { loadCore, snappyCompress, snappyDecompress } from '../../src/core/wasm.js'
+import { snappyCompress, snappyDecompress } from '../../src/codec/snappy.js'
+import { compileCore as loadCore } from '../../src/codec/codec.js'
 
 /** snappyjs 0.7.0 (pure-JS port of the C++ codec) ships no types; we only need its decoder. */
 const SnappyJS = createRequire(import.meta.url)('snappyjs') as { uncompress (input: Uint8Array): Uint8Array }

@@ -1,0 +1,237 @@
+/**
+ * Staging: samples, metadata and exemplars copied into the core's staging areas, for the
+ * append that follows. Values and timestamps go in with one typed-array `set()` when they come
+ * in typed arrays (element by element for plain arrays, type-checked on the way).
+ *
+ * `addStaged()` is the one sort-and-retry path of every append: stage, append (or check), and
+ * when the core answers that the timestamps are out of order, stage a sorted copy and go again.
+ */
+import { CoreCode, ValidationError, coreMessages } from '../errors.js'
+import type { Item, Timestamps, Values } from '../types.js'
+import type { Core } from '../core/wasm.js'
+import { AS_SECONDS, AS_STRICT, AS_TS_I64, LB_NAME_OPTIONAL } from '../core/wasm.js'
+import type { LabelCache } from './label-cache.js'
+import type { CacheEntry } from './label-cache.js'
+import { checkMetadata, invalid, recordLabels } from './validate.js'
+import { splitLabels } from './label-cache.js'
+
+/** First timestamps below this mark a series in seconds (the Python library's rule). */
+export const SECONDS_BELOW = 1e10
+
+/** Bytes of a record of the core's addSingles() table. */
+export const SINGLE_RECORD = 32
+
+/** Samples sorted by timestamp, and where each came from. */
+export interface SortedSamples {
+  values: Float64Array
+  timestamps: Float64Array | BigInt64Array
+  /** Index in the item of each sorted sample. */
+  order: number[]
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * The timestamp flags of a series: the seconds rule is decided here, once, from the first
+ * timestamp as given, so a sorted copy or a slice of the series follows the same rule.
+ */
+export function flagsFor (timestamps: Timestamps, strict: number, autoSeconds: boolean): number {
+  let flags = strict & AS_STRICT
+  if (autoSeconds && timestamps.length > 0) {
+    const t0 = Number(timestamps[0])
+    if (Number.isFinite(t0) && t0 < SECONDS_BELOW) flags |= AS_SECONDS
+  }
+  return flags
+}
+
+/** Copies samples [start, stop) into the core's stage; returns the flags for the append. */
+export function stageSamples (core: Core, values: Values, timestamps: Timestamps, start: number, stop: number, item: Item, index: number, flags: number): number {
+  const n = stop - start
+  const vi = (core.exports.stageReserve(n * 16 || 8) >>> 0) >>> 3
+  core.refresh()
+  stageValues(core.f64, vi, values, start, stop, item, index)
+  if (timestamps instanceof BigInt64Array) {
+    core.i64.set(start === 0 && stop === timestamps.length ? timestamps : timestamps.subarray(start, stop), vi + n)
+    return flags | AS_TS_I64
+  }
+  stageTimestamps(core.f64, vi + n, timestamps, start, stop, item, index)
+  return flags
+}
+
+/**
+ * Stages samples [start, end) and calls `add(flags)` (an append, or the core's check). When
+ * the core answers TS_UNSORTED and `sort` is on, stages them sorted (stable) and calls it
+ * again. Throws the ValidationError naming the sample at fault; returns the sorted copy when
+ * it made one.
+ */
+export function addStaged (core: Core, item: Item, index: number, values: Values, timestamps: Timestamps, start: number, end: number, base: number, sort: boolean, add: (flags: number) => number): SortedSamples | undefined {
+  let rc = add(stageSamples(core, values, timestamps, start, end, item, index, base))
+  let sorted: SortedSamples | undefined
+  if (rc === CoreCode.TS_UNSORTED && sort) {
+    sorted = sortedCopy(values, timestamps, start, end)
+    rc = add(stageSamples(core, sorted.values, sorted.timestamps, 0, end - start, item, index, base))
+  }
+  if (rc < 0) throw sampleError(core, rc, item, index, start, sorted?.order)
+  return sorted
+}
+
+/** The ValidationError for a core error about a sample; `order` maps a sorted copy back. */
+export function sampleError (core: Core, rc: number, item: Item, index: number, start: number, order?: number[]): ValidationError {
+  const at = core.exports.errorIndex()
+  const sampleIndex = at < 0 ? undefined : order !== undefined ? order[at] : start + at
+  return invalid(item, index, 'timestamps', coreMessages[rc] ?? `error ${rc}`, sampleIndex)
+}
+
+/** Stages an item's help and unit for a 2.0 append; returns [type, helpLen, unitLen]. */
+export function stageMetadata (core: Core, item: Item, index: number): [number, number, number] {
+  const type = checkMetadata(item, index)
+  const md = item.metadata
+  const help = md?.help ?? ''
+  const unit = md?.unit ?? ''
+  if (help === '' && unit === '') return [type, 0, 0]
+  const p = core.exports.v2MetaReserve((help.length + unit.length) * 3 + 8) >>> 0
+  core.refresh()
+  const hl = encoder.encodeInto(help, core.u8.subarray(p, p + help.length * 3)).written
+  const ul = encoder.encodeInto(unit, core.u8.subarray(p + hl, p + hl + unit.length * 3)).written
+  return [type, hl, ul]
+}
+
+/** Stages a 1.0 metadata record's family name, help and unit; returns [nameLen, helpLen, unitLen]. */
+export function stageMetadataV1 (core: Core, item: Item, name: string): [number, number, number] {
+  const help = item.metadata?.help ?? ''
+  const unit = item.metadata?.unit ?? ''
+  const p = core.exports.v2MetaReserve((name.length + help.length + unit.length) * 3 + 8) >>> 0
+  core.refresh()
+  const u8 = core.u8
+  const nl = encoder.encodeInto(name, u8.subarray(p, p + name.length * 3)).written
+  const hl = encoder.encodeInto(help, u8.subarray(p + nl, p + nl + help.length * 3)).written
+  const ul = encoder.encodeInto(unit, u8.subarray(p + nl + hl, p + nl + hl + unit.length * 3)).written
+  return [nl, hl, ul]
+}
+
+/**
+ * Validates and stages an item's exemplars for the next series append (exemplars.ts); returns
+ * how many. Their label blocks are pinned in the cache until the append.
+ */
+export function stageExemplars (core: Core, labels: LabelCache, item: Item, index: number): number {
+  const xs = item.exemplars
+  const ex = core.exports
+  if (xs === undefined || xs.length === 0) return 0
+  const bad = (i: number, why: string): ValidationError => new ValidationError(`exemplars[${i}]: ${why}`, { seriesIndex: index, labels: recordLabels(item), field: 'item' })
+  if (!Array.isArray(xs)) throw bad(0, 'exemplars must be an array')
+  const blocks: CacheEntry[] = []
+  labels.pinned = true
+  try {
+    for (let i = 0; i < xs.length; i++) {
+      const x = xs[i]
+      if (x === null || typeof x !== 'object') throw bad(i, 'must be an object { labels, value, timestamp }')
+      if (typeof x.value !== 'number') throw bad(i, 'value must be a number')
+      if (!Number.isSafeInteger(x.timestamp)) throw bad(i, 'timestamp must be an integer number of milliseconds')
+      const [names, values] = splitLabels(x.labels ?? {}, index)
+      try {
+        blocks.push(labels.encode(names, values, index, true, LB_NAME_OPTIONAL))
+      } catch (err) {
+        if (err instanceof ValidationError) throw bad(i, `labels: ${err.detail}`)
+        throw err
+      }
+    }
+  } finally {
+    labels.pinned = false
+  }
+  const base = (ex.exemplarReserve(xs.length) >>> 0)
+  core.refresh()
+  for (let i = 0; i < xs.length; i++) {
+    const r = base + i * 24
+    core.u32[r >>> 2] = blocks[i].ptr
+    core.u32[(r >>> 2) + 1] = blocks[i].len
+    core.f64[(r >>> 3) + 1] = xs[i].value
+    core.i64[(r >>> 3) + 2] = BigInt(xs[i].timestamp)
+  }
+  ex.exemplarSet(xs.length)
+  return xs.length
+}
+
+/**
+ * Writes addSingles() records for `count` one-sample items at u32 index `rec`: items
+ * [first, first + count) of `items`, or with `idx`, items idx[first..first + count), their
+ * label entries from `entries` (parallel to `items`) while still valid. Label blocks are
+ * pinned until the core has read the records.
+ */
+export function stageSingles (core: Core, labels: LabelCache, strict: number, autoSeconds: boolean, items: readonly Item[], first: number, count: number, idx: readonly number[] | undefined, entries: readonly CacheEntry[] | undefined, rec: number): void {
+  for (let k = 0; k < count; k++) {
+    const i = idx === undefined ? first + k : idx[first + k]
+    const item = items[i]
+    const entry = labels.fresh(entries?.[i], item, i)
+    core.refresh()
+    const u32 = core.u32
+    const r = rec + k * (SINGLE_RECORD >>> 2)
+    u32[r] = entry.ptr
+    u32[r + 1] = entry.len
+    core.f64[(r >>> 1) + 2] = item.values[0]
+    const t = item.timestamps[0]
+    let flags = strict
+    if (typeof t === 'bigint') {
+      core.i64[(r >>> 1) + 3] = t
+      flags |= AS_TS_I64
+      if (autoSeconds && Number(t) < SECONDS_BELOW) flags |= AS_SECONDS
+    } else {
+      if (typeof t !== 'number') throw invalid(item, i, 'timestamps', 'must be a number', 0)
+      core.f64[(r >>> 1) + 3] = t
+      if (autoSeconds && t < SECONDS_BELOW) flags |= AS_SECONDS
+    }
+    u32[r + 2] = flags
+  }
+}
+
+/**
+ * Samples [start, stop) sorted by timestamp (stable: equal timestamps keep their order).
+ * Values are copied as bytes when they come in a Float64Array, so NaN payloads survive.
+ */
+export function sortedCopy (values: Values, timestamps: Timestamps, start: number, stop: number): SortedSamples {
+  const n = stop - start
+  const order = new Array<number>(n)
+  for (let i = 0; i < n; i++) order[i] = start + i
+  let ts: Float64Array | BigInt64Array
+  if (timestamps instanceof BigInt64Array) {
+    order.sort((a, b) => (timestamps[a] < timestamps[b] ? -1 : timestamps[a] > timestamps[b] ? 1 : 0))
+    ts = new BigInt64Array(n)
+    for (let i = 0; i < n; i++) ts[i] = timestamps[order[i]]
+  } else {
+    order.sort((a, b) => (timestamps[a] as number) - (timestamps[b] as number))
+    ts = new Float64Array(n)
+    for (let i = 0; i < n; i++) ts[i] = timestamps[order[i]] as number
+  }
+  const vs = new Float64Array(n)
+  if (values instanceof Float64Array) {
+    const src = new BigUint64Array(values.buffer, values.byteOffset, values.length)
+    const dst = new BigUint64Array(vs.buffer)
+    for (let i = 0; i < n; i++) dst[i] = src[order[i]]
+  } else {
+    for (let i = 0; i < n; i++) vs[i] = values[order[i]]
+  }
+  return { values: vs, timestamps: ts, order }
+}
+
+function stageValues (f64: Float64Array, at: number, values: Values, start: number, stop: number, item: Item, index: number): void {
+  if (values instanceof Float64Array) {
+    f64.set(start === 0 && stop === values.length ? values : values.subarray(start, stop), at)
+    return
+  }
+  for (let i = start; i < stop; i++) {
+    const v = values[i]
+    if (typeof v !== 'number') throw invalid(item, index, 'values', 'must be a number', i)
+    f64[at + i - start] = v
+  }
+}
+
+function stageTimestamps (f64: Float64Array, at: number, ts: Timestamps, start: number, stop: number, item: Item, index: number): void {
+  if (ts instanceof Float64Array) {
+    f64.set(start === 0 && stop === ts.length ? ts : ts.subarray(start, stop), at)
+    return
+  }
+  for (let i = start; i < stop; i++) {
+    const t = ts[i]
+    if (typeof t !== 'number') throw invalid(item, index, 'timestamps', 'must be a number', i)
+    f64[at + i - start] = t
+  }
+}

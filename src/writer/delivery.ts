@@ -1,0 +1,230 @@
+/**
+ * Delivery: each shard's sealed batches go to the sender in order, and each batch is attempted
+ * until it is acknowledged or fails for good. Every retry decision is made here (whichever
+ * thread the attempts run on): what is retryable, how long to wait (backoff, Retry-After), when
+ * the budget is spent, and the 'auto' fallback to 1.0. A shard's next batch goes only after
+ * the one before it settled, so each series reaches the server in order.
+ */
+import type { Outcome, Sender } from '../transport/attempt.js'
+import { holds, shortfall } from '../transport/attempt.js'
+import type { FailureReason } from '../errors.js'
+import { LatencyHistogram } from '../stats.js'
+import type { Batch, Shard } from './batch.js'
+import type { Events, Ledger } from './ledger.js'
+import type { Resolved } from './options.js'
+import type { Protocol } from './protocol.js'
+import { backoff, parseRetryAfter, retryableStatus, sleep } from './retry.js'
+
+/** One attempt's outcome, emitted as 'response'. */
+export interface ResponseEvent {
+  status: number | undefined
+  attempt: number
+  latencyMs: number
+  series: number
+  samples: number
+  bytes: number
+  /** For failed attempts: why. */
+  error?: string
+}
+
+/** Batches per shard handed to a pipelined sender ahead of their turn. */
+const PIPELINE_DEPTH = 8
+
+export class Delivery {
+  readonly latency = new LatencyHistogram()
+  readonly #sender: Sender
+  readonly #shards: readonly Shard[]
+  readonly #ledger: Ledger
+  readonly #protocol: Protocol
+  readonly #o: Resolved
+  readonly #events: Events
+  readonly #signal: AbortSignal
+
+  constructor (sender: Sender, shards: readonly Shard[], ledger: Ledger, protocol: Protocol, o: Resolved, events: Events, signal: AbortSignal) {
+    this.#sender = sender
+    this.#shards = shards
+    this.#ledger = ledger
+    this.#protocol = protocol
+    this.#o = o
+    this.#events = events
+    this.#signal = signal
+  }
+
+  /** Requests on the wire: at most one per shard (an I/O thread queues the rest behind it). */
+  inFlight (): number {
+    return this.#shards.reduce((n, s) => n + (s.attempting > 0 && !s.waiting ? 1 : 0), 0)
+  }
+
+  /** Nothing buffered, open, queued or in flight. */
+  idle (): boolean {
+    return this.#ledger.bufferedSamples === 0 && this.#shards.every((s) => s.queue.length === 0 && s.open === undefined)
+  }
+
+  /** Sends what the shard has queued, in order. */
+  pump (shard: Shard): void {
+    if (this.#sender.pipelined) {
+      // Hand over the shard's batches in order; the sender sends each after the one before.
+      while (shard.handed < shard.queue.length && shard.handed < PIPELINE_DEPTH) {
+        const batch = shard.queue[shard.handed++]
+        void this.#deliver(batch).catch((err: unknown) => this.#lost(batch, err)).then(() => {
+          shard.queue.splice(shard.queue.indexOf(batch), 1)
+          shard.handed--
+          this.#settled(shard)
+        })
+      }
+      return
+    }
+    if (shard.sending) return
+    shard.sending = true
+    void (async () => {
+      try {
+        while (shard.queue.length > 0) {
+          const batch = shard.queue[0]
+          await this.#deliver(batch).catch((err: unknown) => this.#lost(batch, err))
+          shard.queue.shift()
+          this.#settled(undefined)
+        }
+      } finally {
+        shard.sending = false
+      }
+      this.#settled(shard)
+    })()
+  }
+
+  /** #deliver() threw (it should not): the batch is reported failed, never left hanging. */
+  #lost (batch: Batch, err: unknown): void {
+    if (!batch.settled) {
+      this.#ledger.fail(batch, 'network', `internal error while sending: ${(err as Error)?.message ?? err}`, 0, undefined, undefined, err)
+    }
+  }
+
+  /** A batch of `shard` settled (or, with undefined, one of an inline shard that goes on). */
+  #settled (shard: Shard | undefined): void {
+    // A full buffer of open batches waits for an acknowledgement that makes room; if this
+    // was the last request out, nothing else would send them.
+    if (this.#ledger.full()) this.#ledger.unblock()
+    if (shard === undefined) return
+    if (this.#sender.pipelined) this.pump(shard)
+    if (this.idle()) this.#ledger.wakeIdle()
+  }
+
+  /** Sends one batch until it is acknowledged or fails for good; never throws. */
+  async #deliver (batch: Batch): Promise<void> {
+    const ledger = this.#ledger
+    const fail = ledger.fail.bind(ledger, batch)
+    if (batch.body === undefined) {
+      fail('encode', `could not encode the request: ${(batch.encodeError as Error)?.message ?? batch.encodeError}`, 0, undefined, undefined, batch.encodeError)
+      return
+    }
+    // From the first send, not from the hand-over: behind another batch's retries in the I/O
+    // thread's queue, a batch must not use up its own retry budget.
+    let started = 0
+    const signal = this.#signal
+    const shard = batch.shard.index
+    // The sender holds the shard after an attempt it did not accept, until we retry or release.
+    let held = false
+    try {
+      for (let attempt = 1; ; attempt++) {
+        if (signal.aborted) {
+          fail('aborted', 'aborted', attempt - 1)
+          return
+        }
+        if (batch.v2 && !this.#protocol.v2) this.#protocol.toV1(batch) // the writer fell back since this batch was built
+        if (batch.encodeError !== undefined) {
+          fail('encode', (batch.encodeError as Error).message, attempt - 1, undefined, undefined, batch.encodeError)
+          return
+        }
+        const expect = { v2: batch.v2, floats: batch.samples - batch.histograms, histograms: batch.histograms }
+        batch.shard.attempting++
+        batch.shard.waiting = false
+        let outcome: Outcome
+        try {
+          outcome = await this.#sender.attempt(shard, batch, attempt, expect)
+        } finally {
+          batch.shard.attempting--
+        }
+        held = holds(outcome, expect)
+        batch.shard.waiting = held
+        const ms = outcome.ms
+        if (attempt === 1) started = Date.now() - ms
+        if (outcome.kind === 'aborted' || (outcome.kind !== 'answer' && signal.aborted)) {
+          fail('aborted', 'aborted', attempt)
+          return
+        }
+        if (batch.body === undefined) {
+          // Only if the I/O thread died holding it: the body is gone, so is the batch.
+          fail('network', `request failed: ${(outcome.error as Error)?.message ?? outcome.error}`, attempt, undefined, undefined, outcome.error)
+          return
+        }
+        let retryable: boolean
+        let reason: FailureReason
+        let message: string
+        let retryAfter: number | undefined
+        const { status, body } = outcome
+        if (outcome.kind === 'answer') {
+          this.latency.record(ms)
+          if (this.#protocol.notV2(batch, outcome.status, outcome.written.samples)) {
+            // Not a 2.0 receiver: 415, or a 1.0 receiver that stored nothing. Resend as 1.0.
+            this.#response(batch, status, attempt, ms, 'no Remote Write 2.0 here: falling back to 1.0')
+            this.#protocol.fallBack()
+            this.#protocol.toV1(batch)
+            if (batch.encodeError !== undefined) {
+              fail('encode', (batch.encodeError as Error).message, attempt, status, body, batch.encodeError)
+              return
+            }
+            continue
+          }
+          if (status !== undefined && status >= 200 && status < 300) {
+            this.#response(batch, status, attempt, ms)
+            const short = batch.v2 ? shortfall(outcome.written, expect.floats, expect.histograms) : undefined
+            if (short === undefined) ledger.succeed(batch)
+            else fail('http', short, attempt, status, body)
+            return
+          }
+          retryAfter = parseRetryAfter(outcome.retryAfter)
+          retryable = retryableStatus(outcome.status, outcome.body, this.#o.retryOn429)
+          reason = 'http'
+          message = `server returned HTTP ${status}${body ? `: ${body.trim()}` : ''}`
+        } else {
+          retryable = true
+          reason = outcome.kind
+          message = outcome.kind === 'timeout'
+            ? `no answer within ${this.#o.timeout} ms`
+            : `request failed: ${(outcome.error as Error)?.message ?? outcome.error}`
+        }
+        this.#response(batch, status, attempt, ms, message)
+        if (!retryable) {
+          fail(reason, message, attempt, status, body, outcome.error)
+          return
+        }
+        const delay = retryAfter ?? backoff(attempt, this.#o.minBackoff, this.#o.maxBackoff)
+        if (attempt > this.#o.maxRetries || Date.now() + delay - started > this.#o.maxRetryDuration) {
+          fail('retries-exhausted', `gave up retrying: ${message}`, attempt, status, body, outcome.error)
+          return
+        }
+        ledger.retry(batch)
+        this.#events.emit('retry', { attempt, delayMs: delay, status, error: message })
+        try {
+          await sleep(delay, signal)
+        } catch {
+          fail('aborted', 'aborted', attempt, status, body)
+          return
+        }
+      }
+    } finally {
+      if (held) {
+        batch.shard.waiting = false
+        this.#sender.release(shard)
+      }
+    }
+  }
+
+  #response (batch: Batch, status: number | undefined, attempt: number, latencyMs: number, error?: string): void {
+    if (!this.#events.listens('response')) return
+    const event: ResponseEvent = {
+      status, attempt, latencyMs, series: batch.entries.length, samples: batch.samples, bytes: batch.body?.length ?? 0,
+    }
+    if (error !== undefined) event.error = error
+    this.#events.emit('response', event)
+  }
+}

@@ -1,0 +1,194 @@
+// The architecture as rules: src/ is in layers (README, "Design"), and these tests read every
+// import of every file under src/ (type-only ones too) and fail on an import that crosses a
+// layer the wrong way, on any import cycle, and on a file or class that outgrew its room.
+import { readFileSync, readdirSync } from 'node:fs'
+import { dirname, join, normalize, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url))
+
+/** src-relative path → the src-relative files it imports. */
+type Graph = Map<string, string[]>
+
+function sources (dir = SRC): string[] {
+  const out: string[] = []
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) out.push(...sources(p))
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(relative(SRC, p))
+  }
+  return out.sort()
+}
+
+/** Relative specifiers of `import … from`, `export … from`, `import '…'` and `import('…')`. */
+export function importsOf (text: string): string[] {
+  const out: string[] = []
+  const re = /(?:^|[^\w$.])(?:import|export)\s*(?:type\s+)?(?:[\w*{}\s,$]+\s+from\s*)?\(?\s*(['"])(\.{1,2}\/[^'"]+)\1/g
+  for (const m of text.matchAll(re)) out.push(m[2])
+  return out
+}
+
+function graphOf (files: string[], read: (f: string) => string): Graph {
+  const g: Graph = new Map()
+  for (const f of files) {
+    g.set(f, importsOf(read(f)).map((spec) => normalize(join(dirname(f), spec)).replace(/\.js$/, '.ts')))
+  }
+  return g
+}
+
+const LEAVES = new Set(['errors.ts', 'types.ts', 'labels.ts', 'stats.ts', 'version.ts'])
+const layer = (f: string): string => (f.includes('/') ? f.slice(0, f.indexOf('/')) : LEAVES.has(f) ? 'leaf' : f)
+
+/** What each layer may import, besides itself and the leaves. */
+const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
+  leaf: [],
+  core: [],
+  codec: ['core'],
+  transport: [],
+  writer: ['codec', 'transport'],
+  input: [],
+  commands: ['index.ts', 'input'],
+  'index.ts': ['codec', 'core', 'writer', 'transport'],
+  'cli.ts': ['index.ts', 'commands', 'input'],
+}
+
+/** The files io-worker.ts may reach: what runs inside the I/O thread. */
+const WORKER_SIDE = new Set(['transport/io-worker.ts', 'transport/http.ts', 'transport/attempt.ts', 'transport/io-messages.ts'])
+
+/** Every broken rule, as `from → to: why`. */
+export function violations (g: Graph): string[] {
+  const out: string[] = []
+  for (const [from, tos] of g) {
+    const lf = layer(from)
+    for (const to of tos) {
+      if (!g.has(to)) {
+        out.push(`${from} → ${to}: not a source file`)
+        continue
+      }
+      const lt = layer(to)
+      if (lf === 'leaf') {
+        out.push(`${from} → ${to}: a leaf imports nothing from src/`)
+        continue
+      }
+      if (lt === lf || lt === 'leaf') continue
+      const allowed = MAY_IMPORT[lf]
+      if (allowed === undefined) out.push(`${from}: a file in no known layer`)
+      else if (!allowed.includes(lt)) out.push(`${from} → ${to}: ${lf}/ may not import ${lt}${lt.endsWith('.ts') ? '' : '/'}`)
+    }
+  }
+  // The I/O thread loads nothing that runs on the main thread.
+  const seen = new Set<string>()
+  const walk = (f: string): void => {
+    if (seen.has(f)) return
+    seen.add(f)
+    for (const to of g.get(f) ?? []) walk(to)
+  }
+  if (g.has('transport/io-worker.ts')) walk('transport/io-worker.ts')
+  for (const f of seen) {
+    if (!WORKER_SIDE.has(f) && layer(f) !== 'leaf') out.push(`transport/io-worker.ts reaches ${f}, which runs on the main thread`)
+  }
+  for (const cycle of cycles(g)) out.push(`import cycle: ${cycle.join(' → ')}`)
+  return out
+}
+
+/** Import cycles (each reported once, from its first file in sorted order). */
+export function cycles (g: Graph): string[][] {
+  const found: string[][] = []
+  const state = new Map<string, 1 | 2>() // 1: on the stack, 2: done
+  const stack: string[] = []
+  const visit = (f: string): void => {
+    state.set(f, 1)
+    stack.push(f)
+    for (const to of g.get(f) ?? []) {
+      if (state.get(to) === 1) found.push([...stack.slice(stack.indexOf(to)), to])
+      else if (state.get(to) === undefined && g.has(to)) visit(to)
+    }
+    stack.pop()
+    state.set(f, 2)
+  }
+  for (const f of [...g.keys()].sort()) if (state.get(f) === undefined) visit(f)
+  return found
+}
+
+/** Line counts of top-level classes: from `class X` to the `}` that closes it at column 0. */
+function classSizes (text: string): Array<[string, number]> {
+  const lines = text.split('\n')
+  const out: Array<[string, number]> = []
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^(?:export\s+)?(?:abstract\s+)?class\s+(\w+)/.exec(lines[i])
+    if (m === null) continue
+    let j = i + 1
+    while (j < lines.length && lines[j] !== '}') j++
+    out.push([m[1], j - i + 1])
+  }
+  return out
+}
+
+const files = sources()
+const read = (f: string): string => readFileSync(join(SRC, f), 'utf8')
+
+describe('the source tree', () => {
+  it('keeps its layers: leaves import nothing, only codec/ reaches core/, commands/ use src/index.ts, io-worker.ts stays off the main thread, no cycles', () => {
+    expect(violations(graphOf(files, read))).toEqual([])
+  })
+
+  it('catches what it is meant to catch (a graph with one of each forbidden import)', () => {
+    const g: Graph = new Map([
+      ['errors.ts', ['types.ts']],
+      ['types.ts', []],
+      ['core/wasm.ts', ['errors.ts']],
+      ['codec/codec.ts', ['core/wasm.ts', 'writer/writer.ts']],
+      ['writer/writer.ts', ['codec/codec.ts', 'core/wasm.ts', 'transport/sender.ts']],
+      ['transport/sender.ts', ['transport/io-thread.ts']],
+      ['transport/io-thread.ts', ['codec/codec.ts']],
+      ['transport/io-worker.ts', ['transport/attempt.ts']],
+      ['transport/attempt.ts', ['transport/sender.ts']],
+      ['commands/demo.ts', ['writer/writer.ts', 'index.ts']],
+      ['index.ts', ['codec/codec.ts', 'writer/writer.ts']],
+    ])
+    expect(violations(g)).toEqual([
+      'errors.ts → types.ts: a leaf imports nothing from src/',
+      'codec/codec.ts → writer/writer.ts: codec/ may not import writer/',
+      'writer/writer.ts → core/wasm.ts: writer/ may not import core/',
+      'transport/io-thread.ts → codec/codec.ts: transport/ may not import codec/',
+      'commands/demo.ts → writer/writer.ts: commands/ may not import writer/',
+      'transport/io-worker.ts reaches transport/sender.ts, which runs on the main thread',
+      'transport/io-worker.ts reaches transport/io-thread.ts, which runs on the main thread',
+      'transport/io-worker.ts reaches codec/codec.ts, which runs on the main thread',
+      'transport/io-worker.ts reaches core/wasm.ts, which runs on the main thread',
+      'transport/io-worker.ts reaches writer/writer.ts, which runs on the main thread',
+      'import cycle: codec/codec.ts → writer/writer.ts → codec/codec.ts',
+      'import cycle: codec/codec.ts → writer/writer.ts → transport/sender.ts → transport/io-thread.ts → codec/codec.ts',
+    ])
+  })
+
+  it('reads every form of import', () => {
+    expect(importsOf([
+      "import { a } from './a.js'",
+      "import type { B } from '../b.js'",
+      "import * as c from './c.js'",
+      "import d, { e } from './d.js'",
+      "export { f } from './f.js'",
+      "export type { G } from './g.js'",
+      "export * from './h.js'",
+      "import './side.js'",
+      "const m = await import('./lazy.js')",
+      "import {\n  x,\n  y,\n} from './multi.js'",
+      "import { readFileSync } from 'node:fs'",
+      "// a.import('./not-an-import.js')",
+    ].join('\n'))).toEqual(['./a.js', '../b.js', './c.js', './d.js', './f.js', './g.js', './h.js', './side.js', './lazy.js', './multi.js'])
+  })
+
+  it('has no file over 450 lines (decode.ts and the input readers excepted) and no class over 400', () => {
+    const exempt = new Set(['codec/decode.ts', 'input/csv.ts', 'input/promtext.ts'])
+    const big: string[] = []
+    for (const f of files) {
+      const text = read(f)
+      const n = text.split('\n').length - (text.endsWith('\n') ? 1 : 0)
+      if (n >= 450 && !exempt.has(f)) big.push(`${f}: ${n} lines`)
+      for (const [name, size] of classSizes(text)) if (size > 400) big.push(`${f}: class ${name}, ${size} lines`)
+    }
+    expect(big).toEqual([])
+  })
+})
