@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 /**
  * The command line: `prometheus-remote-writer <command> [options]` (alias `prw`).
- * It parses with node:util parseArgs and calls only the public API.
+ * It parses with node:util parseArgs and runs the commands of src/commands/, which use the
+ * library through src/index.ts.
  */
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import type { ParseArgsConfig } from 'node:util'
 import { backfill } from './commands/backfill.js'
 import type { BackfillProgress } from './commands/backfill.js'
 import { runDemo } from './commands/demo.js'
@@ -13,7 +12,7 @@ import { runLoad } from './commands/loadgen.js'
 import { renderHtml } from './commands/report-html.js'
 import { startReceiver } from './commands/receiver.js'
 import { VERSION } from './version.js'
-import type { Auth, RemoteWriterOptions, TlsOptions } from './index.js'
+import { SEND_OPTIONS, SEND_USAGE, int, num, sendOptions } from './commands/send-options.js'
 import type { InputFormat } from './input/index.js'
 import type { TimestampUnit } from './input/csv.js'
 
@@ -42,20 +41,6 @@ const DEMO_USAGE = `usage: prw demo [--url URL] [options]
   --fail-rate P          built-in receiver: answer P of requests with 503 (retried)
   --drop-request N       built-in receiver: accept request N but drop its data (the proof must fail)`
 
-const SEND_USAGE = `sending options (every command that sends):
-  --url URL                  endpoint (env PROMETHEUS_REMOTE_WRITE_URL)
-  --header 'Name: value'     extra header (repeatable)
-  --bearer-token TOKEN       Authorization: Bearer (env PROMETHEUS_REMOTE_WRITE_TOKEN)
-  --bearer-token-file FILE   the token, read from a file
-  --basic-auth USER:PASS     HTTP basic auth
-  --basic-auth-file FILE     USER:PASS, read from a file
-  --tenant ID                X-Scope-OrgID
-  --ca-file FILE  --cert-file FILE  --key-file FILE  --server-name NAME  --insecure
-  --timeout MS               per attempt (default 30000)
-  --concurrency N            requests in flight (default 4)
-  --proxy URL  --env-proxy   a proxy, or HTTP(S)_PROXY / NO_PROXY from the environment
-  --protocol v1|v2|auto      Remote Write 1.0 (default), 2.0, or 2.0 falling back to 1.0`
-
 const BACKFILL_USAGE = `usage: prw backfill --url URL [options] FILE... (or - for stdin)
 
   --format F                 jsonl | prom | openmetrics | csv (default: by extension, else jsonl)
@@ -70,75 +55,6 @@ const BACKFILL_USAGE = `usage: prw backfill --url URL [options] FILE... (or - fo
 exit status: 0 when every sample was accepted, 1 when anything was rejected or failed.
 
 ${SEND_USAGE}`
-
-const SEND_OPTIONS = {
-  url: { type: 'string' },
-  header: { type: 'string', multiple: true },
-  'bearer-token': { type: 'string' },
-  'bearer-token-file': { type: 'string' },
-  'basic-auth': { type: 'string' },
-  'basic-auth-file': { type: 'string' },
-  tenant: { type: 'string' },
-  'ca-file': { type: 'string' },
-  'cert-file': { type: 'string' },
-  'key-file': { type: 'string' },
-  'server-name': { type: 'string' },
-  insecure: { type: 'boolean' },
-  timeout: { type: 'string' },
-  concurrency: { type: 'string' },
-  proxy: { type: 'string' },
-  'env-proxy': { type: 'boolean' },
-  protocol: { type: 'string' },
-} as const satisfies ParseArgsConfig['options']
-
-type SendValues = { [K in keyof typeof SEND_OPTIONS]?: (typeof SEND_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof SEND_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string }
-
-/** The endpoint and writer options from the common flags and the environment. Secrets stay out of messages. */
-function sendOptions (v: SendValues): { url: string | undefined, writer: Omit<RemoteWriterOptions, 'url'> } {
-  const headers: Record<string, string> = {}
-  for (const h of v.header ?? []) {
-    const i = h.indexOf(':')
-    if (i <= 0) throw new Error(`--header must be 'Name: value', got a value without a name`)
-    headers[h.slice(0, i).trim()] = h.slice(i + 1).trim()
-  }
-  let auth: Auth | undefined
-  const token = v['bearer-token'] ?? (v['bearer-token-file'] ? readFileSync(v['bearer-token-file'], 'utf8').trim() : undefined) ??
-    process.env.PROMETHEUS_REMOTE_WRITE_TOKEN
-  const basic = v['basic-auth'] ?? (v['basic-auth-file'] ? readFileSync(v['basic-auth-file'], 'utf8').trim() : undefined)
-  if (basic !== undefined) {
-    const i = basic.indexOf(':')
-    if (i < 0) throw new Error('--basic-auth must be USER:PASS')
-    auth = { username: basic.slice(0, i), password: basic.slice(i + 1) }
-  } else if (token) {
-    auth = { bearerToken: token }
-  }
-  let tls: TlsOptions | undefined
-  if (v['ca-file'] || v['cert-file'] || v['key-file'] || v['server-name'] || v.insecure) {
-    tls = {
-      ca: v['ca-file'] ? readFileSync(v['ca-file']) : undefined,
-      cert: v['cert-file'] ? readFileSync(v['cert-file']) : undefined,
-      key: v['key-file'] ? readFileSync(v['key-file']) : undefined,
-      servername: v['server-name'],
-      rejectUnauthorized: v.insecure ? false : undefined,
-    }
-  }
-  const protocol = v.protocol ?? 'v1'
-  if (protocol !== 'v1' && protocol !== 'v2' && protocol !== 'auto') throw new Error('--protocol must be v1, v2 or auto')
-  return {
-    url: v.url ?? process.env.PROMETHEUS_REMOTE_WRITE_URL,
-    writer: {
-      protocol,
-      headers,
-      auth,
-      tenant: v.tenant,
-      tls,
-      timeout: v.timeout === undefined ? undefined : int(v.timeout, 30_000),
-      concurrency: int(v.concurrency, 4),
-      proxy: v.proxy,
-      useEnvProxy: v['env-proxy'] === true,
-    },
-  }
-}
 
 const BENCH_USAGE = `usage: prw bench --url URL [options]
 
@@ -436,20 +352,6 @@ async function receive (args: string[]): Promise<number> {
 /** JSON has no NaN or Infinity: write them as VictoriaMetrics' export does, as strings would break readers. */
 function jsonNumber (v: number): number | string {
   return Number.isFinite(v) ? v : String(v)
-}
-
-function int (v: string | undefined, fallback: number): number {
-  if (v === undefined) return fallback
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number, got ${JSON.stringify(v)}`)
-  return n
-}
-
-function num (v: string | undefined, fallback: number): number {
-  if (v === undefined) return fallback
-  const n = Number(v)
-  if (!Number.isFinite(n) || n < 0) throw new Error(`expected a number, got ${JSON.stringify(v)}`)
-  return n
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err) => {
