@@ -3,7 +3,7 @@
  * counts, and the validation and staging that hand them to the core (assembly/histogram.ts has
  * the layout).
  */
-import { ValidationError } from '../errors.js'
+import { InvalidArgumentError, ValidationError } from '../errors.js'
 import type { Core } from '../core/wasm.js'
 import type { BucketSpan, HistogramCounts, NativeHistogram, ResetHint } from '../types.js'
 
@@ -19,7 +19,7 @@ function encodeSide (side: HistogramCounts['positive'], float: boolean): { spans
   let next = 0 // index just past the last bucket written
   let prev = 0
   for (const [index, c] of entries) {
-    if (!Number.isInteger(index)) throw new RangeError(`bucket index ${index} is not an integer`)
+    if (!Number.isInteger(index)) throw new InvalidArgumentError(`bucket index ${index} is not an integer`)
     if (c === 0) continue
     if (spans.length > 0 && index === next) {
       spans[spans.length - 1].length++

@@ -8,6 +8,7 @@
 import { createReadStream, statSync } from 'node:fs'
 import { Readable, pipeline } from 'node:stream'
 import { createGunzip } from 'node:zlib'
+import { InvalidArgumentError } from '../errors.js'
 
 /** One line of input, without its terminator. */
 export interface Line {
@@ -117,7 +118,7 @@ function asBuffer (chunk: Uint8Array): Buffer {
  */
 export async function * lineBatches (source: AsyncIterable<Uint8Array>, options: SplitOptions = {}): AsyncGenerator<Line[]> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES
-  if (!(maxLineBytes > 0)) throw new RangeError(`maxLineBytes must be positive, got ${maxLineBytes}`)
+  if (!(maxLineBytes > 0)) throw new InvalidArgumentError(`invalid maxLineBytes: must be > 0 (got ${maxLineBytes})`)
   /** Pieces of the current, unfinished line. */
   let pending: Buffer[] = []
   let pendingBytes = 0

@@ -180,7 +180,7 @@ export function workerEntry (): { url: URL } | { boot: string } | undefined {
 
 function startWorker (): Worker {
   const e = workerEntry()
-  if (e === undefined) throw new Error('io-worker.js is missing')
+  if (e === undefined) throw new IoThreadError('io-worker.js is missing')
   return 'url' in e ? new Worker(e.url) : new Worker(e.boot, { eval: true })
 }
 
