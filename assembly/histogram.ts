@@ -204,3 +204,32 @@ export function writeHistogram(w: usize, r: usize, v2: bool): usize {
   }
   return w;
 }
+
+/**
+ * Bytes of the `count` histogram records staged from `r` as repeated message fields of a
+ * TimeSeries: tag byte, length and message each.
+ */
+export function histogramFieldsSize(r: usize, count: u32, v2: bool): usize {
+  let n: usize = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    let m = histogramSize(r, v2);
+    n += 1 + varint32Size(<u32>m) + m;
+    r += histRecordSize(r);
+  }
+  return n;
+}
+
+/**
+ * Writes the `count` histogram records staged from `r` at `w` as repeated fields with tag
+ * byte `tag`; returns the pointer past them.
+ * Precondition: `histogramFieldsSize(r, count, v2)` bytes are reserved at `w`.
+ */
+export function writeHistogramFields(w: usize, r: usize, count: u32, tag: u8, v2: bool): usize {
+  for (let i: u32 = 0; i < count; i++) {
+    store<u8>(w++, tag);
+    w = writeVarint32(w, <u32>histogramSize(r, v2));
+    w = writeHistogram(w, r, v2);
+    r += histRecordSize(r);
+  }
+  return w;
+}

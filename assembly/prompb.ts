@@ -19,7 +19,7 @@
 import { E_SLOT, errIndexSet } from "./errors";
 import { copyShort, lstage, out, reserve, stage } from "./memory";
 import { varint32Size, writeVarint32 } from "./varint";
-import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
+import { histogramFieldsSize, writeHistogramFields } from "./histogram";
 import { exemplarClear, exemplarCount, exemplarRecord, exemplarV1Size, writeExemplarV1 } from "./exemplars";
 import { SINGLE, samplePayload, scan, scanBytes, scanTsSize, singleCode, singleTimestamp, writeSample, writeSamples } from "./samples";
 
@@ -170,25 +170,13 @@ export function addExemplarSeries(labels: usize, labelsLen: usize): i32 {
  * records JS staged in `stage` (histogram.ts describes the layout; JS validated them).
  */
 export function addHistSeries(labels: usize, labelsLen: usize, count: u32): i32 {
-  let body = labelsLen;
-  let r = stage.ptr;
-  for (let i: u32 = 0; i < count; i++) {
-    let m = histogramSize(r, false);
-    body += 1 + varint32Size(<u32>m) + m;
-    r += histRecordSize(r);
-  }
+  let body = labelsLen + histogramFieldsSize(stage.ptr, count, false);
   let p = reserve(out, outLen + 6 + body, outLen) + outLen;
   store<u8>(p++, TAG_TS);
   p = writeVarint32(p, <u32>body);
   copyShort(p, labels, labelsLen);
   p += labelsLen;
-  r = stage.ptr;
-  for (let i: u32 = 0; i < count; i++) {
-    store<u8>(p++, TAG_HISTOGRAM);
-    p = writeVarint32(p, <u32>histogramSize(r, false));
-    p = writeHistogram(p, r, false);
-    r += histRecordSize(r);
-  }
+  p = writeHistogramFields(p, stage.ptr, count, TAG_HISTOGRAM, false);
   outLen = p - out.ptr;
   return 0;
 }

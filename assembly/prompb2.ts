@@ -29,7 +29,7 @@ import { hashBytes } from "./hash";
 import { gGeneration, gRecord, labelIds } from "./gstrings";
 import { exemplarClear, exemplarCount, exemplarRecord, exemplarScalars, writeExemplarScalars } from "./exemplars";
 import { varint32Size, varint64Size, writeVarint32, writeVarint64 } from "./varint";
-import { histRecordSize, histogramSize, writeHistogram } from "./histogram";
+import { histogramFieldsSize, writeHistogramFields } from "./histogram";
 
 const TAG_SYMBOL: u8 = (4 << 3) | 2; //    Request.symbols
 const TAG_SERIES: u8 = (5 << 3) | 2; //    Request.timeseries
@@ -442,23 +442,11 @@ function writeExemplars(w: usize): usize {
  * histogram.ts; JS validated them), with labels and metadata as v2AddSeries().
  */
 export function v2AddHistSeries(labels: usize, labelsLen: usize, count: u32, staged: usize, type: u32, helpLen: usize, unitLen: usize): i32 {
-  let body: usize = 0;
-  let r = stage.ptr;
-  for (let i: u32 = 0; i < count; i++) {
-    let m = histogramSize(r, true);
-    body += 1 + varint32Size(<u32>m) + m;
-    r += histRecordSize(r);
-  }
+  let body = histogramFieldsSize(stage.ptr, count, true);
   if (exemplarCount > 0) tLeave();
   let xBytes = exemplarsSize();
   let w = v2Head(labels, labelsLen, staged, body + xBytes, type, helpLen, unitLen);
-  r = stage.ptr;
-  for (let i: u32 = 0; i < count; i++) {
-    store<u8>(w++, TAG_HISTOGRAM);
-    w = writeVarint32(w, <u32>histogramSize(r, true));
-    w = writeHistogram(w, r, true);
-    r += histRecordSize(r);
-  }
+  w = writeHistogramFields(w, stage.ptr, count, TAG_HISTOGRAM, true);
   w = writeExemplars(w);
   seriesLen = v2Tail(w);
   return 0;

@@ -49,12 +49,12 @@ export function stageSamples (core: Core, values: Values, timestamps: Timestamps
   const n = stop - start
   const vi = (core.exports.stageReserve(n * 16 || 8) >>> 0) >>> 3
   core.refresh()
-  stageValues(core.f64, vi, values, start, stop, item, index)
+  stageNumbers(core.f64, vi, values, start, stop, item, index, 'values')
   if (timestamps instanceof BigInt64Array) {
     core.i64.set(start === 0 && stop === timestamps.length ? timestamps : timestamps.subarray(start, stop), vi + n)
     return flags | AS_TS_I64
   }
-  stageTimestamps(core.f64, vi + n, timestamps, start, stop, item, index)
+  stageNumbers(core.f64, vi + n, timestamps, start, stop, item, index, 'timestamps')
   return flags
 }
 
@@ -212,26 +212,18 @@ export function sortedCopy (values: Values, timestamps: Timestamps, start: numbe
   return { values: vs, timestamps: ts, order }
 }
 
-function stageValues (f64: Float64Array, at: number, values: Values, start: number, stop: number, item: Item, index: number): void {
-  if (values instanceof Float64Array) {
-    f64.set(start === 0 && stop === values.length ? values : values.subarray(start, stop), at)
+/**
+ * Copies values or float timestamps [start, stop) to f64[at..]: one set() from a Float64Array,
+ * element by element (each checked to be a number) from anything else.
+ */
+function stageNumbers (f64: Float64Array, at: number, src: ArrayLike<unknown>, start: number, stop: number, item: Item, index: number, field: 'values' | 'timestamps'): void {
+  if (src instanceof Float64Array) {
+    f64.set(start === 0 && stop === src.length ? src : src.subarray(start, stop), at)
     return
   }
   for (let i = start; i < stop; i++) {
-    const v = values[i]
-    if (typeof v !== 'number') throw invalid(item, index, 'values', 'must be a number', i)
+    const v = src[i]
+    if (typeof v !== 'number') throw invalid(item, index, field, 'must be a number', i)
     f64[at + i - start] = v
-  }
-}
-
-function stageTimestamps (f64: Float64Array, at: number, ts: Timestamps, start: number, stop: number, item: Item, index: number): void {
-  if (ts instanceof Float64Array) {
-    f64.set(start === 0 && stop === ts.length ? ts : ts.subarray(start, stop), at)
-    return
-  }
-  for (let i = start; i < stop; i++) {
-    const t = ts[i]
-    if (typeof t !== 'number') throw invalid(item, index, 'timestamps', 'must be a number', i)
-    f64[at + i - start] = t
   }
 }

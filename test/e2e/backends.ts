@@ -4,6 +4,7 @@
 // VictoriaMetrics' /api/v1/export. See shared/docs/backends.md for the servers' quirks.
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { describe, it } from 'vitest'
 
 /** Base URLs (no trailing slash) of the two servers. */
 export interface Backends {
@@ -60,6 +61,26 @@ export function e2eRequired (env: NodeJS.ProcessEnv = process.env): boolean {
 /** The hint a skipped suite prints. */
 export function skipHint (file: string, env: NodeJS.ProcessEnv = process.env): string {
   return `${file} skipped: PROMETHEUS_URL / VICTORIA_URL not set (to run it: test/e2e/backends/start.sh, then source ${env.PRW_BACKENDS_ENV ?? '/tmp/prw-backends.env'}; PRW_E2E=require makes missing servers a failure)`
+}
+
+/**
+ * The servers for a suite, from the environment. Without them, PRW_E2E=require registers a
+ * test under the suite's `title` that fails with NOT_STARTED; anything else prints a hint, and
+ * the suite (`describe.skipIf(backends === undefined)`) skips.
+ */
+export function suiteBackends (title: string, file: string): Backends | undefined {
+  const backends = backendsFromEnv()
+  if (backends !== undefined) return backends
+  if (e2eRequired()) {
+    describe(title, () => {
+      it('has its servers', () => {
+        throw new Error(`${NOT_STARTED} (PRW_E2E=require but PROMETHEUS_URL / VICTORIA_URL are not set)`)
+      })
+    })
+  } else {
+    console.warn(skipHint(file))
+  }
+  return undefined
 }
 
 /** A fresh label value for this run, so reruns against the same servers never collide. */

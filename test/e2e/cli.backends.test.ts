@@ -7,23 +7,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { NOT_STARTED, assertReady, skipHint, backendsFromEnv, e2eRequired, newRunId, promRawSamples, vmExport, vmForceFlush } from './backends.js'
+import { assertReady, newRunId, promRawSamples, suiteBackends, vmExport, vmForceFlush } from './backends.js'
 
-const backends = backendsFromEnv()
+const backends = suiteBackends('prw backfill into Prometheus and VictoriaMetrics', 'test/e2e/cli.backends.test.ts')
 const RUN = newRunId()
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname
 const dir = mkdtempSync(join(tmpdir(), 'prw-e2e-cli-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-if (backends === undefined && e2eRequired()) {
-  describe('prw backfill into Prometheus and VictoriaMetrics', () => {
-    it('has its servers', () => {
-      throw new Error(`${NOT_STARTED} (PRW_E2E=require but PROMETHEUS_URL / VICTORIA_URL are not set)`)
-    })
-  })
-} else if (backends === undefined) {
-  console.warn(skipHint('test/e2e/cli.backends.test.ts'))
-}
 
 function prw (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
   return new Promise((resolve) => {

@@ -6,20 +6,11 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { nativeHistogram } from '../../src/codec/histogram.js'
 import { RemoteWriter } from '../../src/writer/writer.js'
 import type { Item } from '../../src/types.js'
-import { NOT_STARTED, assertReady, skipHint, backendsFromEnv, e2eRequired, newRunId, promQuery } from './backends.js'
+import { assertReady, newRunId, promQuery, suiteBackends } from './backends.js'
 
-const backends = backendsFromEnv()
+const backends = suiteBackends('native histograms into Prometheus', 'test/e2e/histograms.backends.test.ts')
 const RUN = newRunId()
 
-if (backends === undefined && e2eRequired()) {
-  describe('native histograms into Prometheus', () => {
-    it('has its servers', () => {
-      throw new Error(`${NOT_STARTED} (PRW_E2E=require but PROMETHEUS_URL / VICTORIA_URL are not set)`)
-    })
-  })
-} else if (backends === undefined) {
-  console.warn(skipHint('test/e2e/histograms.backends.test.ts'))
-}
 
 describe.skipIf(backends === undefined)('native histograms into Prometheus', () => {
   beforeAll(async () => {

@@ -5,20 +5,11 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { RemoteWriter } from '../../src/writer/writer.js'
 import type { Item } from '../../src/types.js'
-import { NOT_STARTED, assertReady, skipHint, backendsFromEnv, e2eRequired, newRunId, promRawSamples, vmExport, vmForceFlush } from './backends.js'
+import { assertReady, newRunId, promRawSamples, suiteBackends, vmExport, vmForceFlush } from './backends.js'
 
-const backends = backendsFromEnv()
+const backends = suiteBackends('protocol auto against Prometheus and VictoriaMetrics', 'test/e2e/v2.backends.test.ts')
 const RUN = newRunId()
 
-if (backends === undefined && e2eRequired()) {
-  describe('protocol auto against Prometheus and VictoriaMetrics', () => {
-    it('has its servers', () => {
-      throw new Error(`${NOT_STARTED} (PRW_E2E=require but PROMETHEUS_URL / VICTORIA_URL are not set)`)
-    })
-  })
-} else if (backends === undefined) {
-  console.warn(skipHint('test/e2e/v2.backends.test.ts'))
-}
 
 describe.skipIf(backends === undefined)('protocol auto against Prometheus and VictoriaMetrics', () => {
   beforeAll(async () => {

@@ -9,25 +9,14 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { LostDataError, RemoteWriter, SendError } from '../../src/index.js'
 import type { Item, SendResult, WriterSummary } from '../../src/index.js'
-import {
-  NOT_STARTED, assertReady, skipHint, backendsFromEnv, e2eRequired, newRunId, promNumber, promRawSamples, promSettled, vmExport, vmForceFlush,
-} from './backends.js'
+import { NOT_STARTED, assertReady, newRunId, promNumber, promRawSamples, promSettled, suiteBackends, vmExport, vmForceFlush } from './backends.js'
 import type { RawSeries } from './backends.js'
 
-const backends = backendsFromEnv()
+const backends = suiteBackends('end to end against Prometheus and VictoriaMetrics', 'test/e2e/writer.backends.test.ts')
 const RUN = newRunId()
 const MIN = 60_000
 const DAY = 86_400_000
 
-if (backends === undefined && e2eRequired()) {
-  describe('end to end against Prometheus and VictoriaMetrics', () => {
-    it('has its servers', () => {
-      throw new Error(`${NOT_STARTED} (PRW_E2E=require but PROMETHEUS_URL / VICTORIA_URL are not set)`)
-    })
-  })
-} else if (backends === undefined) {
-  console.warn(skipHint('test/e2e/writer.backends.test.ts'))
-}
 
 // ---- data -------------------------------------------------------------------------------------
 
