@@ -1,5 +1,8 @@
 /**
- * The main job (`npm start`, `prw demo`): streams a generated workload through the writer,
+ * The commands (this folder) are what `prw` runs (../cli.ts parses their flags): demo,
+ * backfill, bench (loadgen.ts), receive; they use the library through ../index.ts only.
+ *
+ * This file is the main job (`npm start`, `prw demo`): streams a generated workload through the writer,
  * a backfill shape then an IoT shape, with live progress, and ends with a report. Without a
  * URL it starts the built-in receiver on a loopback port and proves that every sample arrived
  * (counts and an order-independent checksum computed separately on both sides).

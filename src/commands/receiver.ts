@@ -4,7 +4,7 @@
  * checks and answers as the spec says: 204, or 400 with the reason as text (415 for a
  * content type or encoding it does not speak, 405 for other methods, 413 past the size
  * limit). It counts series, samples and bytes, keeps an order-independent checksum of
- * what it accepted (src/checksum.ts), and can inject faults for testing clients.
+ * what it accepted (checksum.ts), and can inject faults for testing clients.
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'

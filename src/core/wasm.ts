@@ -1,5 +1,5 @@
 /**
- * The bridge to the WebAssembly core. This is the only module that touches
+ * The core layer (this folder, this file): the bridge to the WebAssembly core (assembly/). This is the only module that touches
  * `memory.buffer`: it owns the instance, keeps typed-array views over linear memory and
  * rebuilds them whenever the memory has grown (growth replaces the ArrayBuffer).
  *

@@ -1,5 +1,10 @@
 /**
- * HTTP transport over undici: builds the dispatcher (a keep-alive Pool, a proxy agent, or one
+ * The transport layer (this folder) is how a sealed request reaches the server and what came
+ * back, on the writer's thread (sender.ts) or on the process's I/O thread (io-thread.ts,
+ * io-worker.ts). It knows nothing of the codec or the writer: bodies in, outcomes out
+ * (attempt.ts), every retry decision left to the writer.
+ *
+ * This file: the HTTP transport over undici: builds the dispatcher (a keep-alive Pool, a proxy agent, or one
  * the caller injects), the remote-write headers, and runs one attempt: POST, read at most
  * 1 KiB of an error body, always consume or discard the rest so the connection is reused.
  *

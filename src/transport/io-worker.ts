@@ -1,5 +1,5 @@
 /**
- * The I/O thread (see sender.ts): one transport per writer, a FIFO per shard, one attempt in
+ * The I/O thread (see io-thread.ts): one transport per writer, a FIFO per shard, one attempt in
  * flight per shard. A shard's next batch goes out the moment the previous one is accepted; a
  * batch that is not accepted holds the shard until the writer sends it again or releases it.
  */

@@ -1,7 +1,7 @@
 // The codec's API: validation (every rule, with the error's fields), timestamp handling
 // (rounding, seconds, sorting), the series cache, large requests, trap recovery, and views
 // versus copies. Wire bytes are always checked through the independent decoder in
-// test/helpers.ts (native snappy + snappyjs + protobufjs), or against a fresh codec.
+// test/support/helpers.ts (native snappy + snappyjs + protobufjs), or against a fresh codec.
 import assert from 'node:assert'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createCodec } from '../../src/codec/codec.js'

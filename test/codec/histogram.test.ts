@@ -1,5 +1,5 @@
 // Native histograms in Remote Write 1.0 and 2.0, decoded independently: native snappy, then
-// protobufjs with test/schema.ts: WriteRequest (1.0) or v2Request() (protocol.md §1.1, §2.1).
+// protobufjs with test/support/schema.ts: WriteRequest (1.0) or v2Request() (protocol.md §1.1, §2.1).
 import fc from 'fast-check'
 import { uncompressSync } from 'snappy'
 import { describe, expect, it } from 'vitest'

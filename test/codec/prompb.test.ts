@@ -1,9 +1,9 @@
-// Wire-level tests of the Remote Write 1.0 encoder (assembly/prompb.ts through src/codec.ts).
+// Wire-level tests of the Remote Write 1.0 encoder (assembly/prompb.ts through src/codec/).
 //
 // Every output is checked against things that share no code with the encoder: hand-derived
 // golden bytes, and an independent decode (native snappy AND snappyjs, then protobufjs with
-// the hand-built schema in test/schema.ts) compared with a model of the input
-// (test/helpers.ts expectedWire) and with protobufjs's own canonical encoding of that model.
+// the hand-built schema in test/support/schema.ts) compared with a model of the input
+// (test/support/helpers.ts expectedWire) and with protobufjs's own canonical encoding of that model.
 // Property tests are seeded: a failure prints the seed and path, and re-running reproduces it.
 import fc from 'fast-check'
 import { compressSync } from 'snappy'

@@ -1,4 +1,4 @@
-// Snappy block codec (assembly/snappy.ts through src/wasm.ts).
+// Snappy block codec (assembly/snappy.ts through src/codec/snappy.ts and src/core/wasm.ts).
 //
 // Every output is checked against independent implementations, never only against our own
 // decoder: byte equality with the native `snappy` package (napi, which matches golang/snappy

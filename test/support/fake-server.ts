@@ -1,7 +1,7 @@
 // A scriptable remote-write receiver for transport tests: a real `http.createServer` on
 // 127.0.0.1, port 0 (style.md item 18). Every body is decoded INDEPENDENTLY of src/: the snappy
 // block with the native `snappy` package and with `snappyjs` (both must agree), then the
-// protobuf with protobufjs and the hand-built schema of test/schema.ts (protocol.md §1.1), reading
+// protobuf with protobufjs and the hand-built schema of test/support/schema.ts (protocol.md §1.1), reading
 // Sample.value as raw u64 bits so values compare bit-exact.
 //
 // Each test scripts the answers with a handler `(req, n) => reply`, called once the body has been

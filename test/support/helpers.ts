@@ -1,5 +1,5 @@
 // Shared test helpers: bit-exact float handling, seeded generators, an independent decoder
-// (native snappy + snappyjs + protobufjs with test/schema.ts), and a model of what the
+// (native snappy + snappyjs + protobufjs with test/support/schema.ts), and a model of what the
 // encoder must put on the wire. Nothing here calls into src/ except where a name says so.
 import fc from 'fast-check'
 import protobuf from 'protobufjs'
@@ -326,7 +326,7 @@ export interface IndependentDecoded {
 
 /**
  * Decodes a request body without our code: snappy block via the native `snappy` package AND
- * `snappyjs` (asserted equal), then protobufjs with test/schema.ts. Values come back as raw u64
+ * `snappyjs` (asserted equal), then protobufjs with test/support/schema.ts. Values come back as raw u64
  * bits, timestamps as BigInt. With `checkDoubles` (default true) the body is also decoded with
  * the double-typed schema and every non-NaN value must match its bits (NaN must stay NaN).
  * With `reencode` (default true) protobufjs must re-encode the decoded message to the same

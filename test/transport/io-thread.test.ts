@@ -1,7 +1,7 @@
-// The writer's I/O thread (src/sender.ts, src/io-worker.ts) where it can go wrong: the thread
+// The writer's I/O thread (src/transport/io-thread.ts, src/transport/io-worker.ts) where it can go wrong: the thread
 // dying while a shard waits for a retry, options that cannot cross to it, and a process that
 // never closes its writer. The writer's whole suite runs through the thread as well
-// (test/writer.test.ts; test/writer.inline.test.ts runs it again without).
+// (test/writer/writer.test.ts; test/writer/writer.inline.test.ts runs it again without).
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -1,4 +1,4 @@
-// Pure unit tests of the retry policy (src/retry.ts) and the latency histogram (src/stats.ts).
+// Pure unit tests of the retry policy (src/writer/retry.ts) and the latency histogram (src/stats.ts).
 // Expectations come from shared/docs/protocol.md §1.5 and §4.3 (which answers are retried, how
 // Retry-After is read) and backends.md §4 (Prometheus 2.42's permanent 500 bodies), not from
 // the code under test.
@@ -107,7 +107,7 @@ describe('parseRetryAfter', () => {
     for (const v of ['soon', '5s', '1e3', '120abc', 'NaN']) expect(parseRetryAfter(v, NOW), v).toBeUndefined()
   })
 
-  // BUG (src/retry.ts parseRetryAfter): values that are not delay-seconds fall through to
+  // BUG (src/writer/retry.ts parseRetryAfter): values that are not delay-seconds fall through to
   // Date.parse(), which V8 accepts leniently: '1.5' is 2001-01-05, '-1' and '+5' are dates in
   // 2001 too. They come back as 0 ("a date in the past") instead of undefined, and the writer
   // then retries with no delay at all. Prometheus (protocol.md §4.3) parses only

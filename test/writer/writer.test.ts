@@ -1,4 +1,4 @@
-// RemoteWriter end to end against a real HTTP server on 127.0.0.1 (test/receiver.ts), which
+// RemoteWriter end to end against a real HTTP server on 127.0.0.1 (test/support/fake-server.ts), which
 // decodes every body independently (native snappy + snappyjs + protobufjs) and scripts status
 // codes, Retry-After, latency, stalls and connection resets per request.
 //
@@ -306,7 +306,7 @@ describe('headers', () => {
     }
   })
 
-  // BUG (src/http.ts Transport constructor, the custom-header loop): header names and values are
+  // BUG (src/transport/http.ts Transport constructor, the custom-header loop): header names and values are
   // only checked against the reserved list. A name that is not an HTTP token ('Content-Type '
   // with a trailing space, 'X Bad') or a value with CR/LF passes the constructor; undici then
   // throws InvalidArgumentError ('invalid header key') on every request, which the writer
@@ -574,7 +574,7 @@ describe('bounded memory while the server stalls', () => {
     expectDelivered(rx, items)
   })
 
-  // BUG (src/writer.ts send(), its loop over prepared items, and #routeOne): send() waits for room
+  // BUG (send() in src/writer/writer.ts, its loop over prepared items): send() waits for room
   // only between series. #routeOne cuts a whole series into batches, sealing (encoding and
   // compressing) each one as it fills, without ever checking the buffer, so one item larger
   // than maxBufferedSamples is buffered entirely: here 20000 samples against a limit of 2000,
@@ -689,7 +689,7 @@ describe('retries', () => {
     expect(w.stats().inFlight).toBe(0)
   })
 
-  // BUG (src/writer.ts #deliver, `const delay = retryAfter ?? backoff(...)`, with src/retry.ts
+  // BUG (src/writer/delivery.ts #deliver, `const delay = retryAfter ?? backoff(...)`, with src/writer/retry.ts
   // parseRetryAfter returning 0 for "0", for a date in the past, and for non-numbers such as
   // "1.5" that Date.parse reads as a past date): the retry then happens with no delay at all.
   // A server answering 503 + "Retry-After: 0" gets maxRetries+1 requests back to back. The
@@ -853,7 +853,7 @@ describe('retry budget', () => {
     expect(rx.requests.length).toBe(1)
   })
 
-  // BUG (src/writer.ts sleep(), called with `delay` from Retry-After or backoff): setTimeout
+  // BUG (src/writer/retry.ts sleep(), called with `delay` from Retry-After or backoff): setTimeout
   // takes at most 2^31-1 ms (~24.8 days); Node turns anything larger into 1 ms (with a
   // TimeoutOverflowWarning). With maxRetryDuration: Infinity (retry forever, as Prometheus
   // does) a "Retry-After: 3000000" (~35 days) makes the writer retry after 1 ms instead, until
