@@ -13,7 +13,7 @@
 //
 // A region grows by doubling (or to the exact need when that is larger) and keeps its
 // contents only when asked to. Growth can move a region and replace memory.buffer, so JS
-// refreshes its views after every call that may allocate (src/wasm.ts).
+// refreshes its views after every call that may allocate (src/core/wasm.ts).
 //
 // Pre-encoded label blocks of the series cache live in an arena of chunks: appended to,
 // never freed one by one, and dropped all together by cacheReset(). JS enforces the cap

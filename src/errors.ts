@@ -4,7 +4,8 @@
  *
  * Each class has its own `name` and a stable `code`; ERRORS below is the table of both, and
  * `instanceof` works for every code that is thrown or reported (an error that crossed from the
- * I/O thread is rebuilt as its class by `rebuildError()`). Messages never contain secrets:
+ * I/O thread is rebuilt as its class by `rebuildError()`; one that is not this library's own,
+ * from undici or the system, as an IoError that keeps its code). Messages never contain secrets:
  * auth headers, tokens and passwords are never passed to these constructors.
  */
 
@@ -135,15 +136,15 @@ export class CoreTrapError extends RemoteWriteError {
 }
 
 
-/** An invariant of the library itself failed (a bug: please report it). */
+/** An invariant of the library itself failed (a bug: please report it), or its install is incomplete. */
 export class InternalError extends RemoteWriteError {
-  constructor (message: string) {
-    super(message, 'ERR_PRW_INTERNAL')
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_PRW_INTERNAL', options)
     this.name = 'InternalError'
   }
 }
 
-/** A write(), send() or series() call on a writer after close(). */
+/** A write(), send(), consume() or writable() call on a writer after close(). */
 export class WriterClosedError extends RemoteWriteError {
   constructor () {
     super('writer is closed', 'ERR_PRW_CLOSED')
@@ -176,17 +177,17 @@ export class IoThreadError extends RemoteWriteError {
 }
 
 /**
- * A transport error raised on the I/O thread (a refused connection, a reset socket), rebuilt
- * on this thread from its message and code. Its code is ERR_PRW_IO; `originalCode` is the
- * code it had there (ECONNREFUSED, UND_ERR_SOCKET, ...), as `code` of the error an inline
- * sender reports.
+ * Not one of this library's errors: a transport error raised on the I/O thread (a refused
+ * connection, a reset socket), rebuilt on this thread from its message and code. Its `code`
+ * is the original's (ECONNREFUSED, UND_ERR_SOCKET, ...), the same `code` as the error a
+ * writer without the I/O thread reports as a BatchError's `cause`.
  */
-export class IoError extends RemoteWriteError {
-  readonly originalCode: string | undefined
-  constructor (message: string, originalCode: string | undefined) {
-    super(message, 'ERR_PRW_IO')
+export class IoError extends Error {
+  readonly code: string | undefined
+  constructor (message: string, code: string | undefined) {
+    super(message)
     this.name = 'IoError'
-    this.originalCode = originalCode
+    this.code = code
   }
 }
 
@@ -298,12 +299,11 @@ export const ERRORS = {
   ERR_PRW_SNAPPY: { type: SnappyError, when: 'a snappy body is corrupt or decodes too large' },
   ERR_PRW_DECODE: { type: DecodeError, when: 'a protobuf body is malformed' },
   ERR_PRW_CORE_TRAP: { type: CoreTrapError, when: 'the WebAssembly core trapped (out of memory) and was replaced' },
-  ERR_PRW_INTERNAL: { type: InternalError, when: 'a bug in this library' },
+  ERR_PRW_INTERNAL: { type: InternalError, when: 'a bug in this library, or an incomplete install (no build/release.wasm)' },
   ERR_PRW_CLOSED: { type: WriterClosedError, when: 'a call on a closed writer' },
   ERR_PRW_ABORTED: { type: AbortedError, when: "the writer's signal was aborted" },
   ERR_PRW_TIMEOUT: { type: TimeoutError, when: 'an attempt got no answer in time (the cause of a BatchError)' },
   ERR_PRW_IO_THREAD: { type: IoThreadError, when: 'the I/O thread could not start or exited (the cause of a BatchError)' },
-  ERR_PRW_IO: { type: IoError, when: 'a transport error on the I/O thread (the cause of a BatchError)' },
   ERR_PRW_LISTENER: { type: ListenerError, when: 'an event listener threw (a process warning)' },
   ERR_PRW_BATCH: { type: BatchError, when: 'a request failed for good (reported, not thrown, by the writer)' },
   ERR_PRW_SEND: { type: SendError, when: 'send() could not deliver everything' },
@@ -315,9 +315,10 @@ export type ErrorCode = keyof typeof ERRORS
 
 /**
  * An error that crossed a thread boundary as its message and code, rebuilt as its class: a
- * timeout as a TimeoutError, an abort as an AbortedError, anything else as an IoError.
+ * timeout as a TimeoutError, an abort as an AbortedError, anything else (an error of undici or
+ * of the system) as an IoError with the original's code.
  */
-export function rebuildError (message: string, code: string | undefined): RemoteWriteError {
+export function rebuildError (message: string, code: string | undefined): Error {
   if (code === 'ERR_PRW_TIMEOUT') return new TimeoutError(message)
   if (code === 'ERR_PRW_ABORTED') return new AbortedError(message)
   if (code === 'ERR_PRW_IO_THREAD') return new IoThreadError(message)

@@ -28,7 +28,6 @@ const samples: Record<ErrorCode, () => RemoteWriteError> = {
   ERR_PRW_ABORTED: () => new api.AbortedError(),
   ERR_PRW_TIMEOUT: () => new api.TimeoutError('x'),
   ERR_PRW_IO_THREAD: () => new api.IoThreadError('x'),
-  ERR_PRW_IO: () => new api.IoError('x', 'ECONNRESET'),
   ERR_PRW_LISTENER: () => new api.ListenerError('drain', new Error('x')),
   ERR_PRW_BATCH: () => new api.BatchError('x', { reason: 'http', attempts: 1, series: [], samples: 0 }),
   ERR_PRW_SEND: () => new api.SendError({ requests: 0, series: 0, samples: 0 }, { requests: 1, series: 1, samples: 1 }, []),
@@ -65,6 +64,8 @@ describe('errors', () => {
     expect(rebuildError('gone', 'ERR_PRW_IO_THREAD')).toBeInstanceOf(api.IoThreadError)
     const io = rebuildError('connect ECONNREFUSED 127.0.0.1:9', 'ECONNREFUSED')
     expect(io).toBeInstanceOf(api.IoError)
-    expect(io).toMatchObject({ code: 'ERR_PRW_IO', originalCode: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:9' })
+    // Not this library's error: it keeps its own code, as without the I/O thread.
+    expect(io).toMatchObject({ name: 'IoError', code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:9' })
+    expect(io).not.toBeInstanceOf(RemoteWriteError)
   })
 })

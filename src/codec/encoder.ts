@@ -130,7 +130,7 @@ export class Encoder {
   select (k: number): void {
     if (k === this.#selected && this.#slotGen === this.core.generation) return
     this.#checkSlots()
-    if (this.core.exports.reqSelect(k) !== 0) throw new InvalidArgumentError(`request slot ${k} out of range`)
+    if (this.core.exports.reqSelect(k) !== 0) throw new InternalError(`request slot ${k} out of range`)
     this.#selected = k
   }
 

@@ -9,7 +9,7 @@
  * into the old memory (the codec's series cache checks it).
  */
 import { readFileSync } from 'node:fs'
-import { CoreTrapError, SnappyError } from '../errors.js'
+import { CoreTrapError, InternalError, SnappyError } from '../errors.js'
 
 /** The raw exports of assembly/index.ts. Pointers and lengths are wasm32 `usize`. */
 export interface CoreExports {
@@ -89,7 +89,7 @@ function compileModule (): WebAssembly.Module {
     try {
       bytes = readFileSync(wasmUrl())
     } catch (err) {
-      throw new Error(`cannot read the WebAssembly core at ${wasmUrl().pathname}: run \`npm run build\``, { cause: err })
+      throw new InternalError(`cannot read the WebAssembly core at ${wasmUrl().pathname}: the package is incomplete (from a checkout: run \`npm run build\`)`, { cause: err })
     }
     compiled = new WebAssembly.Module(bytes)
   }
@@ -127,7 +127,7 @@ export class Core {
       env: {
         memory,
         abort: (msg: number, file: number, line: number, col: number) => {
-          throw new Error(`${readAsString(memory, msg)} in ${readAsString(memory, file)}:${line}:${col}`)
+          throw new CoreAbort(`${readAsString(memory, msg)} in ${readAsString(memory, file)}:${line}:${col}`)
         },
       },
     })
@@ -158,7 +158,9 @@ export class Core {
    * a WebAssembly trap is returned unchanged.
    */
   recover (err: unknown): unknown {
-    if (err instanceof WebAssembly.RuntimeError || (err instanceof Error && / in ~lib\//.test(err.message))) {
+    // Told apart by class, never by message: a ValidationError's message quotes labels,
+    // which may say anything.
+    if (err instanceof WebAssembly.RuntimeError || err instanceof CoreAbort) {
       const used = this.exports.memory.buffer.byteLength
       this.#instantiate()
       return new CoreTrapError(err, `linear memory ${used} of at most ${this.#maxPages * 65536} bytes`)
@@ -200,6 +202,14 @@ export class Core {
     if (n < 0) throw new SnappyError(n)
     const q = this.exports.rawPtr() >>> 0
     return this.u8.subarray(q, q + n)
+  }
+}
+
+/** What the core's `abort` import throws (an AssemblyScript assertion or allocation failure): a trap. */
+class CoreAbort extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'CoreAbort'
   }
 }
 

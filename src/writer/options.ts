@@ -136,7 +136,8 @@ export function resolveOptions (urlOrOptions: string | URL | RemoteWriterOptions
   check(typeof retryOn429 === 'boolean', 'retryOn429', 'true or false', retryOn429)
   check(opts.ioThread === undefined || typeof opts.ioThread === 'boolean', 'ioThread', 'true or false', opts.ioThread)
   check(opts.onError === undefined || typeof opts.onError === 'function', 'onError', 'a function', typeof opts.onError)
-  check(opts.signal === undefined || opts.signal instanceof AbortSignal, 'signal', 'an AbortSignal', typeof opts.signal)
+  const signal = opts.signal as Partial<AbortSignal> | undefined
+  check(signal === undefined || (signal !== null && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function'), 'signal', 'an AbortSignal', typeof signal)
   const o: Resolved = {
     timeout, maxSamplesPerRequest, maxBytesPerRequest, concurrency, flushInterval, maxBufferedSamples,
     maxBufferedBytes, minBackoff, maxBackoff, maxRetries, maxRetryDuration, retryOn429, protocol,

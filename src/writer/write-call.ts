@@ -22,7 +22,7 @@ import type { Resolved } from './options.js'
 import type { Protocol } from './protocol.js'
 
 /** A batch's state when a call first touched it, to roll the call back. */
-interface Undo { batch: Batch, samples: number, histograms: number, bytes: number, series: number, fresh: boolean, mark: Mark | undefined }
+interface Undo { batch: Batch, samples: number, histograms: number, bytes: number, v1Estimate: number, series: number, fresh: boolean, mark: Mark | undefined }
 
 /** Batches one call may fill before its end (each holds one of the core's 4096 request slots). */
 const MAX_CALL_BATCHES = 2048
@@ -336,9 +336,11 @@ export class WriteCall {
     let batch = shard.open
     if (batch === undefined) {
       batch = this.#batcher.open(shard)
-      undo.push({ batch, samples: 0, histograms: 0, bytes: 0, series: 0, fresh: true, mark: undefined })
+      undo.push({ batch, samples: 0, histograms: 0, bytes: 0, v1Estimate: 0, series: 0, fresh: true, mark: undefined })
     } else if (!undo.some((u) => u.batch === batch)) {
-      undo.push({ batch, samples: batch.samples, histograms: batch.histograms, bytes: batch.bytes, series: batch.entries.length, fresh: false, mark: reqOf(batch).mark() })
+      undo.push({
+        batch, samples: batch.samples, histograms: batch.histograms, bytes: batch.bytes, v1Estimate: batch.v1Estimate, series: batch.entries.length, fresh: false, mark: reqOf(batch).mark(),
+      })
     }
     return batch
   }
@@ -376,6 +378,7 @@ export class WriteCall {
       b.samples = u.samples
       b.histograms = u.histograms
       b.bytes = u.bytes
+      b.v1Estimate = u.v1Estimate
       b.entries.length = u.series
       b.counts.length = u.series
       // It was the shard's open batch when the call began: it is again.

@@ -27,6 +27,17 @@ const singles = (n: number, name = 'io'): Item[] =>
   Array.from({ length: n }, (_, i) => ({ metric: { __name__: name }, values: [i], timestamps: [T0 + i] }))
 
 describe('the I/O thread', () => {
+  it("reports a transport error's cause with the same code as a writer without it (ECONNREFUSED)", async () => {
+    const codes: unknown[] = []
+    for (const ioThread of [false, true]) {
+      const w = new RemoteWriter({ url: 'http://127.0.0.1:9/api/v1/write', ioThread, maxRetries: 0 })
+      const err = await w.send(singles(1)).then(() => undefined, (e: unknown) => e) as { errors: Array<{ cause: { code?: string, name?: string } }> }
+      codes.push(err.errors[0].cause.code)
+      await w.close().catch(() => {})
+    }
+    expect(codes).toEqual(['ECONNREFUSED', 'ECONNREFUSED'])
+  })
+
   it('dies while a shard waits for a retry: what it held is reported failed, the retry still goes before later batches', async () => {
     await RemoteWriter.init()
     const rx = await startReceiver({ handler: (_r, n) => (n === 1 ? { status: 503, headers: { 'retry-after': '1' } } : undefined) })
