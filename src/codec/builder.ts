@@ -12,6 +12,7 @@ import type { Item } from '../types.js'
 import type { CacheEntry } from './label-cache.js'
 import type { Encoder, Prepared } from './encoder.js'
 import { addStaged, stageExemplars, stageMetadata, stageMetadataV1 } from './stage.js'
+import type { StagedOp } from './stage.js'
 import { stageHistograms, stagedBytes } from './histogram.js'
 import { checkMetadata, checkStart, recordLabels } from './validate.js'
 import { SeriesHandle } from './label-cache.js'
@@ -27,6 +28,30 @@ export interface Sealed {
   rawBytes: number
 }
 
+/** One series record's append, for addStaged(): the core call of a 1.0 or a 2.0 request. */
+class SeriesAppend implements StagedOp {
+  ptr = 0
+  len = 0
+  n = 0
+  type = 0
+  helpLen = 0
+  unitLen = 0
+  start = 0
+  readonly #req: RequestBuilder
+  readonly #enc: Encoder
+  constructor (enc: Encoder, req: RequestBuilder) {
+    this.#enc = enc
+    this.#req = req
+  }
+
+  run (flags: number): number {
+    const ex = this.#enc.core.exports
+    if (!this.#req.v2) return ex.addSeries(this.ptr, this.len, this.n, flags)
+    ex.v2StartSet(this.start)
+    return ex.v2AddSeries(this.ptr, this.len, this.n, flags, this.type, this.helpLen, this.unitLen)
+  }
+}
+
 export class RequestBuilder {
   readonly #enc: Encoder
   /** The core's request slot, and the core generation it belongs to. */
@@ -38,6 +63,8 @@ export class RequestBuilder {
   #samples = 0
   /** 1.0: metric families whose metadata this request carries already. */
   readonly #families = new Set<string>()
+  /** The series append addStaged() runs, set up per record. */
+  readonly #op: SeriesAppend
 
   /** A new, empty request in `slot` (a free slot of the encoder's when not given). */
   constructor (enc: Encoder, v2: boolean, slot = enc.takeSlot()) {
@@ -45,6 +72,7 @@ export class RequestBuilder {
     this.slot = slot
     this.generation = enc.generation
     this.#v2 = v2
+    this.#op = new SeriesAppend(enc, this)
     this.reset(v2)
   }
 
@@ -129,19 +157,20 @@ export class RequestBuilder {
 
   #add (item: Item, index: number, entry: CacheEntry, values: Item['values'], timestamps: Item['timestamps'], start: number, end: number, flags: number, sort: boolean): void {
     const enc = this.#enc
-    const ex = enc.core.exports
     const n = end - start
     this.#select()
+    const op = this.#op
+    op.ptr = entry.ptr
+    op.len = entry.len
+    op.n = n
     if (this.#v2) {
       const [type, helpLen, unitLen] = stageMetadata(enc.core, item, index)
-      const st = checkStart(item, index)
-      addStaged(enc.core, item, index, values, timestamps, start, end, flags, sort && enc.sort, (f) => {
-        ex.v2StartSet(st)
-        return ex.v2AddSeries(entry.ptr, entry.len, n, f, type, helpLen, unitLen)
-      })
-    } else {
-      addStaged(enc.core, item, index, values, timestamps, start, end, flags, sort && enc.sort, (f) => ex.addSeries(entry.ptr, entry.len, n, f))
+      op.type = type
+      op.helpLen = helpLen
+      op.unitLen = unitLen
+      op.start = checkStart(item, index)
     }
+    addStaged(enc.core, item, index, values, timestamps, start, end, flags, sort && enc.sort, op)
     this.#series++
     this.#samples += n
   }

@@ -13,6 +13,7 @@ import { AS_STRICT, Core, DEFAULT_MAX_DECODED } from '../core/wasm.js'
 import { LabelCache } from './label-cache.js'
 import type { CacheEntry, CodecStats, SeriesHandle } from './label-cache.js'
 import { SINGLE_RECORD, addStaged, flagsFor, stageExemplars, stageSingles } from './stage.js'
+import type { StagedOp } from './stage.js'
 import { checkExtras, checkShape, invalid } from './validate.js'
 
 /** Options of createCodec(). */
@@ -67,6 +68,8 @@ export class Encoder {
   #slotGen: number
   /** The slot the core has selected, or -1 when unknown (after a call that moves it). */
   #selected = 0
+  /** The core's timestamp check, for addStaged() in prepare(). */
+  readonly #check: StagedOp & { n: number }
 
   constructor ({
     autoConvertSecondsToMs = true,
@@ -87,6 +90,8 @@ export class Encoder {
     this.autoSeconds = autoConvertSecondsToMs
     this.sort = sortSamples
     this.maxDecoded = maxDecodedBytes
+    const core = this.core
+    this.#check = { n: 0, run (flags: number): number { return core.exports.checkSeries(this.n, flags) } }
   }
 
   /** Bumped whenever the core is replaced after a trap: request slots are then void. */
@@ -169,8 +174,9 @@ export class Encoder {
     checkExtras(item, index)
     const flags = this.flagsFor(item.timestamps)
     const n = item.values.length
-    const ex = this.core.exports
-    const sorted = addStaged(this.core, item, index, item.values, item.timestamps, 0, n, flags, this.sort, (f) => ex.checkSeries(n, f))
+    const check = this.#check
+    check.n = n
+    const sorted = addStaged(this.core, item, index, item.values, item.timestamps, 0, n, flags, this.sort, check)
     return { entry, values: sorted?.values ?? item.values, timestamps: sorted?.timestamps ?? item.timestamps, flags, item, index }
   }
 

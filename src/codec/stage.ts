@@ -59,17 +59,26 @@ export function stageSamples (core: Core, values: Values, timestamps: Timestamps
 }
 
 /**
- * Stages samples [start, end) and calls `add(flags)` (an append, or the core's check). When
- * the core answers TS_UNSORTED and `sort` is on, stages them sorted (stable) and calls it
+ * The core call addStaged() makes on staged samples (an append, or the check), set up by its
+ * owner just before: an object reused call after call, not a closure made per series.
+ */
+export interface StagedOp {
+  /** Runs the core call with the staged samples' flags; returns its code. */
+  run (flags: number): number
+}
+
+/**
+ * Stages samples [start, end) and runs `op` on them (an append, or the core's check). When
+ * the core answers TS_UNSORTED and `sort` is on, stages them sorted (stable) and runs it
  * again. Throws the ValidationError naming the sample at fault; returns the sorted copy when
  * it made one.
  */
-export function addStaged (core: Core, item: Item, index: number, values: Values, timestamps: Timestamps, start: number, end: number, base: number, sort: boolean, add: (flags: number) => number): SortedSamples | undefined {
-  let rc = add(stageSamples(core, values, timestamps, start, end, item, index, base))
+export function addStaged (core: Core, item: Item, index: number, values: Values, timestamps: Timestamps, start: number, end: number, base: number, sort: boolean, op: StagedOp): SortedSamples | undefined {
+  let rc = op.run(stageSamples(core, values, timestamps, start, end, item, index, base))
   let sorted: SortedSamples | undefined
   if (rc === CoreCode.TS_UNSORTED && sort) {
     sorted = sortedCopy(values, timestamps, start, end)
-    rc = add(stageSamples(core, sorted.values, sorted.timestamps, 0, end - start, item, index, base))
+    rc = op.run(stageSamples(core, sorted.values, sorted.timestamps, 0, end - start, item, index, base))
   }
   if (rc < 0) throw sampleError(core, rc, item, index, start, sorted?.order)
   return sorted
