@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts Debian's Prometheus 2.42 and VictoriaMetrics 1.79 on 127.0.0.1 for the end-to-end
-# tests (test/e2e.backends.test.ts), as shared/docs/backends.md describes: installs the
+# tests (test/e2e/*.backends.test.ts), as shared/docs/backends.md describes: installs the
 # packages when missing, gives each server a fresh data folder under one temp dir, waits until
 # both are ready and writes their URLs and pids to an env file:
 #
