@@ -170,7 +170,9 @@ export function stageSingles (core: Core, labels: LabelCache, strict: number, au
   for (let k = 0; k < count; k++) {
     const i = idx === undefined ? first + k : idx[first + k]
     const item = items[i]
-    const entry = labels.fresh(entries?.[i], item, i)
+    // fresh(), written out: this runs once per one-sample item.
+    const known = entries?.[i]
+    const entry = known !== undefined && labels.valid(known) ? known : labels.resolve(item, i)
     core.refresh()
     const u32 = core.u32
     const r = rec + k * (SINGLE_RECORD >>> 2)
