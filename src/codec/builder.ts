@@ -14,8 +14,7 @@ import type { Encoder, Prepared } from './encoder.js'
 import { addStaged, stageExemplars, stageMetadata, stageMetadataV1 } from './stage.js'
 import type { StagedOp } from './stage.js'
 import { stageHistograms, stagedBytes } from './histogram.js'
-import { checkMetadata, checkStart, recordLabels } from './validate.js'
-import { SeriesHandle } from './label-cache.js'
+import { checkMetadata, checkStart, labelsOf, recordLabels } from './validate.js'
 
 /** Where a request was, for rollback(): its 1.0 length, or its 2.0 series and symbol lengths. */
 export type Mark = number | readonly [number, number, number]
@@ -37,16 +36,15 @@ class SeriesAppend implements StagedOp {
   helpLen = 0
   unitLen = 0
   start = 0
-  readonly #req: RequestBuilder
+  v2 = false
   readonly #enc: Encoder
-  constructor (enc: Encoder, req: RequestBuilder) {
+  constructor (enc: Encoder) {
     this.#enc = enc
-    this.#req = req
   }
 
   run (flags: number): number {
     const ex = this.#enc.core.exports
-    if (!this.#req.v2) return ex.addSeries(this.ptr, this.len, this.n, flags)
+    if (!this.v2) return ex.addSeries(this.ptr, this.len, this.n, flags)
     ex.v2StartSet(this.start)
     return ex.v2AddSeries(this.ptr, this.len, this.n, flags, this.type, this.helpLen, this.unitLen)
   }
@@ -72,7 +70,7 @@ export class RequestBuilder {
     this.slot = slot
     this.generation = enc.generation
     this.#v2 = v2
-    this.#op = new SeriesAppend(enc, this)
+    this.#op = new SeriesAppend(enc)
     this.reset(v2)
   }
 
@@ -163,6 +161,7 @@ export class RequestBuilder {
     op.ptr = entry.ptr
     op.len = entry.len
     op.n = n
+    op.v2 = this.#v2
     if (this.#v2) {
       const [type, helpLen, unitLen] = stageMetadata(enc.core, item, index)
       op.type = type
@@ -229,8 +228,7 @@ export class RequestBuilder {
    */
   appendMetadata (item: Item, index: number): void {
     const type = checkMetadata(item, index)
-    const labels = item.series instanceof SeriesHandle ? item.series.labels : item.metric
-    const name = Array.isArray(labels) ? (labels.find((p) => p[0] === '__name__')?.[1] ?? '') : ((labels as Record<string, string> | undefined)?.__name__ ?? '')
+    const name = labelsOf(item)?.__name__ ?? ''
     if (name === '' || this.#families.has(name)) return
     this.#families.add(name)
     const core = this.#enc.core

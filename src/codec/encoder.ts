@@ -168,10 +168,10 @@ export class Encoder {
   /**
    * Validates an item completely (labels, extras, value types, timestamps) without appending
    * it, and returns it with its label block resolved and its samples in order (a sorted copy
-   * when they were not). Throws ValidationError.
+   * when they were not). Throws ValidationError. `entry`, when given, comes from resolve(),
+   * which checked the item's shape and extras already.
    */
   prepare (item: Item, index: number, entry = this.resolve(item, index)): Prepared {
-    checkExtras(item, index)
     const flags = this.flagsFor(item.timestamps)
     const n = item.values.length
     const check = this.#check

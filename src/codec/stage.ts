@@ -98,24 +98,24 @@ export function stageMetadata (core: Core, item: Item, index: number): [number, 
   const help = md?.help ?? ''
   const unit = md?.unit ?? ''
   if (help === '' && unit === '') return [type, 0, 0]
-  const p = core.exports.v2MetaReserve((help.length + unit.length) * 3 + 8) >>> 0
-  core.refresh()
-  const hl = encoder.encodeInto(help, core.u8.subarray(p, p + help.length * 3)).written
-  const ul = encoder.encodeInto(unit, core.u8.subarray(p + hl, p + hl + unit.length * 3)).written
+  const [hl, ul] = stageTexts(core, help, unit, '')
   return [type, hl, ul]
 }
 
 /** Stages a 1.0 metadata record's family name, help and unit; returns [nameLen, helpLen, unitLen]. */
 export function stageMetadataV1 (core: Core, item: Item, name: string): [number, number, number] {
-  const help = item.metadata?.help ?? ''
-  const unit = item.metadata?.unit ?? ''
-  const p = core.exports.v2MetaReserve((name.length + help.length + unit.length) * 3 + 8) >>> 0
+  return stageTexts(core, name, item.metadata?.help ?? '', item.metadata?.unit ?? '')
+}
+
+/** Writes three strings back to back, as UTF-8, into the metadata stage; returns their byte lengths. */
+function stageTexts (core: Core, a: string, b: string, c: string): [number, number, number] {
+  const p = core.exports.v2MetaReserve((a.length + b.length + c.length) * 3 + 8) >>> 0
   core.refresh()
   const u8 = core.u8
-  const nl = encoder.encodeInto(name, u8.subarray(p, p + name.length * 3)).written
-  const hl = encoder.encodeInto(help, u8.subarray(p + nl, p + nl + help.length * 3)).written
-  const ul = encoder.encodeInto(unit, u8.subarray(p + nl + hl, p + nl + hl + unit.length * 3)).written
-  return [nl, hl, ul]
+  const al = encoder.encodeInto(a, u8.subarray(p, p + a.length * 3)).written
+  const bl = encoder.encodeInto(b, u8.subarray(p + al, p + al + b.length * 3)).written
+  const cl = encoder.encodeInto(c, u8.subarray(p + al + bl, p + al + bl + c.length * 3)).written
+  return [al, bl, cl]
 }
 
 /**

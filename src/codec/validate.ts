@@ -108,11 +108,6 @@ export function hasHistograms (item: Item | null | undefined): boolean {
   return h !== undefined && (!Array.isArray(h) || h.length > 0)
 }
 
-/** Whether an item carries exemplars to send. */
-export function hasExemplars (item: Item): boolean {
-  return item.exemplars !== undefined && item.exemplars.length > 0
-}
-
 /**
  * Whether an item is one plain sample (values and timestamps of length 1, a number value that
  * is not NaN) with nothing else: what the core's addSingles() takes. NaN values take the
