@@ -132,6 +132,16 @@ describe.skipIf(backends === undefined)(title, () => {
     }
 
     it('Prometheus stores every sample bit-exact', async () => {
+      // Prometheus 2.42 loses some acknowledged samples of series it is given while it
+      // compacts its head (see promSettled). A backfill into an empty head makes that head span
+      // days, compactable while the backfill is still arriving (it failed in CI that way, with
+      // other suites writing beside it). Moving the head to now first sends every backfilled
+      // sample to the out-of-order head, which is not compacted while the in-order head spans
+      // less than 3 h.
+      const probe = new RemoteWriter({ url: PROM_WRITE })
+      await probe.send([{ metric: { __name__: 'prw_e2e_probe', run: RUN, probe: 'backfill' }, values: [1], timestamps: [Date.now()] }])
+      await probe.close()
+      await promSettled(PROM)
       const result = await sendBackfill(PROM_WRITE, 'Prometheus')
       expect(result).toMatchObject({ samples: BF_SERIES * BF_SAMPLES, series: expect.any(Number) })
 
@@ -139,6 +149,7 @@ describe.skipIf(backends === undefined)(title, () => {
       // stored samples themselves (the 2d window covers the 41.7 h of each series).
       const t0 = performance.now()
       const problems: string[] = []
+      let mismatches = 0
       let compared = 0
       await eachLimit(items, 4, async (item) => {
         const k = (item.metric as Record<string, string>).series
@@ -150,19 +161,18 @@ describe.skipIf(backends === undefined)(title, () => {
         const { timestamps, values } = got[0]
         const wantTs = item.timestamps as Float64Array
         const wantV = item.values as Float64Array
-        if (timestamps.length !== wantTs.length) problems.push(`series ${k}: ${timestamps.length} samples, want ${wantTs.length}`)
+        if (timestamps.length !== wantTs.length) problems.unshift(`series ${k}: ${timestamps.length} samples, want ${wantTs.length}`)
         const n = Math.min(timestamps.length, wantTs.length)
         for (let i = 0; i < n; i++) {
           if (timestamps[i] !== wantTs[i] || !sameBits(values[i], wantV[i])) {
-            if (problems.length < 20) problems.push(`series ${k}[${i}]: got ${timestamps[i]}=${values[i]}, want ${wantTs[i]}=${wantV[i]}`)
-            else problems.length++
+            if (mismatches++ < 10) problems.push(`series ${k}[${i}]: got ${timestamps[i]}=${values[i]}, want ${wantTs[i]}=${wantV[i]}`)
           } else {
             compared++
           }
         }
       })
       log(`backfill ← Prometheus: ${compared.toLocaleString('en-US')} samples read back and compared in ${secs(performance.now() - t0)}`)
-      expect(problems).toEqual([])
+      expect(problems.slice(0, 30), `${mismatches} samples differ`).toEqual([])
       expect(compared).toBe(BF_SERIES * BF_SAMPLES)
     }, 120_000)
 
