@@ -3,8 +3,20 @@
 /** A label set: `{ __name__: 'up', job: 'x' }`, or `[['__name__', 'up'], ['job', 'x']]`. */
 export type Labels = Readonly<Record<string, string>> | ReadonlyArray<readonly [string, string]>
 
-/** Sample values: float64s. A Float64Array carries NaN payloads (stale markers) bit-exact. */
-export type Values = ArrayLike<number> | Float64Array
+/**
+ * The stale marker for plain arrays: put `STALE` in a `values` array where a series ends, and
+ * the sample goes out as Prometheus's stale NaN (bits 0x7ff0000000000002). A NaN's payload
+ * does not survive a plain array: V8's optimized code may store any NaN there as the one
+ * canonical NaN, so `STALE_NAN` in a `number[]` can arrive as a normal NaN. A Float64Array
+ * keeps the bits, so `STALE_NAN` is reliable there (and `STALE` is not allowed there).
+ */
+export const STALE: unique symbol = Symbol('prometheus-remote-writer.STALE')
+
+/**
+ * Sample values: float64s, or `STALE` for a stale marker in a plain array. A Float64Array
+ * carries NaN payloads (stale markers) bit-exact.
+ */
+export type Values = ArrayLike<number | typeof STALE> | Float64Array
 
 /**
  * Sample timestamps: unix milliseconds (or seconds, see `autoConvertSecondsToMs`).

@@ -7,7 +7,7 @@ describe('the published API', () => {
   it('exports exactly these values', () => {
     expect(Object.keys(api).sort()).toEqual([
       'AbortedError', 'BatchError', 'Codec', 'CoreTrapError', 'DecodeError', 'ERRORS', 'InternalError', 'InvalidArgumentError',
-      'IoError', 'IoThreadError', 'ListenerError', 'LostDataError', 'RemoteWriteError', 'RemoteWriter', 'STALE_NAN', 'SendError',
+      'IoError', 'IoThreadError', 'ListenerError', 'LostDataError', 'RemoteWriteError', 'RemoteWriter', 'STALE', 'STALE_NAN', 'SendError',
       'SeriesHandle', 'SnappyError', 'TimeoutError', 'ValidationError', 'WriterClosedError', 'createCodec', 'decodeWriteRequest',
       'isStaleNaN', 'nativeHistogram', 'snappyCompress', 'snappyDecompress',
     ])

@@ -24,14 +24,29 @@ export interface CacheEntry {
   values: string[]
 }
 
-/** A label object's link to its cache entry. */
+/** A label object's link to one cache's entry for it. */
 interface Slot {
-  /** The object the slot was made for (a spread copy carries the same slot). */
+  /** The cache (LabelCache#id) the entry belongs to. */
+  cache: number
+  /** The object the slot was made for (an object that inherits it from a prototype does not own it). */
   owner: object
   entry: CacheEntry
   /** The call epoch in which `owner` was last compared with `entry`. */
   epoch: number
+  /** The slot of another cache that saw the same object, if any. */
+  next: Slot | undefined
 }
+
+/**
+ * The one property every cache puts on label objects, shared by all codecs of the process: a
+ * symbol per codec left one more hidden key on each object per codec that ever saw it (4,000
+ * writers over the same label objects grew each by 4,000 keys, turned them into slow
+ * dictionaries and held 220 MB). Each object keeps a short chain of slots, one per cache, at
+ * most MAX_SLOTS long: the most recent caches win, a dead codec's slot is pushed out.
+ */
+const SLOT = Symbol('prometheus-remote-writer.labels')
+const MAX_SLOTS = 4
+let nextCacheId = 1
 
 /**
  * A series whose labels were validated and pre-encoded by `codec.series()`. Its labels are a
@@ -73,12 +88,13 @@ export class LabelCache {
   readonly #core: Core
   readonly #cap: number
   /**
-   * Where a label object's cache slot lives: a non-enumerable symbol property on the object
-   * itself (a WeakMap lookup costs ~30x more with 10^5 entries), or, for frozen objects, the
-   * WeakMap. for-in, Object.keys, JSON.stringify, spreads and deep-equality checks ignore it;
-   * the slot's `owner` guards against an object that got it some other way.
+   * Where a label object's cache slot lives: in the chain under SLOT, a non-enumerable
+   * symbol property on the object itself (a WeakMap lookup costs ~30x more with 10^5
+   * entries), or, for frozen objects, this cache's WeakMap, which dies with it. for-in,
+   * Object.keys, JSON.stringify, spreads and deep-equality checks ignore the property; the
+   * slot's `owner` guards against an object that inherits it.
    */
-  readonly #sym = Symbol('prometheus-remote-writer.labels')
+  readonly #id = nextCacheId++
   readonly #byObject = new WeakMap<object, Slot>()
   /**
    * Bumped at the start of every call. A label object verified during the current epoch is
@@ -181,7 +197,9 @@ export class LabelCache {
     if (metric === null || typeof metric !== 'object') {
       throw new ValidationError('must be an object of label names to values', { seriesIndex: index, field: 'metric' })
     }
-    const slot: Slot | undefined = (metric as any)[this.#sym] ?? this.#byObject.get(metric)
+    let slot: Slot | undefined = (metric as any)[SLOT]
+    while (slot !== undefined && slot.cache !== this.#id) slot = slot.next
+    slot ??= this.#byObject.get(metric)
     if (slot !== undefined && slot.entry.gen === this.#gen) {
       // Checked already in this call: the object cannot have changed since (no caller code
       // runs inside a synchronous call).
@@ -192,7 +210,7 @@ export class LabelCache {
       if (sameLabels(metric, slot.entry)) {
         this.#stats.cacheHits++
         if (slot.owner === metric) slot.epoch = this.#epoch
-        else this.#remember(metric, slot.entry) // a copy ({...labels}) carried the slot along
+        else this.#remember(metric, slot.entry) // inherited from a prototype
         return slot.entry
       }
     }
@@ -205,11 +223,34 @@ export class LabelCache {
 
   /** Attaches a cache slot to a label object (a symbol property; the WeakMap if frozen). */
   #remember (metric: object, entry: CacheEntry): void {
-    const slot: Slot = { owner: metric, entry, epoch: this.#epoch }
+    if (!Object.isExtensible(metric)) {
+      this.#byObject.set(metric, { cache: this.#id, owner: metric, entry, epoch: this.#epoch, next: undefined })
+      return
+    }
+    const own = Object.getOwnPropertyDescriptor(metric, SLOT)?.value as Slot | undefined
+    for (let s = own; s !== undefined; s = s.next) {
+      if (s.cache === this.#id && s.owner === metric) {
+        s.entry = entry
+        s.epoch = this.#epoch
+        return
+      }
+    }
+    // A new slot for this cache first, then up to MAX_SLOTS - 1 of the others.
+    let rest: Slot | undefined
+    let tail: Slot | undefined
+    let kept = 1
+    for (let s = own; s !== undefined && kept < MAX_SLOTS; s = s.next) {
+      if (s.cache === this.#id || s.owner !== metric) continue
+      const copy: Slot = { ...s, next: undefined }
+      if (tail === undefined) rest = copy
+      else tail.next = copy
+      tail = copy
+      kept++
+    }
+    const slot: Slot = { cache: this.#id, owner: metric, entry, epoch: this.#epoch, next: rest }
     // Non-enumerable, so that deep equality (assert.deepStrictEqual, test matchers) and
     // spreads ignore it. Defining costs more than assigning, but only on first sight.
-    if (Object.isExtensible(metric)) Object.defineProperty(metric, this.#sym, { value: slot, writable: true, configurable: true })
-    else this.#byObject.set(metric, slot)
+    Object.defineProperty(metric, SLOT, { value: slot, writable: true, configurable: true })
   }
 
   /** Writes a label set into linear memory and has the core build its block. */
@@ -247,6 +288,8 @@ export class LabelCache {
         u32[(base >>> 2) + 2 * i + 1] = values[i].length
       }
     } else {
+      // Not ASCII: a lone surrogate would become U+FFFD, and the series another one.
+      checkWellFormed(names, values, index)
       let p = start
       for (let i = 0; i < n; i++) {
         const nl = encoder.encodeInto(names[i], u8.subarray(p, p + names[i].length * 3)).written
@@ -279,6 +322,41 @@ export class LabelCache {
   /** Cache counters. */
   stats (): CodecStats {
     return { ...this.#stats, cacheBytes: this.#core.exports.cacheBytes() >>> 0 }
+  }
+}
+
+/** The index of the first lone UTF-16 surrogate in `s`, or -1. */
+export function loneSurrogate (s: string): number {
+  if ((s as unknown as { isWellFormed: () => boolean }).isWellFormed()) return -1
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++
+        continue
+      }
+    }
+    if (c >= 0xd800 && c <= 0xdfff) return i
+  }
+  return -1
+}
+
+/**
+ * Throws a ValidationError naming the label when a name or value holds a lone surrogate:
+ * remote write requires valid UTF-8, and TextEncoder would send U+FFFD in its place.
+ */
+function checkWellFormed (names: string[], values: string[], index: number): void {
+  for (let i = 0; i < names.length; i++) {
+    const inName = loneSurrogate(names[i])
+    const at = inName >= 0 ? inName : loneSurrogate(values[i])
+    if (at < 0) continue
+    const s = inName >= 0 ? names[i] : values[i]
+    const labels: Record<string, string> = {}
+    for (let j = 0; j < names.length; j++) setLabel(labels, names[j], values[j])
+    throw new ValidationError(`${inName >= 0 ? 'name' : 'value'} is not valid Unicode: a lone UTF-16 surrogate (\\u${s.charCodeAt(at).toString(16)}) at index ${at}; remote write requires valid UTF-8`, {
+      seriesIndex: index, labels, field: 'metric', label: names[i],
+    })
   }
 }
 

@@ -7,6 +7,7 @@
  * when the core answers that the timestamps are out of order, stage a sorted copy and go again.
  */
 import { CoreCode, ValidationError, coreMessages } from '../errors.js'
+import { STALE } from '../types.js'
 import type { Item, Timestamps, Values } from '../types.js'
 import type { Core } from '../core/wasm.js'
 import { AS_SECONDS, AS_STRICT, AS_TS_I64, LB_NAME_OPTIONAL } from '../core/wasm.js'
@@ -14,6 +15,13 @@ import type { LabelCache } from './label-cache.js'
 import type { CacheEntry } from './label-cache.js'
 import { checkMetadata, invalid, recordLabels } from './validate.js'
 import { splitLabels } from './label-cache.js'
+
+/** The stale marker's bits (0x7ff0000000000002), low and high words. */
+const STALE_LO = 2
+const STALE_HI = 0x7ff00000
+
+/** The error for a BigInt outside a BigInt64Array. */
+const BIGINT_ARRAY = 'must be a number (BigInt timestamps go in a BigInt64Array, which holds only values in the int64 range)'
 
 /** First timestamps below this mark a series in seconds (the Python library's rule). */
 export const SECONDS_BELOW = 1e10
@@ -178,10 +186,12 @@ export function stageSingles (core: Core, labels: LabelCache, strict: number, au
     const r = rec + k * (SINGLE_RECORD >>> 2)
     u32[r] = entry.ptr
     u32[r + 1] = entry.len
-    core.f64[(r >>> 1) + 2] = item.values[0]
+    core.f64[(r >>> 1) + 2] = item.values[0] as number // isSingle(): a number
     const t = item.timestamps[0]
     let flags = strict
     if (typeof t === 'bigint') {
+      // Only a BigInt64Array holds BigInts that fit: one in a plain array would wrap modulo 2^64.
+      if (!(item.timestamps instanceof BigInt64Array)) throw invalid(item, i, 'timestamps', BIGINT_ARRAY, 0)
       core.i64[(r >>> 1) + 3] = t
       flags |= AS_TS_I64
       if (autoSeconds && Number(t) < SECONDS_BELOW) flags |= AS_SECONDS
@@ -218,7 +228,12 @@ export function sortedCopy (values: Values, timestamps: Timestamps, start: numbe
     const dst = new BigUint64Array(vs.buffer)
     for (let i = 0; i < n; i++) dst[i] = src[order[i]]
   } else {
-    for (let i = 0; i < n; i++) vs[i] = values[order[i]]
+    // Staged once already, so every value is a number or STALE.
+    for (let i = 0; i < n; i++) {
+      const v = values[order[i]]
+      if (typeof v === 'number') vs[i] = v
+      else setStale(vs, i)
+    }
   }
   return { values: vs, timestamps: ts, order }
 }
@@ -234,7 +249,20 @@ function stageNumbers (f64: Float64Array, at: number, src: ArrayLike<unknown>, s
   }
   for (let i = start; i < stop; i++) {
     const v = src[i]
-    if (typeof v !== 'number') throw invalid(item, index, field, 'must be a number', i)
+    if (typeof v !== 'number') {
+      if (v === STALE && field === 'values') {
+        setStale(f64, at + i - start)
+        continue
+      }
+      throw invalid(item, index, field, typeof v === 'bigint' && field === 'timestamps' ? BIGINT_ARRAY : 'must be a number', i)
+    }
     f64[at + i - start] = v
   }
+}
+
+/** Writes the stale marker's bits into f64[i] through an integer view (a NaN as a number may lose its payload). */
+function setStale (f64: Float64Array, i: number): void {
+  const u32 = new Uint32Array(f64.buffer, f64.byteOffset + i * 8, 2)
+  u32[0] = STALE_LO
+  u32[1] = STALE_HI
 }

@@ -2,11 +2,10 @@
  * Prometheus's stale marker: the NaN with bits 0x7ff0000000000002
  * (prometheus/prometheus model/value/value.go StaleNaN). A series that ends sends one.
  *
- * JS engines may quiet a signalling NaN when it is stored in a plain array or touched by
- * arithmetic, which turns it into 0x7ff8000000000002. The core maps that pattern back to
- * the stale marker, so STALE_NAN works in a plain number[] as well as in a Float64Array
- * (where the bits are kept as they are). A normal NaN (0x7ff8000000000000) stays a normal
- * NaN. Test for it with isStaleNaN(), never with ===.
+ * Reliable in a Float64Array, which keeps the bits. Not in a plain number[]: JS engines may
+ * quiet a signalling NaN stored there (0x7ff8000000000002, which the core maps back), and
+ * V8's optimized code may store it as the canonical NaN, which nothing can map back. In plain
+ * arrays, use STALE (types.ts). Test for a marker with isStaleNaN(), never with ===.
  */
 const bits = new BigUint64Array([0x7ff0000000000002n])
 

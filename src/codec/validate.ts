@@ -7,8 +7,9 @@
 import { ValidationError } from '../errors.js'
 import type { ValidationField } from '../errors.js'
 import type { Item, Labels } from '../types.js'
+import { setLabel } from '../labels.js'
 import { checkHistograms } from './histogram.js'
-import { SeriesHandle } from './label-cache.js'
+import { SeriesHandle, loneSurrogate } from './label-cache.js'
 
 /**
  * Samples in one item per call. Staging takes 16 bytes a sample in linear memory, and the
@@ -30,7 +31,15 @@ export function labelsOf (item: Item): Readonly<Record<string, string>> | undefi
   if (item.series instanceof SeriesHandle) return item.series.labels
   const metric: Labels | undefined = item.metric
   if (metric && !Array.isArray(metric)) return metric as Record<string, string>
-  if (Array.isArray(metric)) return Object.fromEntries(metric as Array<[string, string]>)
+  if (Array.isArray(metric)) {
+    // Only well-formed pairs: the error being built may be about something else in this item.
+    const labels: Record<string, string> = {}
+    for (const pair of metric as unknown[]) {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') return undefined
+      setLabel(labels, pair[0], pair[1])
+    }
+    return labels
+  }
   return undefined
 }
 
@@ -70,6 +79,10 @@ export function checkMetadata (item: Item, index: number): number {
   if (type < 0) throw invalid(item, index, 'item', `metadata.type must be one of ${METRIC_TYPES.join(', ')}`)
   if ((md.help !== undefined && typeof md.help !== 'string') || (md.unit !== undefined && typeof md.unit !== 'string')) {
     throw invalid(item, index, 'item', 'metadata.help and metadata.unit must be strings')
+  }
+  for (const key of ['help', 'unit'] as const) {
+    const at = md[key] === undefined ? -1 : loneSurrogate(md[key])
+    if (at >= 0) throw invalid(item, index, 'item', `metadata.${key} is not valid Unicode: a lone UTF-16 surrogate at index ${at}; remote write requires valid UTF-8`)
   }
   return type
 }

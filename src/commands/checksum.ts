@@ -4,6 +4,8 @@
  * equal sums and equal counts mean every sample arrived once, unchanged. Labels are hashed
  * in sorted order, so key order does not matter.
  */
+import { STALE } from '../index.js'
+import type { Values } from '../index.js'
 
 const f64 = new Float64Array(1)
 const u32 = new Uint32Array(f64.buffer)
@@ -25,9 +27,15 @@ export function labelsHash (labels: Readonly<Record<string, string>>): number {
 }
 
 /** Adds the samples of one series to `sum`; returns the new sum (a uint32). */
-export function addSamples (sum: number, key: number, values: ArrayLike<number>, timestamps: ArrayLike<number | bigint>): number {
+export function addSamples (sum: number, key: number, values: Values, timestamps: ArrayLike<number | bigint>): number {
   for (let i = 0; i < values.length; i++) {
-    f64[0] = values[i]
+    const v = values[i]
+    if (v === STALE) {
+      u32[0] = 2
+      u32[1] = 0x7ff00000
+    } else {
+      f64[0] = v
+    }
     if (u32[1] === 0x7ff80000 && u32[0] === 2) u32[1] = 0x7ff00000 // a quieted stale marker is a stale marker
     const t = Number(timestamps[i])
     let h = Math.imul(key ^ u32[0], 2654435761)
