@@ -2,14 +2,12 @@
  * Backfill: streams files of any size into a remote-write endpoint in constant memory.
  *
  * Each file is read as records (src/input), regrouped into windows of merged, time-sorted
- * series, and each window is sent with writer.send(), a few windows in flight at once. A
- * window's offset becomes the file's checkpoint once it and every earlier window of the file
- * were acknowledged, so a killed run resumes after the last checkpoint without resending
- * what the server acknowledged before it. Malformed lines are reported with file and line;
+ * series, and each window is cut into chunks of a few requests, sent with writer.send(), two
+ * chunks in flight. The checkpoint (checkpoint.ts) moves with every acknowledged chunk, over
+ * the prefix of settled ones, so a killed run resumes re-sending at most what was in flight. Malformed lines are reported with file and line;
  * the good lines still go through. Items the codec rejects (bad label names, ...) are
  * reported with their labels and the rest of the window is sent.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import type { ReadStream } from 'node:fs'
 import { describeLabels } from '../errors.js'
 import { detectFormat, maybeGunzip, openInput, readItems, regroup } from '../input/index.js'
@@ -17,6 +15,8 @@ import type { InputFormat, InputItem, InputRecord, ReadOptions } from '../input/
 import type { CsvOptions } from '../input/csv.js'
 import { RemoteWriter, SendError, ValidationError, createCodec } from '../index.js'
 import type { Codec, RemoteWriterOptions } from '../index.js'
+import { FileProgress, loadCheckpoint, saveCheckpoint } from './checkpoint.js'
+import type { CheckpointFile, Chunk, FilePlace } from './checkpoint.js'
 
 export interface BackfillOptions {
   /** Files to read; '-' is stdin. */
@@ -29,8 +29,10 @@ export interface BackfillOptions {
   csv?: Omit<CsvOptions, 'maxLineBytes'>
   /** Samples per regroup window (and per send() call). Default 200000. */
   windowSamples?: number
-  /** Windows in flight at once. Default 2. */
+  /** Chunks handed to the writer and not acknowledged, at most. Default 2. */
   inFlight?: number
+  /** Samples per chunk: the checkpoint moves by whole chunks. Default 4 requests per shard. */
+  chunkSamples?: number
   /** Validate only: read, parse and encode, send nothing. */
   dryRun?: boolean
   /** Resume file: written after every acknowledged window, read at start. */
@@ -67,21 +69,22 @@ export interface BackfillSummary {
   elapsedMs: number
 }
 
-/** What a checkpoint file holds: per file, the byte offset (decompressed) acknowledged. */
-interface CheckpointFile {
-  version: 1
-  files: Record<string, { offset: number, line: number }>
-}
-
 /** Runs a backfill. Resolves with the summary; `ok` in the caller is "nothing rejected or failed". */
 export async function backfill (options: BackfillOptions): Promise<BackfillSummary> {
-  const { files, windowSamples = 200_000, inFlight = 2, dryRun = false } = options
+  const { files, windowSamples = 200_000, dryRun = false } = options
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`))
   if (!dryRun && options.url === undefined) throw new Error('backfill needs --url (or --dry-run)')
   await RemoteWriter.init()
   const writer = dryRun ? undefined : new RemoteWriter({ ...options.writer, url: options.url as string })
   const codec = dryRun ? await createCodec(options.writer) : undefined
   const checkpoint = options.checkpoint === undefined ? undefined : loadCheckpoint(options.checkpoint)
+  const saver = checkpoint === undefined ? undefined : new Saver(options.checkpoint as string, checkpoint)
+  // A chunk is a few requests' worth, so the checkpoint follows the acknowledgements closely;
+  // a few chunks in flight keep every shard busy.
+  const perRequest = options.writer?.maxSamplesPerRequest ?? 2000
+  const shards = options.writer?.concurrency ?? 4
+  const chunkSamples = options.chunkSamples ?? 4 * perRequest * shards
+  const maxPending = options.inFlight ?? 2
   const t0 = Date.now()
   const summary: BackfillSummary = {
     files: 0, lines: 0, samplesRead: 0, samplesSent: 0, samplesSkipped: 0, rejectedLines: 0, rejectedSeries: 0,
@@ -91,19 +94,17 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   for (const file of files) {
     const input = openInput(file)
     const format = options.format ?? detectFormat(input.name) ?? 'jsonl'
-    const done = checkpoint?.files[file]
+    const start: FilePlace = checkpoint?.files[file] ?? { offset: 0, line: 0 }
     summary.files++
     const readOptions = { format, ...(format === 'csv' ? options.csv : {}) } as ReadOptions
-    const records = skipDone(readItems(maybeGunzip(input.stream), readOptions), done?.offset ?? -1, summary)
-    /** Windows in flight, and a wake-up for the reader waiting for one to end. */
-    let active = 0
-    let wake: (() => void) | undefined
-    /** Windows of this file not yet settled, in order, with their offsets. */
-    const windows: Array<{ offset: number, line: number, settled: boolean, ok: boolean }> = []
-    let checkpointBroken = false
+    const records = skipDone(readItems(maybeGunzip(input.stream), readOptions), start.offset, summary)
+    const progress = new FileProgress(start, windowSamples, (place) => saver?.set(file, place))
+    /** Where to resume inside the first window: usable only if it was cut the same way. */
+    let resume = start.window?.samples === windowSamples ? start.window : undefined
+    const sender = new ChunkSender(writer, progress, maxPending, input.name, report, summary)
     let lastLine = 0
 
-    const progress = setInterval(() => {
+    const ticker = setInterval(() => {
       options.onProgress?.({
         file: input.name,
         bytesRead: (input.stream as ReadStream).bytesRead ?? 0,
@@ -113,18 +114,6 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
         elapsedMs: Date.now() - t0,
       })
     }, 200)
-
-    const advance = (): void => {
-      // The checkpoint moves over the prefix of settled windows, and stops for good at a failure.
-      while (windows.length > 0 && windows[0].settled) {
-        const w = windows.shift() as (typeof windows)[number]
-        if (!w.ok) checkpointBroken = true
-        if (!checkpointBroken && checkpoint !== undefined && options.checkpoint !== undefined) {
-          checkpoint.files[file] = { offset: w.offset, line: w.line }
-          saveCheckpoint(options.checkpoint, checkpoint)
-        }
-      }
-    }
 
     try {
       for await (const out of regroup(records, { windowSamples })) {
@@ -140,29 +129,28 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
           summary.samplesSent += validateOnly(codec, out.items, input.name, report, summary)
           continue
         }
-        while (active >= inFlight) await new Promise<void>((resolve) => { wake = resolve })
-        const win = { offset: out.offset, line: out.line, settled: false, ok: false }
-        windows.push(win)
-        active++
-        void sendWindow(writer as RemoteWriter, out.items, input.name, report, summary).then((ok) => {
-          win.settled = true
-          win.ok = ok
-          active--
-          advance()
-          wake?.()
-        }, (err: unknown) => {
-          win.settled = true
-          active--
-          report(`${input.name}: ${(err as Error).message}`)
-          summary.failedRequests++
-          advance()
-          wake?.()
-        })
+        progress.open(out.offset, out.line)
+        let first = 0
+        let firstSample = 0
+        if (resume !== undefined) {
+          // The checkpoint's place inside this window: acknowledged before the kill.
+          first = Math.min(resume.items, out.items.length)
+          firstSample = first < out.items.length ? Math.min(resume.sample, out.items[first].values.length) : 0
+          let skipped = firstSample
+          for (let i = 0; i < first; i++) skipped += out.items[i].values.length
+          summary.samplesSkipped += skipped
+          summary.samplesRead -= skipped
+          resume = undefined
+        }
+        for (const [items, end, endSample] of chunks(out.items, first, firstSample, chunkSamples)) {
+          await sender.send(items, progress.chunk(end, endSample))
+        }
+        progress.close()
       }
-      while (active > 0) await new Promise<void>((resolve) => { wake = resolve })
-      advance()
     } finally {
-      clearInterval(progress)
+      clearInterval(ticker)
+      // Whatever ended the file, what is in flight settles first (and moves the checkpoint).
+      await sender.drain()
     }
   }
 
@@ -177,6 +165,115 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   return summary
 }
 
+/**
+ * A window's items from (first, firstSample) on, cut into chunks of about `size` samples
+ * (long series are sliced); each with where it ends: [items, end item, end sample], where
+ * the end is (items done, samples of the next item done).
+ */
+function * chunks (items: InputItem[], first: number, firstSample: number, size: number): Generator<[InputItem[], number, number]> {
+  let out: InputItem[] = []
+  let n = 0
+  let at = firstSample
+  for (let i = first; i < items.length; i++) {
+    const item = items[i]
+    const len = item.values.length
+    while (at < len) {
+      const take = Math.min(len - at, size - n)
+      out.push(at === 0 && take === len ? item : { metric: item.metric, values: item.values.slice(at, at + take), timestamps: item.timestamps.slice(at, at + take) })
+      n += take
+      at += take
+      if (n >= size) {
+        yield at === len ? [out, i + 1, 0] : [out, i, at]
+        out = []
+        n = 0
+      }
+    }
+    at = 0
+  }
+  if (out.length > 0) yield [out, items.length, 0]
+}
+
+/**
+ * Writes the checkpoint at every new place: chunks are a few requests each, so that is tens of
+ * small writes a second at full speed, and a kill never loses an acknowledged chunk.
+ */
+class Saver {
+  constructor (readonly path: string, readonly data: CheckpointFile) {}
+  set (file: string, place: FilePlace): void {
+    this.data.files[file] = place
+    saveCheckpoint(this.path, this.data)
+  }
+}
+
+/**
+ * Hands chunks to the writer, at most `max` unacknowledged at once, and tells the file's
+ * progress how each settled.
+ */
+class ChunkSender {
+  #pending = 0
+  #wake: (() => void) | undefined
+  /** Label objects of series the codec rejected: their other chunks are left out, reported once. */
+  readonly #rejected = new WeakSet<object>()
+  constructor (
+    readonly writer: RemoteWriter | undefined, readonly progress: FileProgress, readonly max: number,
+    readonly name: string, readonly report: (l: string) => void, readonly summary: BackfillSummary,
+  ) {}
+
+  async send (items: InputItem[], chunk: Chunk): Promise<void> {
+    while (this.#pending >= this.max) await new Promise<void>((resolve) => { this.#wake = resolve })
+    this.#pending++
+    void this.#sendChunk(items).then((ok) => this.#settle(chunk, ok), (err: unknown) => {
+      this.report(`${this.name}: ${(err as Error).message}`)
+      this.summary.failedRequests++
+      this.#settle(chunk, false)
+    })
+  }
+
+  async drain (): Promise<void> {
+    while (this.#pending > 0) await new Promise<void>((resolve) => { this.#wake = resolve })
+  }
+
+  #settle (chunk: Chunk, ok: boolean): void {
+    this.#pending--
+    this.progress.settle(chunk, ok)
+    const wake = this.#wake
+    this.#wake = undefined
+    wake?.()
+  }
+
+  /**
+   * Sends one chunk. Items the codec rejects are reported and left out, and the rest is sent;
+   * requests the server refuses are reported. Resolves true when everything sent was accepted.
+   */
+  async #sendChunk (items: InputItem[]): Promise<boolean> {
+    let list = items.filter((it) => !this.#rejected.has(it.metric))
+    for (;;) {
+      try {
+        const r = await (this.writer as RemoteWriter).send(list)
+        this.summary.samplesSent += r.samples
+        return true
+      } catch (err) {
+        if (err instanceof ValidationError) {
+          const bad = list[err.seriesIndex]
+          this.#rejected.add(bad.metric)
+          this.summary.rejectedSeries++
+          this.report(`${this.name}: series ${describeLabels(bad.metric)}: ${err.detail}`)
+          list = list.filter((it) => it.metric !== bad.metric)
+          continue
+        }
+        if (err instanceof SendError) {
+          this.summary.samplesSent += err.result.samples
+          this.summary.failedSamples += err.failed.samples
+          this.summary.failedRequests += err.failed.requests
+          for (const e of err.errors) this.report(`${this.name}: ${e.message}`)
+          return false
+        }
+        throw err
+      }
+    }
+  }
+}
+
 /** Drops records a checkpoint covers (offset ≤ done), counting their samples. */
 async function * skipDone (records: AsyncIterable<InputRecord>, done: number, summary: BackfillSummary): AsyncGenerator<InputRecord> {
   for await (const rec of records) {
@@ -185,37 +282,6 @@ async function * skipDone (records: AsyncIterable<InputRecord>, done: number, su
       continue
     }
     yield rec
-  }
-}
-
-/**
- * Sends one window. Items the codec rejects are reported and left out, and the rest is sent;
- * requests the server refuses are reported. Resolves true when everything sent was accepted.
- */
-async function sendWindow (writer: RemoteWriter, items: InputItem[], name: string, report: (l: string) => void, summary: BackfillSummary): Promise<boolean> {
-  let list = items
-  for (;;) {
-    try {
-      const r = await writer.send(list)
-      summary.samplesSent += r.samples
-      return true
-    } catch (err) {
-      if (err instanceof ValidationError) {
-        const bad = list[err.seriesIndex]
-        summary.rejectedSeries++
-        report(`${name}: series ${describeLabels(bad.metric)}: ${err.detail}`)
-        list = list.filter((_, i) => i !== err.seriesIndex)
-        continue
-      }
-      if (err instanceof SendError) {
-        summary.samplesSent += err.result.samples
-        summary.failedSamples += err.failed.samples
-        summary.failedRequests += err.failed.requests
-        for (const e of err.errors) report(`${name}: ${e.message}`)
-        return false
-      }
-      throw err
-    }
   }
 }
 
@@ -234,21 +300,4 @@ function validateOnly (codec: Codec, items: InputItem[], name: string, report: (
     }
   }
   return ok
-}
-
-function loadCheckpoint (path: string): CheckpointFile {
-  try {
-    const data = JSON.parse(readFileSync(path, 'utf8')) as CheckpointFile
-    if (data.version === 1 && typeof data.files === 'object') return data
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read checkpoint ${path}: ${(err as Error).message}`)
-  }
-  return { version: 1, files: {} }
-}
-
-/** Writes the checkpoint atomically: a temp file, then rename. */
-function saveCheckpoint (path: string, data: CheckpointFile): void {
-  const tmp = `${path}.tmp`
-  writeFileSync(tmp, JSON.stringify(data))
-  renameSync(tmp, path)
 }
