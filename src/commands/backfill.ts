@@ -116,7 +116,7 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
     }, 200)
 
     try {
-      for await (const out of regroup(records, { windowSamples })) {
+      for await (const out of ahead(regroup(records, { windowSamples }))) {
         if ('error' in out) {
           summary.rejectedLines++
           report(`${input.name}:${out.error.line}: ${out.error.message}`)
@@ -163,6 +163,27 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   }
   summary.elapsedMs = Date.now() - t0
   return summary
+}
+
+/**
+ * The values of `source`, each asked for as soon as the previous one is taken: the next window
+ * is read and regrouped while the current one's chunks wait for their acknowledgements.
+ */
+async function * ahead<T> (source: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]()
+  let next = it.next()
+  try {
+    for (;;) {
+      const r = await next
+      if (r.done === true) return
+      next = it.next()
+      yield r.value
+    }
+  } finally {
+    // Stopped early (an error, a break): the read under way is let go, and the source closed.
+    next.catch(() => {})
+    await it.return?.()
+  }
 }
 
 /**
