@@ -7,7 +7,8 @@ import { createCodec } from '../../src/codec/codec.js'
 import type { Codec } from '../../src/codec/codec.js'
 import { ValidationError } from '../../src/errors.js'
 import type { Item } from '../../src/types.js'
-import { independentDecode } from '../support/helpers.js'
+import { STALE } from '../../src/types.js'
+import { STALE_BITS, independentDecode } from '../support/helpers.js'
 
 const T = 1_700_000_000_000
 
@@ -138,8 +139,6 @@ describe('lone surrogates in labels', () => {
 
 describe('STALE in plain arrays', () => {
   it('goes out as the stale NaN bits in every path (one sample, many, unsorted, 2.0)', async () => {
-    const { STALE } = await import('../../src/index.js')
-    const { STALE_BITS } = await import('../support/helpers.js')
     const codec = await createCodec()
     const bodies = [
       codec.encode([{ metric: { __name__: 'm' }, values: [STALE], timestamps: [T] }]),
@@ -155,8 +154,6 @@ describe('STALE in plain arrays', () => {
   })
 
   it('a hot loop building number[]s keeps every marker (STALE_NAN there may not survive; STALE does)', async () => {
-    const { STALE } = await import('../../src/index.js')
-    const { STALE_BITS } = await import('../support/helpers.js')
     const codec = await createCodec()
     const make = (i: number): Item => ({ metric: { __name__: 'm', i: String(i % 50) }, values: [i, STALE], timestamps: [T + 2 * i, T + 2 * i + 1] })
     let stale = 0
@@ -169,7 +166,6 @@ describe('STALE in plain arrays', () => {
   })
 
   it('is a ValidationError in timestamps', async () => {
-    const { STALE } = await import('../../src/index.js')
     const codec = await createCodec()
     const err = thrown(() => codec.encode([{ metric: { __name__: 'm' }, values: [1, 2], timestamps: [T, STALE] as unknown as number[] }]))
     expect(err).toMatchObject({ seriesIndex: 0, field: 'timestamps', sampleIndex: 1 })
@@ -199,4 +195,26 @@ describe('malformed [name, value] pairs', () => {
       })
     }
   }
+})
+
+describe('through the writer', () => {
+  it('STALE arrives as the stale NaN; a BigInt in a plain array fails the call whole, and the writer goes on', async () => {
+    const { RemoteWriter } = await import('../../src/writer/writer.js')
+    const { startReceiver } = await import('../support/fake-server.js')
+    const rx = await startReceiver()
+    const w = new RemoteWriter({ url: rx.url, autoConvertSecondsToMs: false })
+    try {
+      const one = { metric: { __name__: 'm', k: 'one' }, values: [STALE], timestamps: [T] }
+      const two = { metric: { __name__: 'm', k: 'two' }, values: [1, STALE], timestamps: [T, T + 1] }
+      await w.send([one, two])
+      const bad = [{ metric: { __name__: 'm', k: 'ok' }, values: [1], timestamps: [T] }, { metric: { __name__: 'm', k: 'bad' }, values: [1], timestamps: [2n ** 64n + 5n] as unknown as number[] }]
+      await expect(w.send(bad)).rejects.toMatchObject({ name: 'ValidationError', seriesIndex: 1, field: 'timestamps' })
+      expect(() => w.write(bad)).toThrow(ValidationError)
+      await w.close()
+      const got = rx.requests.flatMap((r) => r.items).map((s) => `${s.labels.k}:${Array.from(s.bits, (b) => b.toString(16)).join(',')}`).sort()
+      expect(got).toEqual(['one:7ff0000000000002', 'two:3ff0000000000000,7ff0000000000002'])
+    } finally {
+      await rx.close()
+    }
+  })
 })
