@@ -188,6 +188,15 @@ describe(`codec fuzz (seed ${SEED}, ${RUNS} calls per protocol)`, () => {
       }), { seed: SEED, numRuns: RUNS })
       // Every mutation was tried at least once.
       expect(Object.keys(counts).length).toBe(MUTATIONS.length)
+      if (process.env.PRW_FUZZ_RUNS !== undefined) {
+        const outcomes: Record<string, number> = {}
+        for (const mu of MUTATIONS) {
+          const key = mu.expect === 'ok' ? 'ok (bent)' : `ValidationError ${mu.expect}`
+          outcomes[key] = (outcomes[key] ?? 0) + (counts[mu.name] ?? 0)
+        }
+        outcomes['ok (valid)'] = RUNS - Object.values(counts).reduce((a, b) => a + b, 0)
+        console.log(`codec fuzz ${protocol}, seed ${SEED}: ${RUNS} calls, every one as expected: ${JSON.stringify(outcomes)}`)
+      }
     })
   }
 })
