@@ -91,7 +91,15 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
     failedSamples: 0, failedRequests: 0, requests: 0, elapsedMs: 0,
   }
 
-  for (const file of files) {
+  /**
+   * The writer's close(), started once nothing more will be sent (after the last chunk of the
+   * last file, or on an error): its deadline (--close-timeout) then bounds the wait for what is
+   * in flight too, which fails what it gives up on and so settles every chunk.
+   */
+  let closing: Promise<unknown> | undefined
+  const startClose = (): void => { closing ??= writer?.close().catch(() => { /* every failure was reported per chunk already */ }) }
+
+  for (const [n, file] of files.entries()) {
     const input = openInput(file)
     const format = options.format ?? detectFormat(input.name) ?? 'jsonl'
     const start: FilePlace = checkpoint?.files[file] ?? { offset: 0, line: 0 }
@@ -147,6 +155,10 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
         }
         progress.close()
       }
+      if (n === files.length - 1) startClose()
+    } catch (err) {
+      startClose()
+      throw err
     } finally {
       clearInterval(ticker)
       // Whatever ended the file, what is in flight settles first (and moves the checkpoint).
@@ -154,13 +166,9 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
     }
   }
 
-  if (writer !== undefined) {
-    try {
-      await writer.close()
-    } catch { /* every failure was reported per request already */ }
-    const s = writer.stats()
-    summary.requests = s.sent.requests
-  }
+  startClose()
+  await closing
+  if (writer !== undefined) summary.requests = writer.stats().sent.requests
   summary.elapsedMs = Date.now() - t0
   return summary
 }

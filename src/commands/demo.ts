@@ -7,6 +7,7 @@
  * URL it starts the built-in receiver on a loopback port and proves that every sample arrived
  * (counts and an order-independent checksum computed separately on both sides).
  */
+import { safeUrl } from '../errors.js'
 import { addSamples, labelsHash } from './checksum.js'
 import { startReceiver } from './receiver.js'
 import type { FaultOptions, Receiver } from './receiver.js'
@@ -53,7 +54,8 @@ export async function runDemo (options: DemoOptions = {}): Promise<DemoReport> {
   const writer = new RemoteWriter({ concurrency: 4, ...options.writer, url })
   const total = backfillSeries * backfillSamples + iotSeries * iotRounds
   const print = (line: string): void => { out.write(`${line}\n`) }
-  print(`sending ${total.toLocaleString('en-US')} samples to ${receiver ? `the built-in receiver at ${url}` : url}`)
+  // Never the URL as given: its user info or query may hold credentials.
+  print(`sending ${total.toLocaleString('en-US')} samples to ${receiver ? `the built-in receiver at ${url}` : safeUrl(url)}`)
 
   let queued = 0
   let checksum = 0

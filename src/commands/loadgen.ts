@@ -10,7 +10,7 @@
  */
 import { LatencyHistogram } from '../stats.js'
 import type { LatencySummary } from '../stats.js'
-import { RemoteWriter } from '../index.js'
+import { LostDataError, RemoteWriter } from '../index.js'
 import type { Item, RemoteWriterOptions, ResponseEvent } from '../index.js'
 
 export interface LoadOptions {
@@ -157,6 +157,7 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
     }
   }
 
+  let failed = 0
   try {
     if (rate > 0) {
       // Open loop: every 10 ms, queue what the schedule says is due; what cannot be queued is behind.
@@ -189,18 +190,16 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
         else await new Promise<void>((resolve) => setImmediate(resolve))
       }
     }
-    await writer.flush()
+    // close() flushes: within the writer's closeTimeout (--close-timeout), when it has one.
+    await writer.close()
+  } catch (err) {
+    if (!(err instanceof LostDataError)) throw err
+    failed = err.summary.failed.samples
   } finally {
     clearInterval(ticker)
   }
   const elapsedMs = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
-  let failed = 0
-  try {
-    await writer.close()
-  } catch (err) {
-    failed = (err as { summary?: { failed: { samples: number } } }).summary?.failed.samples ?? 0
-  }
   const stats = writer.stats()
   const secs = elapsedMs / 1000
   return {

@@ -16,7 +16,9 @@ export const SEND_USAGE = `sending options (every command that sends):
   --basic-auth-file FILE     USER:PASS, read from a file
   --tenant ID                X-Scope-OrgID
   --ca-file FILE  --cert-file FILE  --key-file FILE  --server-name NAME  --insecure
-  --timeout MS               per attempt (default 30000)
+  --timeout MS               per attempt (default 30000, at most 2147483647)
+  --close-timeout MS         at the end, give up waiting after MS: what is not acknowledged
+                             by then is reported failed (default: wait; up to ~150 s a request)
   --concurrency N            requests in flight (default 4)
   --proxy URL  --env-proxy   a proxy, or HTTP(S)_PROXY / NO_PROXY from the environment
   --protocol v1|v2|auto      Remote Write 1.0 (default), 2.0, or 2.0 falling back to 1.0`
@@ -35,6 +37,7 @@ export const SEND_OPTIONS = {
   'server-name': { type: 'string' },
   insecure: { type: 'boolean' },
   timeout: { type: 'string' },
+  'close-timeout': { type: 'string' },
   concurrency: { type: 'string' },
   proxy: { type: 'string' },
   'env-proxy': { type: 'boolean' },
@@ -83,6 +86,7 @@ export function sendOptions (v: SendValues): { url: string | undefined, writer: 
       tenant: v.tenant,
       tls,
       timeout: v.timeout === undefined ? undefined : int(v.timeout, 30_000),
+      closeTimeout: v['close-timeout'] === undefined ? undefined : int(v['close-timeout'], 0),
       concurrency: int(v.concurrency, 4),
       proxy: v.proxy,
       useEnvProxy: v['env-proxy'] === true,

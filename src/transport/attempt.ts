@@ -91,5 +91,6 @@ export interface Sender {
   release (shard: number): void
   /** Ends every attempt under way or queued (they come out 'aborted'). */
   abort (reason: unknown): void
-  close (): Promise<void>
+  /** Closes the connections: once what is under way is done, or with `force` (after abort()) at once. */
+  close (force?: boolean): Promise<void>
 }

@@ -8,12 +8,15 @@
  * the caller injects), the remote-write headers, and runs one attempt: POST, read at most
  * 1 KiB of an error body, always consume or discard the rest so the connection is reused.
  *
- * Secrets (Authorization, user info in the URL) live only in the header object handed to
- * undici; nothing here puts them in an error, an event or a log line.
+ * Secrets (Authorization, user info in the URL, the proxy's credentials, secret-looking headers
+ * and query parameters) live only in the header object and URLs handed to undici. Nothing here
+ * puts them in an error, an event or a log line, and a server that echoes them back does not
+ * get them through either: each excerpt of an answer, and each transport error, is redacted
+ * (every credential this transport sends, in every form it sends it) before it leaves here.
  */
 import { EnvHttpProxyAgent, Pool, ProxyAgent } from 'undici'
 import type { Dispatcher } from 'undici'
-import { InvalidArgumentError, TimeoutError } from '../errors.js'
+import { InvalidArgumentError, Redactor, TimeoutError, safeUrl } from '../errors.js'
 import { USER_AGENT } from '../version.js'
 
 
@@ -73,11 +76,57 @@ const ERROR_BODY_LIMIT = 1024
 /** Past this much body we stop reading and drop the connection instead. */
 const DRAIN_LIMIT = 256 * 1024
 
+/** Header and query parameter names whose values are taken for credentials. */
+const SECRET_NAME = /auth|token|secret|passw|pwd|key|cookie|session|signature|credential|bearer|jwt/i
+/** What undici's ProxyAgent speaks. */
+const PROXY_SCHEMES = ['http:', 'https:', 'socks:', 'socks5:']
+/** The proxy variables EnvHttpProxyAgent reads. */
+const PROXY_ENV = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY']
+
+/**
+ * `value` as a URL of one of `schemes`, or an InvalidArgumentError naming `name` and never
+ * showing the value (it may hold a password).
+ */
+function parseUrl (value: unknown, name: string, schemes = ['http:', 'https:']): URL {
+  let url: URL
+  try {
+    url = new URL(String(value))
+  } catch {
+    throw new InvalidArgumentError(`invalid ${name}: not a valid URL (its text is not shown: it may hold credentials)`)
+  }
+  if (!schemes.includes(url.protocol)) throw new InvalidArgumentError(`invalid ${name}: must be a URL with scheme ${schemes.join(' or ')}`)
+  return url
+}
+
+const decoded = (s: string): string => {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+/** A URL's password and query secrets, as written and decoded, and the basic credentials made of its user info. */
+function urlSecrets (url: URL): string[] {
+  const out = [url.password, decoded(url.password)]
+  if (url.username !== '' || url.password !== '') out.push(Buffer.from(`${decoded(url.username)}:${decoded(url.password)}`).toString('base64'))
+  // A user name without a password is a token (https://TOKEN@host/).
+  if (url.password === '') out.push(url.username, decoded(url.username))
+  for (const [k, v] of url.searchParams) if (SECRET_NAME.test(k)) out.push(v)
+  for (const part of url.search.slice(1).split('&')) {
+    const i = part.indexOf('=')
+    if (i > 0 && SECRET_NAME.test(decoded(part.slice(0, i)))) out.push(part.slice(i + 1))
+  }
+  return out
+}
+
 export class Transport {
   readonly origin: string
   readonly path: string
   /** The URL without user info or query, safe to show. */
   readonly displayUrl: string
+  /** Cuts every credential this transport sends out of text and errors that leave it. */
+  readonly redactor: Redactor
   readonly #dispatcher: Dispatcher
   readonly #owned: boolean
   readonly #headers: Record<string, string>
@@ -86,16 +135,11 @@ export class Transport {
   #aborted: unknown = undefined
 
   constructor (options: TransportOptions) {
-    let url: URL
-    try {
-      url = new URL(options.url)
-    } catch {
-      throw new InvalidArgumentError('invalid url')
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('url must be http: or https:')
+    const url = parseUrl(options.url, 'url')
     this.origin = url.origin
     this.path = `${url.pathname}${url.search}`
-    this.displayUrl = `${url.origin}${url.pathname}`
+    this.displayUrl = safeUrl(url)
+    const secrets = urlSecrets(url)
 
     const headers: Record<string, string> = {}
     for (const [name, value] of Object.entries(options.headers ?? {})) {
@@ -106,16 +150,21 @@ export class Transport {
       if (typeof value !== 'string') throw new InvalidArgumentError(`header ${JSON.stringify(name)} must be a string`)
       if (BAD_VALUE.test(value)) throw new InvalidArgumentError(`header ${JSON.stringify(name)} has a value with CR, LF or NUL`)
       headers[name.toLowerCase()] = value
+      if (SECRET_NAME.test(name)) secrets.push(value)
     }
     let auth = options.auth
     if (auth === undefined && (url.username || url.password)) {
-      auth = { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+      auth = { username: decoded(url.username), password: decoded(url.password) }
     }
     if (auth !== undefined) {
       if ('bearerToken' in auth && typeof auth.bearerToken === 'string') {
         headers.authorization = `Bearer ${auth.bearerToken}`
+        secrets.push(auth.bearerToken)
       } else if ('username' in auth && typeof auth.username === 'string') {
-        headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password ?? ''}`).toString('base64')}`
+        const basic = Buffer.from(`${auth.username}:${auth.password ?? ''}`).toString('base64')
+        headers.authorization = `Basic ${basic}`
+        secrets.push(basic, String(auth.password ?? ''))
+        if (!auth.password) secrets.push(auth.username) // a token as the user name
       } else {
         throw new InvalidArgumentError('auth must be { username, password } or { bearerToken }')
       }
@@ -131,12 +180,24 @@ export class Transport {
     // Exactly this Content-Type, with no space after ';' (receivers compare it as is: protocol.md §2.2).
     this.#headersV2 = { ...headers, 'content-type': 'application/x-protobuf;proto=io.prometheus.write.v2.Request', 'x-prometheus-remote-write-version': '2.0.0' }
 
+    // The proxies' credentials (undici sends them as Proxy-Authorization); a proxy URL that does
+    // not parse is refused here, by name, before undici's TypeError could show it.
+    const proxy = options.proxy === undefined ? undefined : parseUrl(options.proxy, 'proxy', PROXY_SCHEMES)
+    if (proxy !== undefined) secrets.push(...urlSecrets(proxy))
+    if (options.useEnvProxy === true && options.dispatcher === undefined && proxy === undefined) {
+      for (const name of PROXY_ENV) {
+        const v = process.env[name]
+        if (v) secrets.push(...urlSecrets(parseUrl(v, `proxy in the environment (${name})`, PROXY_SCHEMES)))
+      }
+    }
+    this.redactor = new Redactor(secrets)
+
     const connect = options.tls === undefined ? undefined : { ...options.tls }
     if (options.dispatcher !== undefined) {
       this.#dispatcher = options.dispatcher
       this.#owned = false
-    } else if (options.proxy !== undefined) {
-      this.#dispatcher = new ProxyAgent({ uri: String(options.proxy), requestTls: connect, connections: options.connections })
+    } else if (proxy !== undefined) {
+      this.#dispatcher = new ProxyAgent({ uri: proxy.href, requestTls: connect, connections: options.connections })
       this.#owned = true
     } else if (options.useEnvProxy === true) {
       this.#dispatcher = new EnvHttpProxyAgent({ connect, connections: options.connections })
@@ -191,9 +252,14 @@ export class Transport {
     this.#active.delete(a)
   }
 
-  /** Closes the dispatcher if this transport created it. */
-  async close (): Promise<void> {
-    if (this.#owned) await this.#dispatcher.close()
+  /**
+   * Closes the dispatcher if this transport created it: waiting for what it has under way, or,
+   * with `force` (after an abort), at once, dropping its connections.
+   */
+  async close (force = false): Promise<void> {
+    if (!this.#owned) return
+    if (force) await this.#dispatcher.destroy()
+    else await this.#dispatcher.close()
   }
 }
 
@@ -211,6 +277,8 @@ export function isTimeout (err: unknown): boolean {
  */
 class Attempt implements Dispatcher.DispatchHandler {
   readonly #transport: Transport
+  /** Bytes of an error body kept: the excerpt, and enough past it to see a secret its end cuts. */
+  readonly #keep: number
   readonly #resolve: (a: HttpAnswer) => void
   readonly #reject: (e: unknown) => void
   readonly #timer: NodeJS.Timeout
@@ -224,6 +292,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   constructor (transport: Transport, resolve: (a: HttpAnswer) => void, reject: (e: unknown) => void, timeoutMs: number) {
     this.#transport = transport
+    this.#keep = ERROR_BODY_LIMIT + transport.redactor.longest
     this.#resolve = resolve
     this.#reject = reject
     this.#timer = setTimeout(() => this.cancel(new TimeoutError(`no answer within ${timeoutMs} ms`)), timeoutMs)
@@ -242,12 +311,14 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.#settled = true
     clearTimeout(this.#timer)
     this.#transport.done(this)
+    const redactor = this.#transport.redactor
     if (error !== undefined) {
-      this.#reject(error)
+      this.#reject(redactor.error(error))
       return
     }
     const chunks = this.#chunks
-    this.#resolve({ status: this.#status, headers: this.#headers, body: chunks === undefined ? '' : excerpt(Buffer.concat(chunks), this.#kept) })
+    const body = chunks === undefined ? '' : excerpt(redactor.redact(utf8(Buffer.concat(chunks), this.#kept === this.#keep)))
+    this.#resolve({ status: this.#status, headers: this.#headers, body })
   }
 
   onRequestStart (controller: Dispatcher.DispatchController): void {
@@ -264,8 +335,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.#read += chunk.length
     const chunks = this.#chunks
-    if (chunks !== undefined && this.#kept < ERROR_BODY_LIMIT) {
-      const part = chunk.subarray(0, ERROR_BODY_LIMIT - this.#kept)
+    if (chunks !== undefined && this.#kept < this.#keep) {
+      const part = chunk.subarray(0, this.#keep - this.#kept)
       chunks.push(Buffer.from(part)) // undici may reuse the chunk's memory
       this.#kept += part.length
     }
@@ -286,16 +357,27 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 }
 
-/** The first 1 KiB of a body as text, not cutting a UTF-8 character in half. */
-function excerpt (text: Buffer, kept: number): string {
-  if (kept === ERROR_BODY_LIMIT) {
-    let end = text.length
+/** Bytes as UTF-8 text; when `cut` (the body went on), without a character cut in half at the end. */
+function utf8 (bytes: Buffer, cut: boolean): string {
+  return (cut ? bytes.subarray(0, whole(bytes, bytes.length)) : bytes).toString('utf8')
+}
+
+/** The largest end <= `end` that does not cut a UTF-8 character of `bytes` in half. */
+function whole (bytes: Buffer, end: number): number {
+  if (end >= bytes.length) {
+    // Cut at the buffer's end: drop an incomplete last character.
     let back = 0
-    while (back < 3 && end - back - 1 >= 0 && (text[end - back - 1] & 0xc0) === 0x80) back++
-    const lead = text[end - back - 1]
+    while (back < 3 && end - back - 1 >= 0 && (bytes[end - back - 1] & 0xc0) === 0x80) back++
+    const lead = bytes[end - back - 1]
     const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1
-    if (need > back + 1) end -= back + 1
-    text = text.subarray(0, end)
+    return need > back + 1 ? end - back - 1 : end
   }
-  return text.toString('utf8')
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--
+  return end
+}
+
+/** The first 1 KiB (at most) of redacted text, not cutting a UTF-8 character in half. */
+function excerpt (text: string): string {
+  const bytes = Buffer.from(text, 'utf8')
+  return bytes.length <= ERROR_BODY_LIMIT ? text : bytes.subarray(0, whole(bytes, ERROR_BODY_LIMIT)).toString('utf8')
 }

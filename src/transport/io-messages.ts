@@ -8,7 +8,7 @@ export type ToWorker =
   | { t: 'send', w: number, id: number, shard: number, buf: ArrayBuffer, off: number, len: number, attempt: number, expect: Expect }
   | { t: 'release', w: number, shard: number }
   | { t: 'abort', w: number, message: string }
-  | { t: 'close', w: number }
+  | { t: 'close', w: number, force: boolean }
 
 /** I/O thread → main. An outcome's error travels as its message and code. */
 export type FromWorker =

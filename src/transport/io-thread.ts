@@ -87,7 +87,7 @@ class IoThread {
     this.#worker?.postMessage(msg)
   }
 
-  close (w: number): Promise<void> {
+  close (w: number, force = false): Promise<void> {
     this.#opened.delete(w)
     this.#held.delete(w)
     const worker = this.#worker
@@ -95,7 +95,7 @@ class IoThread {
     return new Promise((resolve) => {
       this.#closing.set(w, resolve)
       worker.ref()
-      worker.postMessage({ t: 'close', w } satisfies ToWorker)
+      worker.postMessage({ t: 'close', w, force } satisfies ToWorker)
     })
   }
 
@@ -216,9 +216,9 @@ export class WorkerSender implements Sender {
     this.#io.post({ t: 'abort', w: this.#w, message: (reason as Error)?.message ?? String(reason ?? 'aborted') })
   }
 
-  close (): Promise<void> {
+  close (force = false): Promise<void> {
     dropped.unregister(this)
-    this.#closed ??= this.#io.close(this.#w)
+    this.#closed ??= this.#io.close(this.#w, force)
     return this.#closed
   }
 }

@@ -117,7 +117,7 @@ port.on('message', (m: ToWorker) => {
     case 'close': {
       const c = clients.get(m.w)
       clients.delete(m.w)
-      void (c?.transport.close() ?? Promise.resolve()).catch(() => {}).then(() => reply({ t: 'closed', w: m.w }))
+      void (c?.transport.close(m.force) ?? Promise.resolve()).catch(() => {}).then(() => reply({ t: 'closed', w: m.w }))
       break
     }
   }

@@ -45,7 +45,7 @@ export class InlineSender implements Sender {
     this.#transport.abort(reason)
   }
 
-  async close (): Promise<void> {}
+  async close (): Promise<void> {} // the writer closes the transport it lent
 }
 
 /**

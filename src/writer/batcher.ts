@@ -107,8 +107,20 @@ export class Batcher {
 
   /** Compresses a batch into its body, frees its slot and queues it on its shard. */
   seal (batch: Batch): void {
+    if (this.#enc.generation !== this.coreGen) this.coreReplaced()
+    this.compress(batch)
+    batch.full = false
+    batch.shard.queue.push(batch)
+    this.#pump(batch.shard)
+  }
+
+  /**
+   * Compresses a batch into its body and frees its request slot, without queueing it (a batch
+   * compressed already is left as it is). A trap while compressing replaces the core: the
+   * batch keeps the error, and `generation` tells the caller.
+   */
+  compress (batch: Batch): void {
     const enc = this.#enc
-    if (enc.generation !== this.coreGen) this.coreReplaced()
     const req = batch.req
     if (req !== undefined) {
       batch.req = undefined
@@ -132,9 +144,15 @@ export class Batcher {
     const compressed = batch.body?.length ?? 0
     this.#ledger.grow(0, compressed - batch.bytes)
     batch.bytes = compressed
-    batch.full = false
-    batch.shard.queue.push(batch)
-    this.#pump(batch.shard)
+  }
+
+  /** A batch of a call that was undone, never queued: its request slot and body buffer go back. */
+  discard (batch: Batch): void {
+    batch.req?.release()
+    batch.req = undefined
+    if (batch.pooled !== undefined) this.#pool.give(batch.pooled)
+    batch.pooled = undefined
+    batch.body = undefined
   }
 
   /** Seals every open batch that holds anything (samples, or only 1.0 exemplar or metadata records). */

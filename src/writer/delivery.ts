@@ -7,6 +7,7 @@
  */
 import type { Outcome, Sender } from '../transport/attempt.js'
 import { holds, shortfall } from '../transport/attempt.js'
+import { TimeoutError } from '../errors.js'
 import type { FailureReason } from '../errors.js'
 import { LatencyHistogram } from '../stats.js'
 import type { Batch, Shard } from './batch.js'
@@ -126,7 +127,7 @@ export class Delivery {
     try {
       for (let attempt = 1; ; attempt++) {
         if (signal.aborted) {
-          fail('aborted', 'aborted', attempt - 1)
+          this.#stopped(batch, attempt - 1)
           return
         }
         if (batch.v2 && !this.#protocol.v2) this.#protocol.toV1(batch) // the writer fell back since this batch was built
@@ -148,7 +149,7 @@ export class Delivery {
         const ms = outcome.ms
         if (attempt === 1) started = Date.now() - ms
         if (outcome.kind === 'aborted' || (outcome.kind !== 'answer' && signal.aborted)) {
-          fail('aborted', 'aborted', attempt)
+          this.#stopped(batch, attempt)
           return
         }
         if (batch.body === undefined) {
@@ -207,7 +208,7 @@ export class Delivery {
         try {
           await sleep(delay, signal)
         } catch {
-          fail('aborted', 'aborted', attempt, status, body)
+          this.#stopped(batch, attempt, status, body)
           return
         }
       }
@@ -217,6 +218,16 @@ export class Delivery {
         this.#sender.release(shard)
       }
     }
+  }
+
+  /**
+   * The writer was aborted: by its signal ('aborted'), or by close()'s deadline passing (a
+   * TimeoutError as the reason: 'timeout', with it as the cause). The batch fails.
+   */
+  #stopped (batch: Batch, attempts: number, status?: number, body?: string): void {
+    const why: unknown = this.#signal.reason
+    if (why instanceof TimeoutError) this.#ledger.fail(batch, 'timeout', `${why.message} before this request was acknowledged`, attempts, status, body, why)
+    else this.#ledger.fail(batch, 'aborted', 'aborted', attempts, status, body)
   }
 
   #response (batch: Batch, status: number | undefined, attempt: number, latencyMs: number, error?: string): void {

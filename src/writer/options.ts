@@ -19,7 +19,7 @@ export interface RemoteWriterOptions extends CodecOptions {
   auth?: Auth
   /** Tenant for multi-tenant backends (Mimir, Cortex, Loki-style): sent as X-Scope-OrgID. */
   tenant?: string
-  /** Time limit of one attempt. Default 30000 (Prometheus's remote_timeout). */
+  /** Time limit of one attempt, at most 2^31-1 (a Node timer's longest). Default 30000 (Prometheus's remote_timeout). */
   timeout?: number
   /** Samples per request. Default 2000 (Prometheus's max_samples_per_send). */
   maxSamplesPerRequest?: number
@@ -41,6 +41,13 @@ export interface RemoteWriterOptions extends CodecOptions {
   maxRetries?: number
   /** Time per batch, from its first attempt, after which it is not retried again. Default 120000. */
   maxRetryDuration?: number
+  /**
+   * The longest close() takes, unless `close({ timeout })` says otherwise: when it has passed,
+   * what is in flight is aborted and everything not acknowledged is reported failed (reason
+   * 'timeout'). Default Infinity: close() waits until every request is acknowledged or has
+   * failed for good (with the defaults, up to about 150 s per request queued on a shard).
+   */
+  closeTimeout?: number
   /** Retry 429 Too Many Requests. Default true. */
   retryOn429?: boolean
   /** TLS settings for https. */
@@ -104,6 +111,11 @@ function check (ok: boolean, name: string, what: string, v: unknown): void {
 const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
 const isNum = (v: unknown, min: number, max = Infinity): boolean => typeof v === 'number' && v >= min && v <= max
 
+/** A close() deadline (`closeTimeout`, or close()'s `timeout`): undefined, or ms >= 0, or Infinity. */
+export function checkCloseTimeout (v: unknown, name: string): void {
+  check(v === undefined || isNum(v, 0), name, 'a number of milliseconds >= 0, or Infinity', v)
+}
+
 /**
  * All options from the constructor's arguments (`new RemoteWriter(url, options)` or
  * `new RemoteWriter({ url, ...options })`), checked, with defaults filled in.
@@ -133,6 +145,7 @@ export function resolveOptions (urlOrOptions: string | URL | RemoteWriterOptions
   check(isNum(maxBackoff, minBackoff), 'maxBackoff', `a number of milliseconds >= minBackoff (${minBackoff})`, maxBackoff)
   check(isInt(maxRetries, 0) || maxRetries === Infinity, 'maxRetries', 'an integer >= 0, or Infinity', maxRetries)
   check(isNum(maxRetryDuration, 0), 'maxRetryDuration', 'a number of milliseconds >= 0, or Infinity', maxRetryDuration)
+  checkCloseTimeout(opts.closeTimeout, 'closeTimeout')
   check(typeof retryOn429 === 'boolean', 'retryOn429', 'true or false', retryOn429)
   check(opts.ioThread === undefined || typeof opts.ioThread === 'boolean', 'ioThread', 'true or false', opts.ioThread)
   check(opts.onError === undefined || typeof opts.onError === 'function', 'onError', 'a function', typeof opts.onError)

@@ -24,7 +24,7 @@ import type { Protocol } from './protocol.js'
 /** A batch's state when a call first touched it, to roll the call back. */
 interface Undo { batch: Batch, samples: number, histograms: number, bytes: number, v1Estimate: number, series: number, fresh: boolean, mark: Mark | undefined }
 
-/** Batches one call may fill before its end (each holds one of the core's 4096 request slots). */
+/** Requests one call may fill before its end (their bodies wait, compressed, until it succeeds). */
 const MAX_CALL_BATCHES = 2048
 
 const reqOf = (batch: Batch): RequestBuilder => batch.req as RequestBuilder
@@ -41,6 +41,8 @@ export class WriteCall {
   readonly #buckets: number[][]
   /** 1.0 bytes of what the next record carries beyond its samples (histograms, exemplars), for v1Estimate. */
   #v1Extra = 0
+  /** Batches the call under way began: only its records, compressed as soon as they fill. */
+  readonly #fresh = new Set<Batch>()
 
   constructor (enc: Encoder, batcher: Batcher, ledger: Ledger, protocol: Protocol, o: Resolved) {
     this.#enc = enc
@@ -102,6 +104,7 @@ export class WriteCall {
     const batcher = this.#batcher
     if (enc.generation !== batcher.coreGen) batcher.coreReplaced()
     enc.beginCall()
+    this.#fresh.clear()
     const undo: Undo[] = []
     const filled: Batch[] = []
     let samples = 0
@@ -207,16 +210,18 @@ export class WriteCall {
           plan.push({ batch, bucket, from: j, take })
           j += take
         }
-        // Items left over: this batch is full (by count, or by the estimate).
-        if (j < bucket.length) this.#markFull(shard, batch, filled)
+        // Items left over: this batch is full (by count, or by the estimate). Its records are
+        // appended below, all at once: it keeps its slot until then.
+        if (j < bucket.length) this.#markFull(shard, batch, filled, false)
       }
     }
     this.#enc.singles(items, 0, n, undefined, entries, false, slotOf)
     for (const { batch, bucket, from, take } of plan) {
       reqOf(batch).addedSingles(take)
       batcher.grewSingles(batch, entries, bucket, from, take)
-      if (!batch.full && batcher.isFull(batch)) this.#markFull(batch.shard, batch, filled)
+      if (!batch.full && batcher.isFull(batch)) this.#markFull(batch.shard, batch, filled, false)
     }
+    for (const batch of filled) this.#compress(batch)
     return n
   }
 
@@ -336,6 +341,7 @@ export class WriteCall {
     let batch = shard.open
     if (batch === undefined) {
       batch = this.#batcher.open(shard)
+      this.#fresh.add(batch)
       undo.push({ batch, samples: 0, histograms: 0, bytes: 0, v1Estimate: 0, series: 0, fresh: true, mark: undefined })
     } else if (!undo.some((u) => u.batch === batch)) {
       undo.push({
@@ -357,10 +363,25 @@ export class WriteCall {
     batch.counts.push(samples)
   }
 
-  #markFull (shard: Shard, batch: Batch, filled: Batch[]): void {
+  /**
+   * A batch is full: it leaves its shard, to be queued when the call succeeds. One this call
+   * began is compressed at once (unless `now` is false), which frees its request slot: a call
+   * may fill any number of requests (one sample each, when labels nearly fill one), and the
+   * core's 4096 slots are only ever held by each shard's open batch and the one it had when
+   * the call began (concurrency is at most 1024).
+   */
+  #markFull (shard: Shard, batch: Batch, filled: Batch[], now = true): void {
     batch.full = true
     shard.open = undefined
     filled.push(batch)
+    if (now) this.#compress(batch)
+  }
+
+  /** Compresses a full batch this call began; a trap while doing it fails the call (the core was replaced). */
+  #compress (batch: Batch): void {
+    if (!this.#fresh.has(batch) || batch.req === undefined) return
+    this.#batcher.compress(batch)
+    if (this.#enc.generation !== this.#batcher.coreGen) throw batch.encodeError
   }
 
   /** Undoes a failed call. */
@@ -369,8 +390,7 @@ export class WriteCall {
       const b = u.batch
       this.#ledger.grow(-(b.samples - u.samples), -(b.bytes - u.bytes))
       if (u.fresh) {
-        b.req?.release()
-        b.req = undefined
+        this.#batcher.discard(b)
         if (b.shard.open === b) b.shard.open = undefined
         continue
       }

@@ -24,7 +24,7 @@ import { Writable } from 'node:stream'
 import { compileCore } from '../codec/codec.js'
 import { Encoder } from '../codec/encoder.js'
 import type { CodecStats, SeriesHandle } from '../codec/label-cache.js'
-import { AbortedError, ListenerError, LostDataError, SendError, WriterClosedError } from '../errors.js'
+import { AbortedError, InvalidArgumentError, ListenerError, LostDataError, SendError, TimeoutError, WriterClosedError } from '../errors.js'
 import type { SendResult, WriterSummary } from '../errors.js'
 import type { LatencySummary } from '../stats.js'
 import { Transport } from '../transport/http.js'
@@ -36,9 +36,10 @@ import { Batcher } from './batcher.js'
 import { Delivery } from './delivery.js'
 import { Ledger } from './ledger.js'
 import type { Events } from './ledger.js'
-import { resolveOptions } from './options.js'
+import { checkCloseTimeout, resolveOptions } from './options.js'
 import type { RemoteWriterOptions } from './options.js'
 import { Protocol } from './protocol.js'
+import { sleep } from './retry.js'
 import { WriteCall } from './write-call.js'
 
 export type { RemoteWriterOptions } from './options.js'
@@ -69,8 +70,15 @@ export class RemoteWriter extends EventEmitter {
   readonly #delivery: Delivery
   readonly #call: WriteCall
   readonly #abort = new AbortController()
+  /** close()'s deadline when not given one (the closeTimeout option). */
+  readonly #closeTimeout: number
   #closing: Promise<WriterSummary> | undefined
   #closed = false
+  /** When the earliest close() deadline armed passes (Date.now() ms), and how to disarm it. */
+  #deadline = Infinity
+  #disarm: AbortController | undefined
+  /** close() has finished its flush: no deadline is armed any more. */
+  #flushed = false
 
   /**
    * @param urlOrOptions the endpoint URL, or all options (as in the Python library:
@@ -79,6 +87,7 @@ export class RemoteWriter extends EventEmitter {
   constructor (urlOrOptions: string | URL | RemoteWriterOptions, options: Omit<RemoteWriterOptions, 'url'> = {}) {
     super()
     const { opts, o, transport } = resolveOptions(urlOrOptions, options)
+    this.#closeTimeout = opts.closeTimeout ?? Infinity
     // Built here in any case: it validates the transport options, synchronously.
     this.#transport = new Transport(transport)
     this.#enc = new Encoder(opts)
@@ -221,21 +230,58 @@ export class RemoteWriter extends EventEmitter {
 
   /**
    * Flushes, stops, and resolves with the totals. Rejects with LostDataError (carrying the
-   * same summary) when any sample was not acknowledged. Idempotent.
+   * same summary) when any sample was not acknowledged. Idempotent: every call returns the
+   * same promise.
+   *
+   * `timeout` (default: the closeTimeout option, Infinity) bounds how long it takes, in ms:
+   * once it has passed, what is in flight is aborted and every request not acknowledged is
+   * reported failed (reason 'timeout', a TimeoutError as cause), and the promise settles. A
+   * later call with a timeout arms its deadline on the close under way (the earliest wins).
+   * Without one, close() waits until every request is acknowledged or has failed for good.
    */
-  close (): Promise<WriterSummary> {
+  close (options?: { timeout?: number }): Promise<WriterSummary> {
+    let timeout: number
+    try {
+      if (options !== undefined && (options === null || typeof options !== 'object')) throw new InvalidArgumentError('close() takes { timeout } or nothing')
+      checkCloseTimeout(options?.timeout, 'close() timeout')
+      timeout = options?.timeout ?? this.#closeTimeout
+    } catch (err) {
+      return Promise.reject(err)
+    }
     this.#closing ??= (async () => {
-      await this.flush()
+      try {
+        await this.flush()
+      } finally {
+        this.#flushed = true
+        this.#disarm?.abort()
+      }
       this.#batcher.stop()
-      await this.#sender.close()
-      await this.#transport.close()
+      // After an abort (a deadline that passed), nothing is left to wait for: connections are dropped.
+      const force = this.#abort.signal.aborted
+      await this.#sender.close(force)
+      await this.#transport.close(force)
       const summary = this.#ledger.summary()
       if (summary.failed.samples > 0) throw new LostDataError(summary)
       return summary
     })()
     this.#closed = true
     this.#batcher.closing()
+    if (timeout !== Infinity) this.#arm(timeout)
     return this.#closing
+  }
+
+  /** Arms a close() deadline `ms` from now, unless an earlier one is armed or the close is done. */
+  #arm (ms: number): void {
+    const at = Date.now() + ms
+    if (at >= this.#deadline || this.#abort.signal.aborted || this.#flushed) return
+    this.#deadline = at
+    this.#disarm?.abort()
+    const disarm = new AbortController()
+    this.#disarm = disarm
+    // sleep() takes any length (a Node timer alone fires at once past 2^31-1 ms).
+    sleep(ms, disarm.signal).then(() => {
+      this.#abort.abort(new TimeoutError(`close() timed out after ${ms} ms`))
+    }, () => {})
   }
 
   /** Counters, buffer levels and request latency percentiles. Contains no secrets. */

@@ -218,3 +218,14 @@ describe('through the writer', () => {
     }
   })
 })
+
+describe('label values that are not strings', () => {
+  it('a value String() cannot convert is a ValidationError naming the label, not a TypeError', async () => {
+    const codec = await createCodec()
+    for (const value of [Object.create(null), Symbol('s'), 42, null, { toString () { throw new Error('no') } }]) {
+      const err = thrown(() => codec.encode([{ metric: { __name__: 'm', job: value }, values: [1, 2], timestamps: [T] } as unknown as Item]))
+      expect(err).toBeInstanceOf(ValidationError)
+      expect((err as ValidationError).message).toMatch(/job=<(object|symbol|number)>/)
+    }
+  })
+})
