@@ -24,29 +24,46 @@ export interface CacheEntry {
   values: string[]
 }
 
-/** A label object's link to one cache's entry for it. */
-interface Slot {
-  /** The cache (LabelCache#id) the entry belongs to. */
-  cache: number
-  /** The object the slot was made for (an object that inherits it from a prototype does not own it). */
-  owner: object
-  entry: CacheEntry
-  /** The call epoch in which `owner` was last compared with `entry`. */
-  epoch: number
-  /** The slot of another cache that saw the same object, if any. */
-  next: Slot | undefined
+/** A label object's link to one cache's entry for it (a class: what a Proxy makes up is not one). */
+class Slot {
+  constructor (
+    /** The cache (LabelCache#id) the entry belongs to. */
+    readonly cache: number,
+    /** The object the slot was made for (an object that inherits it from a prototype does not own it). */
+    readonly owner: object,
+    public entry: CacheEntry,
+    /** The call epoch in which `owner` was last compared with `entry`. */
+    public epoch: number,
+    /** The slot of another cache that saw the same object, if any. */
+    public next: Slot | undefined,
+  ) {}
 }
 
 /**
  * The one property every cache puts on label objects, shared by all codecs of the process: a
  * symbol per codec left one more hidden key on each object per codec that ever saw it (4,000
  * writers over the same label objects grew each by 4,000 keys, turned them into slow
- * dictionaries and held 220 MB). Each object keeps a short chain of slots, one per cache, at
- * most MAX_SLOTS long: the most recent caches win, a dead codec's slot is pushed out.
+ * dictionaries and held 220 MB). Each object keeps a chain of at most MAX_SLOTS slots, one per
+ * cache. A cache that finds the chain full of slots of live caches keeps its slot in its own
+ * WeakMap instead (slower to find, never thrashing); the slot of a collected codec's cache is
+ * replaced.
  */
 const SLOT = Symbol('prometheus-remote-writer.labels')
 const MAX_SLOTS = 4
 let nextCacheId = 1
+/** Ids of the caches not collected yet. */
+const live = new Set<number>()
+const collected = new FinalizationRegistry<number>((id) => live.delete(id))
+
+/** The slot of cache `id` in a label object's chain, if any (a bounded walk over real slots). */
+function chainSlot (metric: object, id: number): Slot | undefined {
+  let s: unknown = (metric as Record<symbol, unknown>)[SLOT]
+  for (let k = 0; k < MAX_SLOTS && s instanceof Slot; k++) {
+    if (s.cache === id) return s
+    s = s.next
+  }
+  return undefined
+}
 
 /**
  * A series whose labels were validated and pre-encoded by `codec.series()`. Its labels are a
@@ -111,6 +128,8 @@ export class LabelCache {
   pinned = false
 
   constructor (core: Core, cap: number) {
+    live.add(this.#id)
+    collected.register(this, this.#id)
     this.#core = core
     this.#cap = cap
     this.#coreGen = core.generation
@@ -197,9 +216,7 @@ export class LabelCache {
     if (metric === null || typeof metric !== 'object') {
       throw new ValidationError('must be an object of label names to values', { seriesIndex: index, field: 'metric' })
     }
-    let slot: Slot | undefined = (metric as any)[SLOT]
-    while (slot !== undefined && slot.cache !== this.#id) slot = slot.next
-    slot ??= this.#byObject.get(metric)
+    const slot = chainSlot(metric, this.#id) ?? this.#byObject.get(metric)
     if (slot !== undefined && slot.entry.gen === this.#gen) {
       // Checked already in this call: the object cannot have changed since (no caller code
       // runs inside a synchronous call).
@@ -221,36 +238,56 @@ export class LabelCache {
     return entry
   }
 
-  /** Attaches a cache slot to a label object (a symbol property; the WeakMap if frozen). */
+  /**
+   * Links a label object to its entry: this cache's slot updated in place where it has one (a
+   * frozen object's too), else a new slot first in the object's chain, keeping the slots of
+   * live caches, or in this cache's WeakMap when the object is frozen or its chain is full of
+   * live caches' slots.
+   */
   #remember (metric: object, entry: CacheEntry): void {
-    if (!Object.isExtensible(metric)) {
-      this.#byObject.set(metric, { cache: this.#id, owner: metric, entry, epoch: this.#epoch, next: undefined })
-      return
-    }
-    const own = Object.getOwnPropertyDescriptor(metric, SLOT)?.value as Slot | undefined
-    for (let s = own; s !== undefined; s = s.next) {
-      if (s.cache === this.#id && s.owner === metric) {
+    const id = this.#id
+    const own: unknown = Object.getOwnPropertyDescriptor(metric, SLOT)?.value
+    let k = 0
+    for (let s = own; k < MAX_SLOTS && s instanceof Slot; s = s.next, k++) {
+      if (s.cache === id && s.owner === metric) {
         s.entry = entry
         s.epoch = this.#epoch
         return
       }
     }
-    // A new slot for this cache first, then up to MAX_SLOTS - 1 of the others.
+    const mapped = this.#byObject.get(metric)
+    if (mapped !== undefined && mapped.owner === metric) {
+      mapped.entry = entry
+      mapped.epoch = this.#epoch
+      return
+    }
+    // A new chain: this cache's slot, then the other live caches' (copied: slots are never shared).
     let rest: Slot | undefined
     let tail: Slot | undefined
     let kept = 1
-    for (let s = own; s !== undefined && kept < MAX_SLOTS; s = s.next) {
-      if (s.cache === this.#id || s.owner !== metric) continue
-      const copy: Slot = { ...s, next: undefined }
+    let full = false
+    k = 0
+    for (let s = own; k < MAX_SLOTS && s instanceof Slot; s = s.next, k++) {
+      if (s.cache === id || s.owner !== metric || !live.has(s.cache)) continue
+      if (kept === MAX_SLOTS) {
+        full = true
+        break
+      }
+      const copy = new Slot(s.cache, s.owner, s.entry, s.epoch, undefined)
       if (tail === undefined) rest = copy
       else tail.next = copy
       tail = copy
       kept++
     }
-    const slot: Slot = { cache: this.#id, owner: metric, entry, epoch: this.#epoch, next: rest }
-    // Non-enumerable, so that deep equality (assert.deepStrictEqual, test matchers) and
-    // spreads ignore it. Defining costs more than assigning, but only on first sight.
-    Object.defineProperty(metric, SLOT, { value: slot, writable: true, configurable: true })
+    if (!full && Object.isExtensible(metric)) {
+      try {
+        // Non-enumerable, so that deep equality (assert.deepStrictEqual, test matchers) and
+        // spreads ignore it. Defining costs more than assigning, but only on first sight.
+        Object.defineProperty(metric, SLOT, { value: new Slot(id, metric, entry, this.#epoch, rest), writable: true, configurable: true })
+        return
+      } catch { /* a Proxy that refuses it */ }
+    }
+    this.#byObject.set(metric, new Slot(id, metric, entry, this.#epoch, undefined))
   }
 
   /** Writes a label set into linear memory and has the core build its block. */

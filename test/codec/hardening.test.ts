@@ -2,6 +2,7 @@
 // them): label objects that outlived their codecs, BigInt timestamps out of range, lone
 // surrogates in label values, stale markers in plain arrays, malformed label pairs, and label
 // objects changed during a call. Each test failed before its fix.
+import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { createCodec } from '../../src/codec/codec.js'
 import type { Codec } from '../../src/codec/codec.js'
@@ -56,6 +57,50 @@ describe('label objects seen by many codecs', () => {
     expect(a.stats().cacheHits - hitsA).toBe(30)
     expect(b.stats().cacheHits - hitsB).toBe(30)
     expect(a.stats().labelEncodes).toBe(10)
+  })
+
+  it('six codecs taking turns on the same objects all keep hitting (a chain full of live caches does not thrash)', async () => {
+    const codecs: Codec[] = []
+    for (let c = 0; c < 6; c++) codecs.push(await createCodec())
+    const objects = Array.from({ length: 50 }, (_, i) => ({ __name__: 'm', i: String(i) }))
+    const items = objects.map((metric): Item => ({ metric, values: [1], timestamps: [T] }))
+    for (const c of codecs) c.encode(items)
+    const encodes = codecs.map((c) => c.stats().labelEncodes)
+    for (let round = 0; round < 5; round++) for (const c of codecs) expect(independentDecode(c.encode(items)).series.length).toBe(50)
+    expect(codecs.map((c) => c.stats().labelEncodes)).toEqual(encodes)
+    expect(encodes).toEqual([50, 50, 50, 50, 50, 50])
+    for (const o of objects) expect(hiddenKeys(o)).toEqual([4])
+  })
+
+  it('an object frozen after its first use is found again after the cache was dropped', async () => {
+    const codec = await createCodec({ seriesCacheBytes: 4096 })
+    const metric = { __name__: 'm', job: 'frozen' }
+    codec.encode([{ metric, values: [1], timestamps: [T] }])
+    Object.freeze(metric)
+    // Fill the cache past its cap with other label sets: it is dropped.
+    for (let i = 0; i < 200; i++) codec.encode([{ metric: { __name__: 'other', i: String(i), pad: 'x'.repeat(40) }, values: [1], timestamps: [T] }])
+    expect(codec.stats().cacheResets).toBeGreaterThan(0)
+    codec.encode([{ metric, values: [1], timestamps: [T] }])
+    const before = codec.stats().labelEncodes
+    for (let i = 0; i < 5; i++) codec.encode([{ metric, values: [1], timestamps: [T] }])
+    expect(codec.stats().labelEncodes).toBe(before)
+  })
+
+  it('a Proxy that makes up every property is encoded and does not hang the call', () => {
+    // A "default dict" Proxy answers any key, the cache's symbol too, with itself: a walk
+    // that trusted it never ended. Run in a child process so that a regression fails, not hangs.
+    const src = new URL('../../src/codec/codec.ts', import.meta.url).pathname
+    const code = `
+      const { createCodec } = await import(${JSON.stringify(src)})
+      const codec = await createCodec()
+      const target = { __name__: 'm', job: 'p' }
+      const p = new Proxy(target, { get: (t, k) => (k in t ? t[k] : p) })
+      for (let i = 0; i < 3; i++) codec.encode([{ metric: p, values: [1], timestamps: [${T}] }])
+      console.log('ok', codec.stats().labelEncodes >= 1)
+    `
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { timeout: 30_000, encoding: 'utf8' })
+    expect(r.signal, r.stderr).toBeNull()
+    expect(r.stdout.trim(), r.stderr).toBe('ok true')
   })
 
   it('an object that inherits another\'s slot is encoded from its own labels', async () => {
