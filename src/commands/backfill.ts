@@ -78,7 +78,7 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   const writer = dryRun ? undefined : new RemoteWriter({ ...options.writer, url: options.url as string })
   const codec = dryRun ? await createCodec(options.writer) : undefined
   const checkpoint = options.checkpoint === undefined ? undefined : loadCheckpoint(options.checkpoint)
-  const saver = checkpoint === undefined ? undefined : new Saver(options.checkpoint as string, checkpoint)
+  const saver = checkpoint === undefined ? undefined : new Saver(options.checkpoint as string, checkpoint, report)
   // A chunk is a few requests' worth, so the checkpoint follows the acknowledgements closely;
   // a few chunks in flight keep every shard busy.
   const perRequest = options.writer?.maxSamplesPerRequest ?? 2000
@@ -93,82 +93,91 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
 
   /**
    * The writer's close(), started once nothing more will be sent (after the last chunk of the
-   * last file, or on an error): its deadline (--close-timeout) then bounds the wait for what is
-   * in flight too, which fails what it gives up on and so settles every chunk.
+   * last file, or on an error), so that its deadline (--close-timeout) bounds the wait for what
+   * is in flight too: it fails what it gives up on, which settles every chunk. Started on the
+   * next macrotask: a chunk that a rejected series made fail is re-sent without it in
+   * microtasks (a ValidationError rejects send() before it awaits anything), and must find the
+   * writer open.
    */
   let closing: Promise<unknown> | undefined
-  const startClose = (): void => { closing ??= writer?.close().catch(() => { /* every failure was reported per chunk already */ }) }
-
-  for (const [n, file] of files.entries()) {
-    const input = openInput(file)
-    const format = options.format ?? detectFormat(input.name) ?? 'jsonl'
-    const start: FilePlace = checkpoint?.files[file] ?? { offset: 0, line: 0 }
-    summary.files++
-    const readOptions = { format, ...(format === 'csv' ? options.csv : {}) } as ReadOptions
-    const records = skipDone(readItems(maybeGunzip(input.stream), readOptions), start.offset, summary)
-    const progress = new FileProgress(start, windowSamples, (place) => saver?.set(file, place))
-    /** Where to resume inside the first window: usable only if it was cut the same way. */
-    let resume = start.window?.samples === windowSamples ? start.window : undefined
-    const sender = new ChunkSender(writer, progress, maxPending, input.name, report, summary)
-    let lastLine = 0
-
-    const ticker = setInterval(() => {
-      options.onProgress?.({
-        file: input.name,
-        bytesRead: (input.stream as ReadStream).bytesRead ?? 0,
-        bytesTotal: input.size,
-        samplesRead: summary.samplesRead,
-        samplesSent: summary.samplesSent,
-        elapsedMs: Date.now() - t0,
-      })
-    }, 200)
-
-    try {
-      for await (const out of ahead(regroup(records, { windowSamples }))) {
-        if ('error' in out) {
-          summary.rejectedLines++
-          report(`${input.name}:${out.error.line}: ${out.error.message}`)
-          continue
-        }
-        summary.lines += out.line - lastLine
-        lastLine = out.line
-        summary.samplesRead += out.samples
-        if (codec !== undefined) {
-          summary.samplesSent += validateOnly(codec, out.items, input.name, report, summary)
-          continue
-        }
-        progress.open(out.offset, out.line)
-        let first = 0
-        let firstSample = 0
-        if (resume !== undefined) {
-          // The checkpoint's place inside this window: acknowledged before the kill.
-          first = Math.min(resume.items, out.items.length)
-          firstSample = first < out.items.length ? Math.min(resume.sample, out.items[first].values.length) : 0
-          let skipped = firstSample
-          for (let i = 0; i < first; i++) skipped += out.items[i].values.length
-          summary.samplesSkipped += skipped
-          summary.samplesRead -= skipped
-          resume = undefined
-        }
-        for (const [items, end, endSample] of chunks(out.items, first, firstSample, chunkSamples)) {
-          await sender.send(items, progress.chunk(end, endSample))
-        }
-        progress.close()
-      }
-      if (n === files.length - 1) startClose()
-    } catch (err) {
-      startClose()
-      throw err
-    } finally {
-      clearInterval(ticker)
-      // Whatever ended the file, what is in flight settles first (and moves the checkpoint).
-      await sender.drain()
-    }
+  const startClose = (): void => {
+    closing ??= writer?.close().catch(() => { /* every failure was reported per chunk already */ })
   }
+  const closeSoon = (): void => { setImmediate(startClose) }
 
-  startClose()
-  await closing
+  try {
+    for (const [n, file] of files.entries()) {
+      const input = openInput(file)
+      const format = options.format ?? detectFormat(input.name) ?? 'jsonl'
+      const start: FilePlace = checkpoint?.files[file] ?? { offset: 0, line: 0 }
+      summary.files++
+      const readOptions = { format, ...(format === 'csv' ? options.csv : {}) } as ReadOptions
+      const records = skipDone(readItems(maybeGunzip(input.stream), readOptions), start.offset, summary)
+      const progress = new FileProgress(start, windowSamples, (place) => saver?.set(file, place))
+      /** Where to resume inside the first window: usable only if it was cut the same way. */
+      let resume = start.window?.samples === windowSamples ? start.window : undefined
+      const sender = new ChunkSender(writer, progress, maxPending, input.name, report, summary)
+      let lastLine = 0
+
+      const ticker = setInterval(() => {
+        options.onProgress?.({
+          file: input.name,
+          bytesRead: (input.stream as ReadStream).bytesRead ?? 0,
+          bytesTotal: input.size,
+          samplesRead: summary.samplesRead,
+          samplesSent: summary.samplesSent,
+          elapsedMs: Date.now() - t0,
+        })
+      }, 200)
+
+      try {
+        for await (const out of ahead(regroup(records, { windowSamples }))) {
+          if ('error' in out) {
+            summary.rejectedLines++
+            report(`${input.name}:${out.error.line}: ${out.error.message}`)
+            continue
+          }
+          summary.lines += out.line - lastLine
+          lastLine = out.line
+          summary.samplesRead += out.samples
+          if (codec !== undefined) {
+            summary.samplesSent += validateOnly(codec, out.items, input.name, report, summary)
+            continue
+          }
+          progress.open(out.offset, out.line, out.samples)
+          let first = 0
+          let firstSample = 0
+          // The checkpoint's place inside this window, if it is the window the place was taken in.
+          if (resume !== undefined && resume.end === out.offset && resume.size === out.samples) {
+            first = Math.min(resume.items, out.items.length)
+            firstSample = first < out.items.length ? Math.min(resume.sample, out.items[first].values.length) : 0
+            let skipped = firstSample
+            for (let i = 0; i < first; i++) skipped += out.items[i].values.length
+            summary.samplesSkipped += skipped
+            summary.samplesRead -= skipped
+          }
+          resume = undefined
+          for (const [items, end, endSample] of chunks(out.items, first, firstSample, chunkSamples)) {
+            await sender.send(items, progress.chunk(end, endSample))
+          }
+          progress.close()
+        }
+        if (n === files.length - 1) closeSoon()
+      } catch (err) {
+        closeSoon()
+        throw err
+      } finally {
+        clearInterval(ticker)
+        // Whatever ended the file, what is in flight settles first (and moves the checkpoint).
+        await sender.drain()
+      }
+    }
+  } finally {
+    startClose()
+    await closing
+  }
   if (writer !== undefined) summary.requests = writer.stats().sent.requests
+  saver?.check()
   summary.elapsedMs = Date.now() - t0
   return summary
 }
@@ -185,12 +194,15 @@ async function * ahead<T> (source: AsyncIterable<T>): AsyncGenerator<T> {
       const r = await next
       if (r.done === true) return
       next = it.next()
+      // Handled here, so that a read failing while nobody awaits it yet is no unhandled
+      // rejection; the await above still throws it.
+      next.catch(() => {})
       yield r.value
     }
   } finally {
-    // Stopped early (an error, a break): the read under way is let go, and the source closed.
-    next.catch(() => {})
-    await it.return?.()
+    // Stopped early (an error): the source is closed once its read under way ends; not
+    // awaited, since that read may never end (a stdin that stays open).
+    void it.return?.()?.catch(() => {})
   }
 }
 
@@ -227,10 +239,22 @@ function * chunks (items: InputItem[], first: number, firstSample: number, size:
  * small writes a second at full speed, and a kill never loses an acknowledged chunk.
  */
 class Saver {
-  constructor (readonly path: string, readonly data: CheckpointFile) {}
+  #error: Error | undefined
+  constructor (readonly path: string, readonly data: CheckpointFile, readonly report: (l: string) => void) {}
   set (file: string, place: FilePlace): void {
     this.data.files[file] = place
-    saveCheckpoint(this.path, this.data)
+    try {
+      saveCheckpoint(this.path, this.data)
+    } catch (err) {
+      // Reported once; the backfill goes on and fails at its end (a resume would re-send more).
+      if (this.#error === undefined) this.report(`cannot write checkpoint ${this.path}: ${(err as Error).message}`)
+      this.#error ??= err as Error
+    }
+  }
+
+  /** Throws if the checkpoint could not be written. */
+  check (): void {
+    if (this.#error !== undefined) throw new Error(`cannot write checkpoint ${this.path}: ${this.#error.message}`)
   }
 }
 
@@ -253,7 +277,6 @@ class ChunkSender {
     this.#pending++
     void this.#sendChunk(items).then((ok) => this.#settle(chunk, ok), (err: unknown) => {
       this.report(`${this.name}: ${(err as Error).message}`)
-      this.summary.failedRequests++
       this.#settle(chunk, false)
     })
   }
@@ -297,7 +320,11 @@ class ChunkSender {
           for (const e of err.errors) this.report(`${this.name}: ${e.message}`)
           return false
         }
-        throw err
+        // Anything else (the writer closed by its deadline, aborted): the chunk's samples failed.
+        this.report(`${this.name}: ${(err as Error).message}`)
+        this.summary.failedRequests++
+        for (const it of list) this.summary.failedSamples += it.values.length
+        return false
       }
     }
   }

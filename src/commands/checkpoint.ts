@@ -8,7 +8,8 @@
  * window and `sample` samples of the next. A window is rebuilt exactly on resume: regroup()
  * makes the same window from the same lines with the same window size, which the checkpoint
  * records (a different --window makes the partial place unusable, and the run resumes from
- * the window's start instead).
+ * the window's start instead, as it does when the rebuilt window does not end at the same
+ * offset with the same number of samples: the file changed).
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 
@@ -16,6 +17,9 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 export interface WindowPlace {
   /** The window size (samples) the window was cut with. */
   samples: number
+  /** The window's end offset and its samples: a window rebuilt on resume must match both. */
+  end: number
+  size: number
   /** Whole items acknowledged. */
   items: number
   /** Samples of item `items` acknowledged. */
@@ -61,7 +65,7 @@ export function loadCheckpoint (path: string): CheckpointFile {
     const p = place as Partial<FilePlace> | null
     const w = p?.window
     const ok = p !== null && typeof p === 'object' && isCount(p.offset) && isCount(p.line) &&
-      (w === undefined || (w !== null && typeof w === 'object' && isCount(w.samples) && isCount(w.items) && isCount(w.sample)))
+      (w === undefined || (w !== null && typeof w === 'object' && isCount(w.samples) && isCount(w.end) && isCount(w.size) && isCount(w.items) && isCount(w.sample)))
     if (!ok) throw new Error(`checkpoint ${path}: the entry of ${JSON.stringify(file)} is malformed`)
   }
   return d as CheckpointFile
@@ -84,10 +88,11 @@ export interface Chunk {
   ok: boolean
 }
 
-/** A window being sent: its end offset and line, and its chunks in order. */
+/** A window being sent: its end offset and line, its samples, and its chunks in order. */
 interface Window {
   offset: number
   line: number
+  samples: number
   chunks: Chunk[]
   /** All its chunks were handed over. */
   closed: boolean
@@ -117,9 +122,9 @@ export class FileProgress {
     return this.#place
   }
 
-  /** Starts a window that ends at `offset` (after `line`). */
-  open (offset: number, line: number): void {
-    this.#windows.push({ offset, line, chunks: [], closed: false })
+  /** Starts a window of `samples` samples that ends at `offset` (after `line`). */
+  open (offset: number, line: number, samples: number): void {
+    this.#windows.push({ offset, line, samples, chunks: [], closed: false })
   }
 
   /** Adds a chunk, ending at (`items`, `sample`) of the newest window; returns its handle. */
@@ -152,7 +157,7 @@ export class FileProgress {
           this.#broken = true
           break
         }
-        this.#place = { offset: this.#place.offset, line: this.#place.line, window: { samples: this.#windowSamples, items: c.items, sample: c.sample } }
+        this.#place = { offset: this.#place.offset, line: this.#place.line, window: { samples: this.#windowSamples, end: w.offset, size: w.samples, items: c.items, sample: c.sample } }
         moved = true
       }
       if (this.#broken || !w.closed || w.chunks.length > 0) break
