@@ -9,7 +9,8 @@ import type { ValidationField } from '../errors.js'
 import type { Item, Labels } from '../types.js'
 import { setLabel } from '../labels.js'
 import { checkHistograms } from './histogram.js'
-import { SeriesHandle, loneSurrogate } from './label-cache.js'
+import { SeriesHandle } from './label-cache.js'
+import { loneSurrogate } from './unicode.js'
 
 /**
  * Samples in one item per call. Staging takes 16 bytes a sample in linear memory, and the
