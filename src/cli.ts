@@ -10,7 +10,8 @@ import type { BackfillProgress } from './commands/backfill.js'
 import { runDemo } from './commands/demo.js'
 import { runLoad } from './commands/loadgen.js'
 import { renderHtml } from './commands/report-html.js'
-import { startReceiver } from './commands/receiver.js'
+import { parseDecodeLimits, startReceiver } from './commands/receiver.js'
+import { safeUrl } from './errors.js'
 import { VERSION } from './version.js'
 import { SEND_OPTIONS, SEND_USAGE, int, num, sendOptions } from './commands/send-options.js'
 import type { InputFormat } from './input/index.js'
@@ -82,7 +83,13 @@ const RECEIVE_USAGE = `usage: prw receive [options]
   --status CODE     status of injected failures: 429, 500, 503, ...
   --retry-after S   Retry-After seconds on injected failures
   --latency MS      delay every answer
-  --reset-rate P    reset P of connections without answering`
+  --reset-rate P    reset P of connections without answering
+  --limit NAME=N    raise or lower a decode limit (repeatable); a request past one is
+                    answered 413 naming it. NAME: maxSeries (default 2000000), maxLabels
+                    (16000000), maxSamples (4000000), maxHistograms (2000000), maxBuckets
+                    (32000000), maxExemplars (2000000), maxSymbols (8000000), maxObjectBytes
+                    (1073741824: estimated bytes of the decoded objects), maxExpansion (256:
+                    of those per byte of the compressed body, above 32 MiB); N may be Infinity`
 
 async function main (argv: string[]): Promise<number> {
   const [command = 'demo', ...rest] = argv
@@ -223,8 +230,8 @@ async function benchCommand (args: string[]): Promise<number> {
   }
   const { url, writer } = sendOptions(values)
   if (url === undefined) throw new Error('bench needs --url (or PROMETHEUS_REMOTE_WRITE_URL); `prw receive` runs a local one')
-  const target = new URL(url)
-  const shown = `${target.origin}${target.pathname}`
+  // Shown and saved without user info or query (they may hold credentials); the writer refuses an unparsable URL by name.
+  const shown = safeUrl(url)
   const tty = process.stderr.isTTY
   const report = await runLoad({
     url,
@@ -302,12 +309,14 @@ async function receive (args: string[]): Promise<number> {
       'retry-after': { type: 'string' },
       latency: { type: 'string' },
       'reset-rate': { type: 'string' },
+      limit: { type: 'string', multiple: true },
     },
   })
   if (values.help) {
     console.log(RECEIVE_USAGE)
     return 0
   }
+  const decodeLimits = parseDecodeLimits(values.limit ?? [])
   const { createWriteStream } = await import('node:fs')
   const out = values.out ? createWriteStream(values.out, { flags: 'a' }) : undefined
   const receiver = await startReceiver({
@@ -318,6 +327,7 @@ async function receive (args: string[]): Promise<number> {
     retryAfter: values['retry-after'] === undefined ? undefined : int(values['retry-after'], 1),
     latency: num(values.latency, 0),
     resetRate: num(values['reset-rate'], 0),
+    decodeLimits,
     onItems: out && ((items) => {
       for (const it of items) {
         const line: Record<string, unknown> = { metric: it.metric, values: Array.from(it.values, jsonNumber), timestamps: it.timestamps }

@@ -2,6 +2,7 @@
 export { createCodec, Codec, SeriesHandle } from './codec/codec.js'
 export type { CodecOptions, CodecStats } from './codec/codec.js'
 export type { DecodeOptions } from './codec/decode.js'
+export type { DecodeLimits } from './codec/decode.js'
 export { decodeWriteRequest } from './codec/decode.js'
 export { snappyCompress, snappyDecompress } from './codec/snappy.js'
 export { STALE_NAN, isStaleNaN } from './codec/stale.js'

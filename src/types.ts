@@ -13,10 +13,12 @@ export type Labels = Readonly<Record<string, string>> | ReadonlyArray<readonly [
 export const STALE: unique symbol = Symbol('prometheus-remote-writer.STALE')
 
 /**
- * Sample values: float64s, or `STALE` for a stale marker in a plain array. A Float64Array
- * carries NaN payloads (stale markers) bit-exact.
+ * Sample values: float64s, or `STALE` for a stale marker in a plain array (typed as any symbol,
+ * since TypeScript widens `STALE` to `symbol` in an array literal that is not contextually
+ * typed; another symbol is a ValidationError). A Float64Array carries NaN payloads (stale
+ * markers) bit-exact.
  */
-export type Values = ArrayLike<number | typeof STALE> | Float64Array
+export type Values = ArrayLike<number | symbol> | Float64Array
 
 /**
  * Sample timestamps: unix milliseconds (or seconds, see `autoConvertSecondsToMs`).

@@ -10,9 +10,11 @@
  * snappy-compresses the body and JS reads it out as a view or a copy.
  *
  * The folder: encoder.ts (what one codec's requests share: the core, the cache, the options,
- * the request slots), builder.ts (one request), label-cache.ts, stage.ts, validate.ts,
- * sizes.ts (size bounds for callers that cut requests), histogram.ts, decode.ts, stale.ts,
- * snappy.ts. Only this folder talks to the core (../core/wasm.ts).
+ * the request slots), builder.ts (one request), label-cache.ts, unicode.ts, stage.ts,
+ * validate.ts, sizes.ts (size bounds for callers that cut requests), histogram.ts, the
+ * decoder (decode.ts, decode-v2.ts, decode-parts.ts, reader.ts, and decode-limits.ts, which
+ * bounds a decode before it starts), stale.ts, snappy.ts. Only this folder talks to the core
+ * (../core/wasm.ts).
  */
 import { InvalidArgumentError } from '../errors.js'
 import type { DecodedItem, Item, Labels } from '../types.js'
@@ -104,19 +106,21 @@ export class Codec {
    * Decodes a snappy-compressed WriteRequest into items: labels as on the wire, values as a
    * Float64Array (bit-exact, stale markers included), timestamps as numbers (or a
    * BigInt64Array with `{ bigint: true }`), native histograms and exemplars in the shape
-   * encode() takes. Throws SnappyError or DecodeError.
+   * encode() takes. Throws SnappyError or DecodeError; a body past a limit of `options`
+   * (DecodeLimits: records of each kind, object bytes, object bytes per body byte) is refused
+   * with a DecodeError naming the limit before any object is built.
    */
   decode (body: Uint8Array, options?: DecodeOptions): DecodedItem[] {
-    return decodeWriteRequest(this.#enc.core.decompressView(body, this.#enc.maxDecoded), options)
+    return decodeWriteRequest(this.#enc.core.decompressView(body, this.#enc.maxDecoded), options, body.length)
   }
 
   /**
    * Decodes a snappy-compressed Remote Write 2.0 request: items with labels and metadata
    * resolved through the symbols table, native histograms and exemplars in the shape encode()
-   * takes, and how many of each. Throws SnappyError or DecodeError.
+   * takes, and how many of each. Throws SnappyError or DecodeError, bounded as decode() is.
    */
   decodeV2 (body: Uint8Array, options?: DecodeOptions): DecodedV2 {
-    return decodeV2Request(this.#enc.core.decompressView(body, this.#enc.maxDecoded), options)
+    return decodeV2Request(this.#enc.core.decompressView(body, this.#enc.maxDecoded), options, body.length)
   }
 
   /** Decompresses a snappy block (a copy). Throws SnappyError. */

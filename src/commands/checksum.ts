@@ -4,7 +4,6 @@
  * equal sums and equal counts mean every sample arrived once, unchanged. Labels are hashed
  * in sorted order, so key order does not matter.
  */
-import { STALE } from '../index.js'
 import type { Values } from '../index.js'
 
 const f64 = new Float64Array(1)
@@ -30,7 +29,7 @@ export function labelsHash (labels: Readonly<Record<string, string>>): number {
 export function addSamples (sum: number, key: number, values: Values, timestamps: ArrayLike<number | bigint>): number {
   for (let i = 0; i < values.length; i++) {
     const v = values[i]
-    if (v === STALE) {
+    if (typeof v !== 'number') { // STALE (the writer refused any other symbol)
       u32[0] = 2
       u32[1] = 0x7ff00000
     } else {

@@ -2,15 +2,21 @@
  * A remote-write receiver (Remote Write 1.0 and 2.0) on Node's http server, decoding with the
  * WebAssembly decompressor and the project's decoder. It checks what a strict backend
  * checks and answers as the spec says: 204, or 400 with the reason as text (415 for a
- * content type or encoding it does not speak, 405 for other methods, 413 past the size
- * limit). It counts series, samples and bytes, keeps an order-independent checksum of
- * what it accepted (checksum.ts), and can inject faults for testing clients.
+ * content type or encoding it does not speak, 405 for other methods, 413 past a size
+ * limit: the body, its decoded length, or what decoding it would build). It counts series,
+ * samples and bytes, keeps an order-independent checksum of what it accepted (checksum.ts),
+ * and can inject faults for testing clients.
+ *
+ * Decoding is synchronous, so what one request may cost is bounded before it is decoded
+ * (the codec's DecodeOptions limits, `decodeLimits` here): a small body of millions of empty
+ * records is answered 413 after one scan of its bytes, and the receiver goes on serving.
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { CoreCode, SnappyError } from '../errors.js'
 import { createCodec } from '../index.js'
-import type { DecodedItem } from '../index.js'
+import type { DecodedItem, DecodeOptions } from '../index.js'
 import { addSamples, labelsHash } from './checksum.js'
 
 /** Faults to inject, for testing clients. Rates are probabilities in [0, 1]. */
@@ -38,6 +44,13 @@ export interface ReceiverOptions extends FaultOptions {
   host?: string
   /** Largest compressed body accepted. Default 32 MiB, as Prometheus. */
   maxBodyBytes?: number
+  /** Largest decoded (uncompressed) body accepted. Default 32 MiB. */
+  maxDecodedBytes?: number
+  /**
+   * Bounds on what decoding one request may build (records of each kind, object bytes,
+   * object bytes per body byte), answered 413 past them; the codec's defaults otherwise.
+   */
+  decodeLimits?: Omit<DecodeOptions, 'bigint' | 'strict' | 'counts'>
   /** Called with every accepted request's series. */
   onItems?: (items: DecodedItem[]) => void
 }
@@ -69,17 +82,45 @@ export interface Receiver {
   close(): Promise<void>
 }
 
-const MAX_DECODED = 32 << 20
+/** The limits of DecodeOptions, by the names their errors give. */
+const LIMITS = ['maxSeries', 'maxLabels', 'maxSamples', 'maxHistograms', 'maxBuckets', 'maxExemplars', 'maxSymbols', 'maxObjectBytes', 'maxExpansion'] as const
+
+/**
+ * Decode limits from `NAME=N` specs (`prw receive --limit maxSamples=8000000`), named as a
+ * DecodeError past one names it. Throws Error naming a spec it cannot read.
+ */
+export function parseDecodeLimits (specs: readonly string[]): NonNullable<ReceiverOptions['decodeLimits']> {
+  const out: NonNullable<ReceiverOptions['decodeLimits']> = {}
+  for (const spec of specs) {
+    const eq = spec.indexOf('=')
+    const name = spec.slice(0, eq) as typeof LIMITS[number]
+    const value = Number(spec.slice(eq + 1))
+    if (eq < 0 || !LIMITS.includes(name)) throw new Error(`invalid --limit ${JSON.stringify(spec)}: must be NAME=N with NAME one of ${LIMITS.join(', ')}`)
+    if (spec.slice(eq + 1).trim() === '' || !(value >= 0)) throw new Error(`invalid --limit ${JSON.stringify(spec)}: N must be a number >= 0, or Infinity`)
+    out[name] = value
+  }
+  return out
+}
+
+/** A body refused for its size: decoded past maxDecodedBytes, or past a decode limit (the error names it). */
+function tooLarge (err: unknown): boolean {
+  if (err instanceof SnappyError) return err.coreCode === CoreCode.TOO_LARGE
+  return err instanceof Error && typeof (err as { limit?: unknown }).limit === 'string'
+}
+
 /** The Content-Type of Remote Write 2.0, exactly (protocol.md §2.2). */
 const V2_TYPE = 'application/x-protobuf;proto=io.prometheus.write.v2.Request'
 
 /** Starts a receiver and resolves once it listens. */
 export async function startReceiver (options: ReceiverOptions = {}): Promise<Receiver> {
-  const codec = await createCodec({ seriesCacheBytes: 0, maxDecodedBytes: MAX_DECODED })
   const {
-    port = 0, host = '127.0.0.1', maxBodyBytes = 32 << 20, failRate = 0, status = 503, retryAfter,
-    latency = 0, resetRate = 0, dropRequest, seed = 1, onItems,
+    port = 0, host = '127.0.0.1', maxBodyBytes = 32 << 20, maxDecodedBytes = 32 << 20, failRate = 0, status = 503, retryAfter,
+    latency = 0, resetRate = 0, dropRequest, seed = 1, onItems, decodeLimits = {},
   } = options
+  const codec = await createCodec({ seriesCacheBytes: 0, maxDecodedBytes })
+  // Only the limits: strict, counts and bigint are the receiver's to set.
+  const limits: DecodeOptions = { ...decodeLimits, bigint: false, strict: true, counts: undefined }
+  codec.decode(new Uint8Array(1), limits) // an empty request: throws InvalidArgumentError now for a bad limit, not on every request
   let rng = seed >>> 0 || 1
   const draw = (): number => {
     rng ^= rng << 13
@@ -128,17 +169,18 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
     let histograms = 0
     let exemplars = 0
     try {
-      // Both refuse a decoded length above 32 MiB.
+      // Both refuse a decoded length above maxDecodedBytes, and a body past the limits
+      // before decoding any of it.
       if (v2) {
-        ({ items, histograms, exemplars } = codec.decodeV2(body, { strict: true }))
+        ({ items, histograms, exemplars } = codec.decodeV2(body, limits))
       } else {
         const counts = { histograms: 0, exemplars: 0 }
-        items = codec.decode(body, { strict: true, counts })
+        items = codec.decode(body, { ...limits, counts })
         histograms = counts.histograms
         exemplars = counts.exemplars
       }
     } catch (err) {
-      return answer(res, 400, (err as Error).message)
+      return answer(res, tooLarge(err) ? 413 : 400, (err as Error).message)
     }
     stats.accepted++
     // The written counts a 2.0 sender reads (and a 1.0 sender may): what was stored, or, for

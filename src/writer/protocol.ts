@@ -5,6 +5,7 @@
  * the process, and re-encodes each 2.0 batch still waiting as 1.0 before it is sent again.
  */
 import { Codec } from '../codec/codec.js'
+import type { DecodeLimits } from '../codec/decode-limits.js'
 import type { Batch } from './batch.js'
 import type { Events, Ledger } from './ledger.js'
 
@@ -59,7 +60,8 @@ export class Protocol {
         autoConvertSecondsToMs: false, strictTimestamps: false, sortSamples: false, seriesCacheBytes: 0,
         maxDecodedBytes: Math.max(32 << 20, 2 * this.#maxBytesPerRequest),
       })
-      const { items } = this.#converter.decodeV2(batch.body as Uint8Array, { bigint: true })
+      // Its own batch: no decode limits (they bound untrusted bodies).
+      const { items } = this.#converter.decodeV2(batch.body as Uint8Array, { bigint: true, ...NO_LIMITS })
       const body = this.#converter.encode(items)
       batch.rawBytes = this.#converter.size
       this.#ledger.grow(0, body.length - batch.bytes)
@@ -70,4 +72,10 @@ export class Protocol {
       batch.encodeError = err
     }
   }
+}
+
+/** Every decode limit lifted. */
+const NO_LIMITS: DecodeLimits = {
+  maxSeries: Infinity, maxLabels: Infinity, maxSamples: Infinity, maxHistograms: Infinity, maxBuckets: Infinity,
+  maxExemplars: Infinity, maxSymbols: Infinity, maxObjectBytes: Infinity, maxExpansion: Infinity,
 }

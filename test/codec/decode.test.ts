@@ -7,6 +7,7 @@ import fc from 'fast-check'
 import { createServer } from 'node:http'
 import type { RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import protobuf from 'protobufjs'
 import { compressSync, uncompressSync } from 'snappy'
 import { describe, expect, it } from 'vitest'
 import { createCodec } from '../../src/codec/codec.js'
@@ -429,5 +430,32 @@ describe('the writer with histograms and exemplars: regressions found in review'
     } finally {
       await rx.close()
     }
+  })
+})
+
+describe('strings that are not valid UTF-8', () => {
+  /** A 1.0 request whose label value is given as raw bytes (protobufjs with `bytes` for Label.value). */
+  const BytesRequest = (() => {
+    const root = new protobuf.Root()
+    const ns = root.define('bytes')
+    ns.add(new protobuf.Type('Label').add(new protobuf.Field('name', 1, 'string')).add(new protobuf.Field('value', 2, 'bytes')))
+    ns.add(new protobuf.Type('Sample').add(new protobuf.Field('value', 1, 'double')).add(new protobuf.Field('timestamp', 2, 'int64')))
+    ns.add(new protobuf.Type('TimeSeries').add(new protobuf.Field('labels', 1, 'Label', 'repeated')).add(new protobuf.Field('samples', 2, 'Sample', 'repeated')))
+    ns.add(new protobuf.Type('WriteRequest').add(new protobuf.Field('timeseries', 1, 'TimeSeries', 'repeated')))
+    return root.lookupType('bytes.WriteRequest')
+  })()
+  const body = (value: Uint8Array): Uint8Array => {
+    const msg = BytesRequest.create({ timeseries: [{ labels: [{ name: '__name__', value: Buffer.from('m') }, { name: 'job', value }], samples: [{ value: 1, timestamp: 1_700_000_000_000 }] }] })
+    return new Uint8Array(compressSync(Buffer.from(BytesRequest.encode(msg).finish())))
+  }
+
+  it('a label value with a byte that is not UTF-8 is a DecodeError, not a U+FFFD', async () => {
+    const codec = await createCodec()
+    for (const bad of [[0xff], [0xc3], [0xed, 0xa0, 0x80], [0x61, 0x80, 0x62]]) {
+      for (const strict of [false, true]) expect(() => codec.decode(body(new Uint8Array(bad)), { strict })).toThrow(/not valid UTF-8/)
+    }
+    // A U+FFFD that was sent as one is a U+FFFD; the codec stays usable.
+    expect(codec.decode(body(new Uint8Array([0xef, 0xbf, 0xbd])))[0].metric.job).toBe('\uFFFD')
+    expect(codec.decode(body(new Uint8Array([0x79])))[0].metric.job).toBe('y')
   })
 })

@@ -80,6 +80,16 @@ const MUTATIONS: Mutation[] = [
       return { ...it, values: v as number[] }
     },
   },
+  {
+    name: 'another symbol as a value',
+    expect: 'values',
+    apply: (it, pick) => {
+      if (!nonEmpty(it)) return { ...it, values: [Symbol('x')] as unknown as number[], timestamps: [1] }
+      const v = plainValues(it)
+      v[someIndex(it, pick)] = Symbol.for('prometheus-remote-writer.STALE')
+      return { ...it, values: v as number[] }
+    },
+  },
   { name: 'one value too many', expect: 'values', apply: (it) => ({ ...it, values: [...plainValues(it), 1] as number[] }) },
   { name: 'values with a huge length', expect: 'values', apply: (it) => ({ ...it, values: { length: 2 ** 40 } as unknown as number[] }) },
   { name: 'values not array-like', expect: 'values', apply: (it) => ({ ...it, values: 5 as unknown as number[] }) },

@@ -275,7 +275,7 @@ export function expectedWire (items: readonly Item[]): WireSeries[] {
     else {
       for (let i = 0; i < n; i++) {
         const v = item.values[i]
-        values[i] = v === STALE ? STALE_BITS : bitsOf(v)
+        values[i] = typeof v === 'number' ? bitsOf(v) : v === STALE ? STALE_BITS : 0n
       }
     }
     for (let i = 0; i < n; i++) if (values[i] === STALE_QUIET_BITS) values[i] = STALE_BITS
