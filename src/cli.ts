@@ -89,7 +89,7 @@ const RECEIVE_USAGE = `usage: prw receive [options]
                     (16000000), maxSamples (4000000), maxHistograms (2000000), maxBuckets
                     (32000000), maxExemplars (2000000), maxSymbols (8000000), maxObjectBytes
                     (1073741824: estimated bytes of the decoded objects), maxExpansion (256:
-                    of those per byte of the compressed body, above 32 MiB); N may be Infinity`
+                    of those per byte of the compressed body, above 4 MiB); N may be Infinity`
 
 async function main (argv: string[]): Promise<number> {
   const [command = 'demo', ...rest] = argv

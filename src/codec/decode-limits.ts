@@ -49,7 +49,7 @@ export interface DecodeLimits {
   maxObjectBytes?: number
   /**
    * Estimated object bytes per byte of the body as received (compressed; the protobuf's
-   * own length for decodeWriteRequest() called on it), beyond the first 32 MiB, which any
+   * own length for decodeWriteRequest() called on it), beyond the first 4 MiB, which any
    * body may take. Default 256: realistic requests take 2 to about 130 (labels and
    * timestamps compress up to 15 times and become 3 to 16 times their protobuf bytes; up
    * to about 220 for native histograms whose buckets are all alike), while empty records
@@ -88,7 +88,7 @@ export const DECODE_LIMITS: Readonly<Required<DecodeLimits>> = {
 }
 
 /** Object bytes any body may take, whatever its size. */
-export const EXPANSION_FLOOR = 32 << 20
+export const EXPANSION_FLOOR = 4 << 20
 
 /**
  * Estimated heap bytes per record, measured on Node 20 (x64) and rounded up; strings are
