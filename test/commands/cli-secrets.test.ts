@@ -2,29 +2,16 @@
 // URL with its password; `prw backfill` against a server that echoes the Authorization header
 // printed the token (or base64 user:pass) in its report; a URL or proxy that does not parse
 // must be refused without its text. Run as spawned processes, as a user runs them.
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startReceiver } from '../support/fake-server.js'
 import type { Receiver } from '../support/fake-server.js'
+import { prw } from '../support/cli.js'
+import type { Run } from '../support/cli.js'
 
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname
 const dir = mkdtempSync(join(tmpdir(), 'prw-cli-secrets-'))
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-function prw (args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
 
 const withCreds = (url: string): string => url.replace('http://', 'http://urluser:urlpw-SECRET-1@')
 /** What must never be printed: every secret has SECRET in it; and the basic credentials in base64. */

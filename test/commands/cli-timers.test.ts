@@ -1,28 +1,13 @@
 // Issue 12, defect 6 and close()'s deadline on the command line: a --timeout a Node timer cannot
 // hold is refused by name (it used to time every attempt out after 1 ms), and --close-timeout
 // bounds how long a command waits at the end for a server that never answers.
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { gate, startReceiver } from '../support/fake-server.js'
 import type { Receiver } from '../support/fake-server.js'
-
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-function prw (args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+import { prw } from '../support/cli.js'
 
 const SMALL = ['--backfill-series', '2', '--backfill-samples', '10', '--iot-series', '10', '--iot-rounds', '1']
 const never = gate()

@@ -8,29 +8,11 @@ import { gzipSync } from 'node:zlib'
 import { afterAll, describe, expect, it } from 'vitest'
 import { startReceiver } from '../../src/commands/receiver.js'
 import type { DecodedItem } from '../../src/types.js'
+import { CLI, prw } from '../support/cli.js'
+import type { Run } from '../support/cli.js'
 
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname
 const dir = mkdtempSync(join(tmpdir(), 'prw-cli-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-function prw (args: string[], opts: { killAfterStdout?: RegExp, env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString()
-      if (opts.killAfterStdout?.test(stdout)) child.kill('SIGINT')
-    })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
 
 describe('prw demo', () => {
   const small = ['--backfill-series', '20', '--backfill-samples', '3000', '--iot-series', '5000', '--iot-rounds', '3']

@@ -1,31 +1,18 @@
 // `prw backfill` as a spawned process into the real servers (Prometheus 2.42 and
 // VictoriaMetrics 1.79, started by test/e2e/backends/start.sh), from every input format, then
 // read back. Like writer.backends.test.ts: with PRW_E2E=require the servers must be there; elsewhere it skips.
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertReady, newRunId, promRawSamples, suiteBackends, vmExport, vmForceFlush } from './backends.js'
+import { prw } from '../support/cli.js'
 
 const backends = suiteBackends('prw backfill into Prometheus and VictoriaMetrics', 'test/e2e/cli.backends.test.ts')
 const RUN = newRunId()
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname
 const dir = mkdtempSync(join(tmpdir(), 'prw-e2e-cli-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-
-function prw (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
 
 const HOUR = 3_600_000
 /** Two hours ago, on a minute: old enough to be a backfill, recent for both servers. */
