@@ -87,7 +87,8 @@ const RECEIVE_USAGE = `usage: prw receive [options]
   --limit NAME=N    raise or lower a decode limit (repeatable); a request past one is
                     answered 413 naming it. NAME: maxSeries (default 2000000), maxLabels
                     (16000000), maxSamples (4000000), maxHistograms (2000000), maxBuckets
-                    (32000000), maxExemplars (2000000), maxSymbols (8000000), maxObjectBytes
+                    (32000000), maxExemplars (2000000), maxSymbols (8000000), maxLabelBytes
+                    (268435456: label bytes, 2.0 refs resolved), maxObjectBytes
                     (1073741824: estimated bytes of the decoded objects), maxExpansion (256:
                     of those per byte of the compressed body, above 4 MiB); N may be Infinity`
 

@@ -40,6 +40,13 @@ export interface DecodeLimits {
   /** 2.0 symbols. Default 8,000,000. */
   maxSymbols?: number
   /**
+   * Bytes of label names and values the series and exemplars resolve to. In 2.0 a ref counts
+   * its symbol's bytes each time: one long symbol referenced by every series is scanned once
+   * per series by strict checks, hashes and writers, so a 50 KB body could ask for hours of
+   * work. Default 256 MiB (a 32 MiB 1.0 body holds at most 32 MiB).
+   */
+  maxLabelBytes?: number
+  /**
    * Estimated bytes of the objects the decode builds (items, label records, typed arrays,
    * histograms, exemplars, strings, and what the decoder holds while it works; the peak
    * RSS measured is up to 1.5 times it). Default 1 GiB: the densest request Prometheus can
@@ -83,6 +90,7 @@ export const DECODE_LIMITS: Readonly<Required<DecodeLimits>> = {
   maxBuckets: 32_000_000,
   maxExemplars: 2_000_000,
   maxSymbols: 8_000_000,
+  maxLabelBytes: 256 << 20,
   maxObjectBytes: 1 << 30,
   maxExpansion: 256,
 }
@@ -158,6 +166,10 @@ export class RecordCounts {
   readonly #max: Required<DecodeLimits>
   /** The object bytes allowed: maxObjectBytes, or less for a small body (maxExpansion). */
   readonly #allowed: number
+  /** The limits in force, for the decoder's own checks (maxLabelBytes in 2.0). */
+  get max (): Readonly<Required<DecodeLimits>> {
+    return this.#max
+  }
 
   /** `reader`: where the count is, for messages. */
   constructor (options: DecodeLimits, readonly inputBytes: number, private readonly reader: Reader) {
@@ -190,6 +202,8 @@ export class RecordCounts {
     this.labels += n
     this.stringBytes += bytes
     if (this.labels > this.#max.maxLabels) this.#over(this.labels, 'maxLabels', 'labels')
+    // 1.0: a label's bytes are its own (2.0 refs are charged as the decoder resolves them).
+    if (bytes > 0 && this.stringBytes > this.#max.maxLabelBytes) this.#over(this.stringBytes, 'maxLabelBytes', 'bytes of labels')
     this.#tick()
   }
 
@@ -254,7 +268,7 @@ export class RecordCounts {
   }
 }
 
-function limitError (message: string, limit: keyof DecodeLimits, count: number, max: number): DecodeLimitError {
+export function limitError (message: string, limit: keyof DecodeLimits, count: number, max: number): DecodeLimitError {
   return Object.assign(new DecodeError(message), { limit, count, max })
 }
 

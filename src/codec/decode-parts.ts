@@ -213,7 +213,24 @@ export function compareRanges (buf: Uint8Array, a0: number, a1: number, b0: numb
 }
 
 export function describe (metric: Record<string, string>): string {
-  return `${metric.__name__ ?? ''}{${Object.entries(metric).filter(([k]) => k !== '__name__').map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}}`
+  // Bounded: a hostile series may hold megabytes of labels, and the message goes back to it.
+  let out = `${shown(metric.__name__ ?? '', false)}{`
+  let n = 0
+  for (const k in metric) {
+    if (k === '__name__') continue
+    if (out.length > 300) {
+      out += `${n > 0 ? ', ' : ''}… ${Object.keys(metric).length - n - (metric.__name__ === undefined ? 0 : 1)} more labels`
+      break
+    }
+    out += `${n++ > 0 ? ', ' : ''}${shown(k, false)}=${shown(metric[k])}`
+  }
+  return `${out}}`
+}
+
+/** A label string for a message: JSON-quoted (or bare), cut after 64 characters. */
+export function shown (s: string, quoted = true): string {
+  const cut = s.length > 64 ? `${s.slice(0, 64)}…` : s
+  return quoted ? JSON.stringify(cut) : cut
 }
 
 /**
@@ -223,8 +240,8 @@ export function describe (metric: Record<string, string>): string {
 export function checkSeries (item: DecodedItem, index: number, v2: boolean): void {
   const m = item.metric
   for (const [k, v] of Object.entries(m)) {
-    if (!LABEL_NAME.test(k)) throw new DecodeError(`series ${index} ${describe(m)}: invalid label name ${JSON.stringify(k)}`)
-    if (v === '') throw new DecodeError(`series ${index} ${describe(m)}: empty value for label ${JSON.stringify(k)}`)
+    if (!LABEL_NAME.test(k)) throw new DecodeError(`series ${index} ${describe(m)}: invalid label name ${shown(k)}`)
+    if (v === '') throw new DecodeError(`series ${index} ${describe(m)}: empty value for label ${shown(k)}`)
   }
   if (m.__name__ === undefined) throw new DecodeError(`series ${index} ${describe(m)}: missing __name__`)
   if (!METRIC_NAME.test(m.__name__)) throw new DecodeError(`series ${index} ${describe(m)}: invalid metric name`)

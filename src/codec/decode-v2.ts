@@ -6,9 +6,9 @@
 import { DecodeError } from '../errors.js'
 import type { DecodedItem, NativeHistogram } from '../types.js'
 import { setLabel } from '../labels.js'
-import { countRecords } from './decode-limits.js'
+import { countRecords, limitError } from './decode-limits.js'
 import type { DecodeOptions } from './decode-limits.js'
-import { checkSeries, compareRanges, decodeHistogram, decodeSample, describe, readRepeated, releaseBits, sampleBits, samplesFrom, startBits } from './decode-parts.js'
+import { checkSeries, compareRanges, decodeHistogram, decodeSample, describe, readRepeated, shown, releaseBits, sampleBits, samplesFrom, startBits } from './decode-parts.js'
 import { I64, LEN, Reader, VARINT } from './reader.js'
 
 /** Metadata.type names by number (io.prometheus.write.v2.Metadata.MetricType). */
@@ -31,15 +31,15 @@ export interface DecodedV2 {
  * the body as received, for `maxExpansion` (default the protobuf's own length).
  */
 export function decodeV2Request (buf: Uint8Array, options: DecodeOptions = {}, inputBytes = buf.length): DecodedV2 {
-  countRecords(buf, true, options, inputBytes)
+  const counts = countRecords(buf, true, options, inputBytes)
   try {
-    return decode(buf, options)
+    return decode(buf, options, counts.max.maxLabelBytes)
   } finally {
     releaseBits()
   }
 }
 
-function decode (buf: Uint8Array, options: DecodeOptions): DecodedV2 {
+function decode (buf: Uint8Array, options: DecodeOptions, maxLabelBytes: number): DecodedV2 {
   const r = new Reader(buf)
   const strict = options.strict === true
   // Pass 1: the symbols (field 4), wherever they are, and where the series are.
@@ -70,7 +70,7 @@ function decode (buf: Uint8Array, options: DecodeOptions): DecodedV2 {
     return symbols[ref]
   }
   const out: DecodedV2 = { items: [], histograms: 0, exemplars: 0 }
-  const labels = new SeriesLabels(buf, symbols, symStart, symEnd, strict)
+  const labels = new SeriesLabels(buf, symbols, symStart, symEnd, strict, maxLabelBytes)
   for (let k = 0; k < series.length; k += 2) {
     r.pos = series[k]
     r.end = series[k + 1]
@@ -151,9 +151,14 @@ function decode (buf: Uint8Array, options: DecodeOptions): DecodedV2 {
     if (exemplars !== undefined) {
       item.exemplars = exemplars.map(({ refs, value, timestamp }) => {
         if (refs.length % 2 !== 0) throw new DecodeError(`series ${out.items.length}: an exemplar's labels_refs has an odd length`)
-        const labels: Record<string, string> = {}
-        for (let i = 0; i < refs.length; i += 2) setLabel(labels, sym(refs[i]), sym(refs[i + 1]))
-        return { labels, value, timestamp }
+        const xl: Record<string, string> = {}
+        for (let i = 0; i < refs.length; i += 2) {
+          const name = sym(refs[i])
+          const v = sym(refs[i + 1])
+          labels.charge(symEnd[refs[i]] - symStart[refs[i]] + symEnd[refs[i + 1]] - symStart[refs[i + 1]])
+          setLabel(xl, name, v)
+        }
+        return { labels: xl, value, timestamp }
       })
     }
     if (strict) {
@@ -183,10 +188,25 @@ class SeriesLabels {
     private readonly symStart: readonly number[],
     private readonly symEnd: readonly number[],
     private readonly strict: boolean,
+    private readonly maxLabelBytes: number,
   ) {}
+
+  /** Bytes of labels resolved so far, in series and exemplars. */
+  #bytes = 0
+
+  /** Charges resolved label bytes against maxLabelBytes, before anything scans them. */
+  charge (bytes: number): void {
+    this.#bytes += bytes
+    if (this.#bytes > this.maxLabelBytes) {
+      throw limitError(`the request has more than ${this.maxLabelBytes} bytes of labels (refs resolved to their symbols): ${this.#bytes} by its ${this.#series}th series (raise the maxLabelBytes decode option)`, 'maxLabelBytes', this.#bytes, this.maxLabelBytes)
+    }
+  }
+
+  #series = 0
 
   /** Starts the next series; returns its metric record. */
   start (): Record<string, string> {
+    this.#series++
     this.#name = this.#prev = -1
     return (this.metric = {})
   }
@@ -204,8 +224,10 @@ class SeriesLabels {
       return
     }
     this.#name = -1
+    this.#sym(ref)
+    this.charge(this.symEnd[name] - this.symStart[name] + this.symEnd[ref] - this.symStart[ref])
     if (this.strict && this.#prev >= 0 && compareRanges(this.buf, this.symStart[this.#prev], this.symEnd[this.#prev], this.symStart[name], this.symEnd[name]) >= 0) {
-      throw new DecodeError(`series ${describe(this.metric)}: labels not sorted or duplicate name ${JSON.stringify(this.symbols[name])}`)
+      throw new DecodeError(`series ${describe(this.metric)}: labels not sorted or duplicate name ${shown(this.symbols[name])}`)
     }
     this.#prev = name
     setLabel(this.metric, this.symbols[name], this.#sym(ref))

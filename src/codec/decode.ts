@@ -14,7 +14,7 @@ import { DecodeError } from '../errors.js'
 import type { DecodedItem, Exemplar, NativeHistogram } from '../types.js'
 import { countRecords } from './decode-limits.js'
 import type { DecodeOptions } from './decode-limits.js'
-import { checkSeries, compareRanges, decodeHistogram, decodeLabel, decodeSample, describe, labelName, releaseBits, sampleBits, samplesFrom, startBits } from './decode-parts.js'
+import { checkSeries, compareRanges, decodeHistogram, decodeLabel, decodeSample, describe, labelName, shown, releaseBits, sampleBits, samplesFrom, startBits } from './decode-parts.js'
 import { I64, LEN, Reader, VARINT } from './reader.js'
 
 export type { DecodeLimits, DecodeLimitError, DecodeOptions } from './decode-limits.js'
@@ -83,7 +83,7 @@ function decodeTimeSeries (r: Reader, bigint: boolean, strict: boolean): Decoded
       r.end = outer
       // Strictly increasing names: sorted, and no name twice.
       if (strict && prevStart >= 0 && compareRanges(r.buf, prevStart, prevEnd, labelName.start, labelName.end) >= 0) {
-        throw new DecodeError(`series ${describe(metric)}: labels not sorted or duplicate name ${JSON.stringify(r.string(labelName.start, labelName.end))}`)
+        throw new DecodeError(`series ${describe(metric)}: labels not sorted or duplicate name ${shown(r.string(labelName.start, labelName.end))}`)
       }
       prevStart = labelName.start
       prevEnd = labelName.end

@@ -85,10 +85,12 @@ function problem (h: NativeHistogram, prevTs: number): string | undefined {
     const spans = h[`${side}Spans`] ?? []
     const buckets = h[`${side}Buckets`] ?? []
     let n = 0
+    let i = -1
     for (const s of spans) {
+      i++
       if (!Number.isInteger(s?.offset) || s.offset < -2147483648 || s.offset > 2147483647) return `${side}Spans offsets must be int32`
       if (!Number.isInteger(s.length) || s.length < 0 || s.length > 4294967295) return `${side}Spans lengths must be uint32`
-      if (spans.indexOf(s) > 0 && s.offset < 0) return `${side}Spans offsets after the first must not be negative`
+      if (i > 0 && s.offset < 0) return `${side}Spans offsets after the first must not be negative`
       n += s.length
     }
     if (n !== buckets.length) return `${side}Spans cover ${n} buckets but ${side}Buckets has ${buckets.length}`

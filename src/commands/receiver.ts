@@ -83,7 +83,7 @@ export interface Receiver {
 }
 
 /** The limits of DecodeOptions, by the names their errors give. */
-const LIMITS = ['maxSeries', 'maxLabels', 'maxSamples', 'maxHistograms', 'maxBuckets', 'maxExemplars', 'maxSymbols', 'maxObjectBytes', 'maxExpansion'] as const
+const LIMITS = ['maxSeries', 'maxLabels', 'maxSamples', 'maxHistograms', 'maxBuckets', 'maxExemplars', 'maxSymbols', 'maxLabelBytes', 'maxObjectBytes', 'maxExpansion'] as const
 
 /**
  * Decode limits from `NAME=N` specs (`prw receive --limit maxSamples=8000000`), named as a

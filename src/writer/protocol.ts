@@ -77,5 +77,5 @@ export class Protocol {
 /** Every decode limit lifted. */
 const NO_LIMITS: DecodeLimits = {
   maxSeries: Infinity, maxLabels: Infinity, maxSamples: Infinity, maxHistograms: Infinity, maxBuckets: Infinity,
-  maxExemplars: Infinity, maxSymbols: Infinity, maxObjectBytes: Infinity, maxExpansion: Infinity,
+  maxExemplars: Infinity, maxSymbols: Infinity, maxLabelBytes: Infinity, maxObjectBytes: Infinity, maxExpansion: Infinity,
 }

@@ -13,6 +13,8 @@ import type { DecodeLimitError, DecodeLimits, DecodeOptions } from '../../src/co
 import { decodeV2Request, decodeWriteRequest } from '../../src/codec/decode.js'
 import { DecodeError, InvalidArgumentError } from '../../src/errors.js'
 import type { DecodedItem, Item } from '../../src/types.js'
+import { WriteRequest } from '../support/schema.js'
+import { Request } from '../support/v2.js'
 
 const T = 1_767_225_600_000
 
@@ -267,5 +269,67 @@ describe('strict mode: a series must carry something', () => {
     const exemplar = field(0x1a, [0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x18, 0x01])
     const withExemplar = codec.decode(compressSync(Buffer.from(field(0x0a, concat(name, exemplar)))), { strict: true })
     expect(withExemplar[0].exemplars).toEqual([{ labels: {}, value: 1, timestamp: 1 }])
+  })
+})
+
+describe('from review: work that grew with what a record points at, not with the body', () => {
+  /** A 2.0 body: symbols ["", "__name__", "a" × len], then `series` series {__name__=<that>} of one sample. */
+  const longSymbol = (len: number, series: number): Uint8Array => {
+    const msg = Request.create({
+      symbols: ['', '__name__', 'a'.repeat(len)],
+      timeseries: Array.from({ length: series }, (_, i) => ({ labelsRefs: [1, 2], samples: [{ value: 0, timestamp: 1_700_000_000_000 + i }] })),
+    })
+    return new Uint8Array(compressSync(Buffer.from(Request.encode(msg).finish())))
+  }
+
+  it('a long 2.0 symbol referenced by every series counts each time (maxLabelBytes)', async () => {
+    const codec = await createCodec()
+    // 100 KB × 3,000 series: 300 MB of labels to scan, from a body of a few KB.
+    const body = longSymbol(100_000, 3_000)
+    expect(body.length).toBeLessThan(100_000)
+    for (const strict of [false, true]) {
+      const err = thrown(() => codec.decodeV2(body, { strict }))
+      expect(err.limit).toBe('maxLabelBytes')
+      expect(err.message).toMatch(/raise the maxLabelBytes decode option/)
+    }
+    // Within the limit it decodes, and a lower limit is honoured.
+    expect(codec.decodeV2(longSymbol(1000, 100), { strict: true }).items).toHaveLength(100)
+    expect(thrown(() => codec.decodeV2(longSymbol(1000, 100), { maxLabelBytes: 50_000 })).limit).toBe('maxLabelBytes')
+    // 1.0 label bytes count too.
+    const v1 = codec.encode(Array.from({ length: 100 }, (_, i): Item => ({ metric: { __name__: 'm', v: 'x'.repeat(1000) }, values: [i], timestamps: [1_700_000_000_000 + i] })))
+    expect(thrown(() => codec.decode(v1, { maxLabelBytes: 50_000 })).limit).toBe('maxLabelBytes')
+    expect(codec.decode(v1)).toHaveLength(100)
+  })
+
+  it('the strict histogram check reads each span a bounded number of times (it was quadratic)', async () => {
+    const codec = await createCodec()
+    const n = 3000
+    let reads = 0
+    const spans = new Proxy(Array.from({ length: n }, () => ({ offset: 0, length: 0 })), {
+      get (t, k, r) {
+        if (typeof k === 'string' && /^\d+$/.test(k)) reads++
+        return Reflect.get(t, k, r)
+      },
+    })
+    const h = { count: 0, sum: 0, schema: 0, zeroThreshold: 0, zeroCount: 0, positiveSpans: spans, positiveBuckets: [], negativeSpans: [], negativeBuckets: [], timestamp: 1_700_000_000_000 }
+    codec.encodeV2([{ metric: { __name__: 'h' }, values: [], timestamps: [], histograms: [h] } as unknown as Item])
+    expect(reads).toBeLessThan(10 * n)
+  })
+
+  it('strict error messages stay short, whatever the labels hold', async () => {
+    const codec = await createCodec()
+    // 1.0: no __name__ and one label value of 1 MB of control bytes (each 6 characters as JSON).
+    const raw = WriteRequest.encode(WriteRequest.create({ timeseries: [{ labels: [{ name: 'a', value: '\x01'.repeat(1 << 20) }, { name: 'b', value: 'x' }], samples: [{ value: 1, timestamp: 1_700_000_000_000 }] }] })).finish()
+    const err = (() => { try { codec.decode(new Uint8Array(compressSync(Buffer.from(raw))), { strict: true }) } catch (e) { return e as Error } })()
+    expect(err).toBeInstanceOf(DecodeError)
+    expect(err!.message).toMatch(/missing __name__/)
+    expect(err!.message.length).toBeLessThan(600)
+    // 2.0: many labels of one long symbol, unsorted: the names in the message are cut too.
+    const names = Array.from({ length: 50 }, (_, i) => `n${String(i).padStart(3, '0')}${'z'.repeat(1000)}`)
+    const msg = Request.create({ symbols: ['', '__name__', 'm', ...names], timeseries: [{ labelsRefs: [1, 2, ...names.flatMap((_, i) => [3 + i, 2])].concat([3, 2]), samples: [{ value: 0, timestamp: 1 }] }] })
+    const e2 = (() => { try { codec.decodeV2(new Uint8Array(compressSync(Buffer.from(Request.encode(msg).finish()))), { strict: true }) } catch (e) { return e as Error } })()
+    expect(e2).toBeInstanceOf(DecodeError)
+    expect(e2!.message).toMatch(/labels not sorted or duplicate name/)
+    expect(e2!.message.length).toBeLessThan(600)
   })
 })
