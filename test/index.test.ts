@@ -6,7 +6,7 @@ import * as api from '../src/index.js'
 describe('the published API', () => {
   it('exports exactly these values', () => {
     expect(Object.keys(api).sort()).toEqual([
-      'AbortedError', 'BatchError', 'Codec', 'CoreTrapError', 'DecodeError', 'ERRORS', 'InternalError', 'InvalidArgumentError',
+      'AbortedError', 'BatchError', 'Codec', 'CoreTrapError', 'DECODE_LIMITS', 'DecodeError', 'ERRORS', 'InternalError', 'InvalidArgumentError',
       'IoError', 'IoThreadError', 'ListenerError', 'LostDataError', 'RemoteWriteError', 'RemoteWriter', 'STALE', 'STALE_NAN', 'SendError',
       'SeriesHandle', 'SnappyError', 'TimeoutError', 'ValidationError', 'WriterClosedError', 'createCodec', 'decodeWriteRequest',
       'isStaleNaN', 'nativeHistogram', 'snappyCompress', 'snappyDecompress',

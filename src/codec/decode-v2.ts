@@ -224,13 +224,13 @@ class SeriesLabels {
       return
     }
     this.#name = -1
-    this.#sym(ref)
+    const value = this.#sym(ref)
     this.charge(this.symEnd[name] - this.symStart[name] + this.symEnd[ref] - this.symStart[ref])
     if (this.strict && this.#prev >= 0 && compareRanges(this.buf, this.symStart[this.#prev], this.symEnd[this.#prev], this.symStart[name], this.symEnd[name]) >= 0) {
       throw new DecodeError(`series ${describe(this.metric)}: labels not sorted or duplicate name ${shown(this.symbols[name])}`)
     }
     this.#prev = name
-    setLabel(this.metric, this.symbols[name], this.#sym(ref))
+    setLabel(this.metric, this.symbols[name], value)
   }
 
   #sym (ref: number): string {

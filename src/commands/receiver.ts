@@ -15,8 +15,8 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { CoreCode, SnappyError } from '../errors.js'
-import { createCodec } from '../index.js'
-import type { DecodedItem, DecodeOptions } from '../index.js'
+import { DECODE_LIMITS, createCodec } from '../index.js'
+import type { DecodedItem, DecodeLimits, DecodeOptions } from '../index.js'
 import { addSamples, labelsHash } from './checksum.js'
 
 /** Faults to inject, for testing clients. Rates are probabilities in [0, 1]. */
@@ -83,7 +83,7 @@ export interface Receiver {
 }
 
 /** The limits of DecodeOptions, by the names their errors give. */
-const LIMITS = ['maxSeries', 'maxLabels', 'maxSamples', 'maxHistograms', 'maxBuckets', 'maxExemplars', 'maxSymbols', 'maxLabelBytes', 'maxObjectBytes', 'maxExpansion'] as const
+const LIMITS = Object.keys(DECODE_LIMITS) as Array<keyof DecodeLimits>
 
 /**
  * Decode limits from `NAME=N` specs (`prw receive --limit maxSamples=8000000`), named as a
@@ -93,7 +93,7 @@ export function parseDecodeLimits (specs: readonly string[]): NonNullable<Receiv
   const out: NonNullable<ReceiverOptions['decodeLimits']> = {}
   for (const spec of specs) {
     const eq = spec.indexOf('=')
-    const name = spec.slice(0, eq) as typeof LIMITS[number]
+    const name = spec.slice(0, eq) as keyof DecodeLimits
     const value = Number(spec.slice(eq + 1))
     if (eq < 0 || !LIMITS.includes(name)) throw new Error(`invalid --limit ${JSON.stringify(spec)}: must be NAME=N with NAME one of ${LIMITS.join(', ')}`)
     if (spec.slice(eq + 1).trim() === '' || !(value >= 0)) throw new Error(`invalid --limit ${JSON.stringify(spec)}: N must be a number >= 0, or Infinity`)

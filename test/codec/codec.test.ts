@@ -12,21 +12,12 @@ import { STALE_NAN } from '../../src/codec/stale.js'
 import type { Item } from '../../src/types.js'
 import {
   STALE_BITS, bitsOf, bitsOfArray, expectBytes, expectWire, expectedWire, f64FromBits, hex,
-  independentDecode, randomLabelName, randomLabelValue, randomMetricName, rng, roundHalfEven, seededSeries,
+  independentDecode, randomLabelName, randomLabelValue, randomMetricName, rng, roundHalfEven, seededSeries, thrown,
 } from '../support/helpers.js'
 
 const up = (extra: Record<string, string> = {}): Record<string, string> => ({ __name__: 'up', job: 'x', ...extra })
 const ok = (i: number): Item => ({ metric: { __name__: 'ok', i: String(i) }, values: [i, i + 0.5], timestamps: [1_700_000_000_000 + i, 1_700_000_000_001 + i] })
 
-/** Runs fn, which must throw, and returns what it threw. */
-function thrown (fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a throw')
-}
 
 interface Expect {
   seriesIndex: number

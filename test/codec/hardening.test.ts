@@ -9,7 +9,7 @@ import type { Codec } from '../../src/codec/codec.js'
 import { ValidationError } from '../../src/errors.js'
 import type { Item } from '../../src/types.js'
 import { STALE } from '../../src/types.js'
-import { STALE_BITS, independentDecode } from '../support/helpers.js'
+import { STALE_BITS, independentDecode, thrown } from '../support/helpers.js'
 
 const T = 1_700_000_000_000
 
@@ -114,15 +114,6 @@ describe('label objects seen by many codecs', () => {
   })
 })
 
-/** What fn threw. */
-function thrown (fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a throw')
-}
 
 describe('BigInt timestamps outside a BigInt64Array', () => {
   const cases: Array<[string, unknown[]]> = [

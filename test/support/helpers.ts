@@ -427,3 +427,13 @@ export function expectBytes (actual: Uint8Array, expected: Uint8Array, what = 'b
   expect.fail(`${what}: lengths ${a.length} vs ${e.length}, first difference at ${i}: ` +
     `${a.subarray(i, i + 16).toString('hex')} vs ${e.subarray(i, i + 16).toString('hex')}`)
 }
+
+/** Runs fn, which must throw, and returns what it threw. */
+export function thrown (fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected a throw')
+}
