@@ -7,7 +7,7 @@
  * URL it starts the built-in receiver on a loopback port and proves that every sample arrived
  * (counts and an order-independent checksum computed separately on both sides).
  */
-import { safeUrl } from '../errors.js'
+import { safeUrl } from '../redact.js'
 import { addSamples, labelsHash } from './checksum.js'
 import { startReceiver } from './receiver.js'
 import type { FaultOptions, Receiver } from './receiver.js'

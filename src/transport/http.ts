@@ -16,7 +16,9 @@
  */
 import { EnvHttpProxyAgent, Pool, ProxyAgent } from 'undici'
 import type { Dispatcher } from 'undici'
-import { InvalidArgumentError, Redactor, TimeoutError, safeUrl } from '../errors.js'
+import { InvalidArgumentError, TimeoutError } from '../errors.js'
+import { safeUrl } from '../redact.js'
+import { Redactor } from './redactor.js'
 import { USER_AGENT } from '../version.js'
 
 

@@ -5,7 +5,8 @@
 import { inspect } from 'node:util'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { IoError, InvalidArgumentError, RemoteWriter, SendError } from '../../src/index.js'
-import { REDACTED, Redactor, safeUrl } from '../../src/errors.js'
+import { REDACTED, safeUrl } from '../../src/redact.js'
+import { Redactor } from '../../src/transport/redactor.js'
 import { Transport } from '../../src/transport/http.js'
 import type { TransportOptions } from '../../src/transport/http.js'
 
