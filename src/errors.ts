@@ -192,6 +192,19 @@ export class IoError extends Error {
   }
 }
 
+/**
+ * The spool directory cannot be used: held by another process (the message names its pid),
+ * not writable, or full of something that is not a spool. `path` is the file or directory.
+ */
+export class SpoolError extends RemoteWriteError {
+  readonly path: string
+  constructor (message: string, path: string, options?: ErrorOptions) {
+    super(message, 'ERR_PRW_SPOOL', options)
+    this.name = 'SpoolError'
+    this.path = path
+  }
+}
+
 /** What a listener of a writer's events threw, as the process warning that carries it (`cause`). */
 export class ListenerError extends RemoteWriteError {
   constructor (event: string, cause: unknown) {
@@ -226,13 +239,22 @@ export interface FailedSeries {
 }
 
 /** Why a batch failed for good. */
-export type FailureReason = 'http' | 'network' | 'timeout' | 'retries-exhausted' | 'aborted' | 'encode'
+/**
+ * Why a batch failed for good. With a spool: 'spool-full' (dropped by onFull 'dropOldest'),
+ * 'expired' (older than maxAge), 'corrupt' (damaged on disk, never sent).
+ */
+export type FailureReason = 'http' | 'network' | 'timeout' | 'retries-exhausted' | 'aborted' | 'encode' | 'spool-full' | 'expired' | 'corrupt'
 
 /** What close() resolves with. */
 export interface WriterSummary extends SendResult {
   failed: FailedCounts
   /** The first 100 batch errors. */
   errors: BatchError[]
+  /**
+   * With a spool: requests neither acknowledged nor lost, left in the spool for the next writer
+   * (close()'s deadline passed, or the writer was aborted).
+   */
+  left?: FailedCounts
 }
 
 /**
@@ -308,6 +330,7 @@ export const ERRORS = {
   ERR_PRW_LISTENER: { type: ListenerError, when: 'an event listener threw (a process warning)' },
   ERR_PRW_BATCH: { type: BatchError, when: 'a request failed for good (reported, not thrown, by the writer)' },
   ERR_PRW_SEND: { type: SendError, when: 'send() could not deliver everything' },
+  ERR_PRW_SPOOL: { type: SpoolError, when: 'the spool directory is held by another process, or cannot be used' },
   ERR_PRW_LOST: { type: LostDataError, when: 'close(), consume() or writable() found samples lost' },
 } as const
 

@@ -57,7 +57,8 @@ class IoThread {
     const body = carrier.body as Uint8Array
     // Transfer the pooled buffer the body lives in; anything else (a view into a shared slab) is copied first.
     const own = carrier.pooled !== undefined && carrier.pooled.buffer === body.buffer
-    const buf = (own ? body.buffer : body.slice().buffer) as ArrayBuffer
+    // (Uint8Array's slice copies; a Buffer's own slice() would not.)
+    const buf = (own ? body.buffer : Uint8Array.prototype.slice.call(body).buffer) as ArrayBuffer
     const off = own ? body.byteOffset : 0
     const id = this.#nextId++
     return new Promise((resolve) => {

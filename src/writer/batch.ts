@@ -6,6 +6,7 @@
 import type { RequestBuilder } from '../codec/builder.js'
 import type { CacheEntry } from '../codec/label-cache.js'
 import type { BatchError } from '../errors.js'
+import type { Entry } from '../spool/spool.js'
 
 /** A send() call's share of the batches: it settles when every sample of the call has. */
 export class Tracker {
@@ -56,7 +57,8 @@ export class Batch {
   histograms = 0
   /** Protobuf bytes while open; compressed bytes once sealed. */
   bytes = 0
-  readonly created = Date.now()
+  /** When it was begun (for a request read back from a spool: when it was spooled). */
+  created = Date.now()
   body: Uint8Array | undefined
   rawBytes = 0
   entries: CacheEntry[] = []
@@ -75,10 +77,35 @@ export class Batch {
   /** An upper bound of this batch's size as a 1.0 request (see Batcher#sized). */
   v1Estimate = 0
   readonly shard: Shard
-  constructor (req: RequestBuilder, shard: Shard) {
+  /** With a spool: its record there, from when it was sealed until it settles. */
+  entry: Entry | undefined
+  /** Its first and last sample timestamps (ms), NaN without samples: kept in its spool record. */
+  first = NaN
+  last = NaN
+  /** Handed to the sender: it is being attempted, and is no longer dropped or expired in the queue. */
+  handed = false
+  constructor (req: RequestBuilder | undefined, shard: Shard, v2: boolean) {
     this.req = req
-    this.v2 = req.v2
+    this.v2 = v2
     this.shard = shard
+  }
+
+  /** Series records it carries. */
+  get series (): number {
+    return this.entry?.h.series ?? this.entries.length
+  }
+
+  /** A request read back from the spool: sealed, with only the counts its record keeps. */
+  static fromSpool (entry: Entry, body: Uint8Array | undefined, shard: Shard): Batch {
+    const b = new Batch(undefined, shard, entry.h.v2)
+    b.entry = entry
+    b.body = body
+    b.bytes = body?.length ?? 0
+    b.samples = entry.h.samples
+    b.histograms = entry.h.histograms
+    b.rawBytes = entry.h.rawBytes
+    b.created = entry.h.created
+    return b
   }
 }
 

@@ -34,6 +34,8 @@ export class Batcher {
   coreGen: number
   #timer: NodeJS.Timeout | undefined
   #stopped = false
+  /** With a spool: takes each sealed batch (it spools and queues it) instead of queueing it here. */
+  admit: ((batch: Batch) => void) | undefined
 
   constructor (enc: Encoder, ledger: Ledger, protocol: Protocol, pool: BodyPool, o: Resolved, pump: (shard: Shard) => void) {
     this.shards = Array.from({ length: o.concurrency }, (_, i) => new Shard(i))
@@ -53,7 +55,7 @@ export class Batcher {
 
   /** A new open batch for the shard, in the writer's current protocol. */
   open (shard: Shard): Batch {
-    const batch = new Batch(new RequestBuilder(this.#enc, this.#protocol.v2), shard)
+    const batch = new Batch(new RequestBuilder(this.#enc, this.#protocol.v2), shard, this.#protocol.v2)
     shard.open = batch
     return batch
   }
@@ -110,6 +112,10 @@ export class Batcher {
     if (this.#enc.generation !== this.coreGen) this.coreReplaced()
     this.compress(batch)
     batch.full = false
+    if (this.admit !== undefined) {
+      this.admit(batch)
+      return
+    }
     batch.shard.queue.push(batch)
     this.#pump(batch.shard)
   }

@@ -14,6 +14,7 @@ import type { Batch, Shard } from './batch.js'
 import type { Events, Ledger } from './ledger.js'
 import type { Resolved } from './options.js'
 import type { Protocol } from './protocol.js'
+import type { SpoolFeed } from './spooled.js'
 import { backoff, parseRetryAfter, retryableStatus, sleep } from './retry.js'
 
 /** One attempt's outcome, emitted as 'response'. */
@@ -40,8 +41,15 @@ export class Delivery {
   readonly #o: Resolved
   readonly #events: Events
   readonly #signal: AbortSignal
+  /**
+   * With a spool: what is idle includes the spool, and a shard hands the sender one batch at a
+   * time, so that each acknowledgement is in the spool before the shard's next request goes
+   * (a crash resends at most one request per shard).
+   */
+  feed: SpoolFeed | undefined
+  #depth = PIPELINE_DEPTH
 
-  constructor (sender: Sender, shards: readonly Shard[], ledger: Ledger, protocol: Protocol, o: Resolved, events: Events, signal: AbortSignal) {
+  constructor (sender: Sender, shards: readonly Shard[], ledger: Ledger, protocol: Protocol, o: Resolved, events: Events, signal: AbortSignal, feed?: SpoolFeed) {
     this.#sender = sender
     this.#shards = shards
     this.#ledger = ledger
@@ -49,6 +57,8 @@ export class Delivery {
     this.#o = o
     this.#events = events
     this.#signal = signal
+    this.feed = feed
+    if (feed !== undefined) this.#depth = 1
   }
 
   /** Requests on the wire: at most one per shard (an I/O thread queues the rest behind it). */
@@ -58,14 +68,14 @@ export class Delivery {
 
   /** Nothing buffered, open, queued or in flight. */
   idle (): boolean {
-    return this.#ledger.bufferedSamples === 0 && this.#shards.every((s) => s.queue.length === 0 && s.open === undefined)
+    return this.#ledger.bufferedSamples === 0 && this.#shards.every((s) => s.queue.length === 0 && s.open === undefined) && (this.feed?.idle() ?? true)
   }
 
   /** Sends what the shard has queued, in order. */
   pump (shard: Shard): void {
     if (this.#sender.pipelined) {
       // Hand over the shard's batches in order; the sender sends each after the one before.
-      while (shard.handed < shard.queue.length && shard.handed < PIPELINE_DEPTH) {
+      while (shard.handed < shard.queue.length && shard.handed < this.#depth) {
         const batch = shard.queue[shard.handed++]
         void this.#deliver(batch).catch((err: unknown) => this.#lost(batch, err)).then(() => {
           shard.queue.splice(shard.queue.indexOf(batch), 1)
@@ -113,6 +123,7 @@ export class Delivery {
   async #deliver (batch: Batch): Promise<void> {
     const ledger = this.#ledger
     const fail = ledger.fail.bind(ledger, batch)
+    batch.handed = true
     if (batch.body === undefined) {
       fail('encode', `could not encode the request: ${(batch.encodeError as Error)?.message ?? batch.encodeError}`, 0, undefined, undefined, batch.encodeError)
       return
@@ -130,6 +141,7 @@ export class Delivery {
           this.#stopped(batch, attempt - 1)
           return
         }
+        if (this.feed?.expire(batch) === true) return
         if (batch.v2 && !this.#protocol.v2) this.#protocol.toV1(batch) // the writer fell back since this batch was built
         if (batch.encodeError !== undefined) {
           fail('encode', (batch.encodeError as Error).message, attempt - 1, undefined, undefined, batch.encodeError)
@@ -226,6 +238,11 @@ export class Delivery {
    */
   #stopped (batch: Batch, attempts: number, status?: number, body?: string): void {
     const why: unknown = this.#signal.reason
+    if (batch.entry !== undefined) {
+      const reason = why instanceof TimeoutError ? 'timeout' : 'aborted'
+      this.#ledger.leave(batch, reason, why instanceof TimeoutError ? `${why.message} before this request was acknowledged` : 'aborted', attempts, why)
+      return
+    }
     if (why instanceof TimeoutError) this.#ledger.fail(batch, 'timeout', `${why.message} before this request was acknowledged`, attempts, status, body, why)
     else this.#ledger.fail(batch, 'aborted', 'aborted', attempts, status, body)
   }

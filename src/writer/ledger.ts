@@ -6,7 +6,7 @@
  * is returned and its send() callers settle.
  */
 import { BatchError, LostDataError } from '../errors.js'
-import type { FailedCounts, FailureReason, SendResult, WriterSummary } from '../errors.js'
+import type { FailedCounts, FailedSeries, FailureReason, SendResult, WriterSummary } from '../errors.js'
 import type { Batch, BodyPool } from './batch.js'
 
 /** How the writer's parts emit events: never throwing (a listener's error becomes a warning). */
@@ -40,6 +40,15 @@ export class Ledger {
   readonly #onError: ((err: BatchError) => void) | undefined
   /** Called when the buffer is full: sends open batches if nothing else would make room. */
   unblock: () => void = () => {}
+  /**
+   * With a spool: whether producers must wait (the spool is full), instead of the memory
+   * bounds (what waits on disk is not in memory); the batch that settled (done: acknowledged
+   * or failed for good, or left in the spool at close); and the series of a batch read back
+   * from it, which keeps no label entries.
+   */
+  spool: { full: () => boolean, settled: (batch: Batch, how: 'ok' | 'failed' | 'left') => void, series: (batch: Batch) => FailedSeries[] } | undefined
+  /** With a spool: requests close() or an abort left in it, for the next writer. */
+  readonly left = { requests: 0, series: 0, samples: 0 }
 
   constructor (limits: { maxBufferedSamples: number, maxBufferedBytes: number }, events: Events, pool: BodyPool, url: string, onError: ((err: BatchError) => void) | undefined) {
     this.#maxSamples = limits.maxBufferedSamples
@@ -52,6 +61,7 @@ export class Ledger {
 
   /** Whether producers must wait. */
   full (): boolean {
+    if (this.spool !== undefined) return this.spool.full()
     return this.bufferedSamples >= this.#maxSamples || this.bufferedBytes >= this.#maxBytes
   }
 
@@ -95,7 +105,7 @@ export class Ledger {
   succeed (batch: Batch): void {
     const sent = this.sent
     sent.requests++
-    sent.series += batch.entries.length
+    sent.series += batch.series
     sent.samples += batch.samples
     sent.bytesRaw += batch.rawBytes
     sent.bytesCompressed += batch.body?.length ?? 0
@@ -105,17 +115,44 @@ export class Ledger {
       t.samples += part.samples
       t.settle(part.samples)
     }
-    this.#release(batch)
+    this.#release(batch, 'ok')
   }
 
   /** The batch failed for good: reported with its reason, its series and their counts. */
   fail (batch: Batch, reason: FailureReason, message: string, attempts: number, status?: number, body?: string, cause?: unknown): void {
-    const series = batch.entries.map((e, i) => ({ labels: Object.fromEntries(e.names.map((k, j) => [k, e.values[j]]).filter(([, v]) => v !== '')), samples: batch.counts[i] }))
+    const series = batch.entries.length === 0 && batch.entry !== undefined && this.spool !== undefined
+      ? this.spool.series(batch)
+      : batch.entries.map((e, i) => ({ labels: Object.fromEntries(e.names.map((k, j) => [k, e.values[j]]).filter(([, v]) => v !== '')), samples: batch.counts[i] }))
     const err = new BatchError(`${this.#url}: ${message}`, { reason, status, body, attempts, series, samples: batch.samples, cause })
     this.failed.requests++
-    this.failed.series += batch.entries.length
+    this.failed.series += batch.series
     this.failed.samples += batch.samples
     if (this.errors.length < MAX_KEPT_ERRORS) this.errors.push(err)
+    this.#failTrackers(batch, err)
+    this.#release(batch, 'failed')
+    try {
+      this.#onError?.(err)
+    } catch { /* a throwing callback must not stop delivery */ }
+    if (this.#events.listens('error')) this.#events.emit('error', err)
+  }
+
+  /**
+   * With a spool: the batch was not acknowledged, but it is not lost either: it stays in the
+   * spool for the next writer (close()'s deadline passed, or the writer was aborted). Its
+   * send() callers are told so; the writer's failed counts do not take it.
+   */
+  leave (batch: Batch, reason: FailureReason, message: string, attempts: number, cause?: unknown): void {
+    this.left.requests++
+    this.left.series += batch.series
+    this.left.samples += batch.samples
+    if (batch.trackers.size > 0) {
+      const err = new BatchError(`${this.#url}: ${message}; the request stays in the spool and is sent when a writer opens it again`, { reason, attempts, series: [], samples: batch.samples, cause })
+      this.#failTrackers(batch, err)
+    }
+    this.#release(batch, 'left')
+  }
+
+  #failTrackers (batch: Batch, err: BatchError): void {
     for (const [t, part] of batch.trackers) {
       t.failed.requests++
       t.failed.series += part.series
@@ -123,16 +160,12 @@ export class Ledger {
       if (t.errors.length < MAX_KEPT_ERRORS) t.errors.push(err)
       t.settle(part.samples)
     }
-    this.#release(batch)
-    try {
-      this.#onError?.(err)
-    } catch { /* a throwing callback must not stop delivery */ }
-    if (this.#events.listens('error')) this.#events.emit('error', err)
   }
 
   /** Returns a settled batch's share of the buffer and wakes producers. */
-  #release (batch: Batch): void {
+  #release (batch: Batch, how: 'ok' | 'failed' | 'left'): void {
     batch.settled = true
+    this.spool?.settled(batch, how)
     this.bufferedSamples -= batch.samples
     this.bufferedBytes -= batch.bytes
     batch.body = undefined
@@ -179,6 +212,7 @@ export class Ledger {
     return {
       requests: this.sent.requests, series: this.sent.series, samples: this.sent.samples,
       failed: { ...this.failed }, errors: [...this.errors],
+      ...(this.spool === undefined ? {} : { left: { ...this.left } }),
     }
   }
 }

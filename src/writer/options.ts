@@ -7,7 +7,10 @@ import type { Dispatcher } from 'undici'
 import { InvalidArgumentError } from '../errors.js'
 import type { BatchError } from '../errors.js'
 import type { CodecOptions } from '../codec/encoder.js'
+import type { SpoolOptions } from '../spool/spool.js'
 import type { Auth, TlsOptions, TransportOptions } from '../transport/http.js'
+
+export type { SpoolOptions } from '../spool/spool.js'
 
 /** Options of RemoteWriter. Durations are in milliseconds. */
 export interface RemoteWriterOptions extends CodecOptions {
@@ -78,6 +81,16 @@ export interface RemoteWriterOptions extends CodecOptions {
   signal?: AbortSignal
   /** Called once per batch that failed for good (also emitted as 'error' when listened for). */
   onError?: (err: BatchError) => void
+  /**
+   * A durable spool: every request is written to files in `spool.dir` when it is sealed and
+   * stays there until it is acknowledged (or failed for good and reported); a writer opening
+   * the directory after a crash sends what is there first. flush() then resolves when what was
+   * written before it is on disk (fsynced), not when it is acknowledged. With a spool,
+   * maxRetries and maxRetryDuration default to Infinity (the spool, bounded by maxBytes and
+   * maxAge, holds what waits), and what waits on disk is not in memory: maxBufferedSamples and
+   * maxBufferedBytes bound only the requests in memory. See the README, "Durable spool".
+   */
+  spool?: SpoolOptions
 }
 
 /** The numeric and protocol options, resolved. */
@@ -95,6 +108,7 @@ export interface Resolved {
   maxRetryDuration: number
   retryOn429: boolean
   protocol: 'v1' | 'v2' | 'auto'
+  spool: SpoolOptions | undefined
 }
 
 /** The longest delay a Node timer takes (2^31-1 ms). */
@@ -130,9 +144,10 @@ export function resolveOptions (urlOrOptions: string | URL | RemoteWriterOptions
   const {
     timeout = 30_000, maxSamplesPerRequest = 2000, maxBytesPerRequest = 4 << 20, concurrency = 4,
     flushInterval = 5000, maxBufferedSamples = 100_000, maxBufferedBytes = 64 << 20,
-    minBackoff = 30, maxBackoff = 5000, maxRetries = 10, maxRetryDuration = 120_000, retryOn429 = true,
-    protocol = 'v1',
+    minBackoff = 30, maxBackoff = 5000, retryOn429 = true, protocol = 'v1',
   } = opts
+  const spool = checkSpool(opts.spool)
+  const { maxRetries = spool === undefined ? 10 : Infinity, maxRetryDuration = spool === undefined ? 120_000 : Infinity } = opts
   check(protocol === 'v1' || protocol === 'v2' || protocol === 'auto', 'protocol', "'v1', 'v2' or 'auto'", protocol)
   check(isNum(timeout, Number.MIN_VALUE, MAX_TIMER), 'timeout', `a number of milliseconds > 0 and <= ${MAX_TIMER}`, timeout)
   check(isInt(maxSamplesPerRequest, 1), 'maxSamplesPerRequest', 'an integer >= 1', maxSamplesPerRequest)
@@ -153,11 +168,27 @@ export function resolveOptions (urlOrOptions: string | URL | RemoteWriterOptions
   check(signal === undefined || (signal !== null && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function'), 'signal', 'an AbortSignal', typeof signal)
   const o: Resolved = {
     timeout, maxSamplesPerRequest, maxBytesPerRequest, concurrency, flushInterval, maxBufferedSamples,
-    maxBufferedBytes, minBackoff, maxBackoff, maxRetries, maxRetryDuration, retryOn429, protocol,
+    maxBufferedBytes, minBackoff, maxBackoff, maxRetries, maxRetryDuration, retryOn429, protocol, spool,
   }
   const transport: TransportOptions = {
     url: opts.url, headers: opts.headers, auth: opts.auth, tenant: opts.tenant, tls: opts.tls,
     proxy: opts.proxy, useEnvProxy: opts.useEnvProxy, dispatcher: opts.dispatcher, connections: concurrency,
   }
   return { opts, o, transport }
+}
+
+/** The spool option, checked: each field named when it is wrong. */
+function checkSpool (v: unknown): SpoolOptions | undefined {
+  if (v === undefined) return undefined
+  check(v !== null && typeof v === 'object' && !Array.isArray(v), 'spool', 'an object { dir, maxBytes, maxAge?, sync?, onFull? }', typeof v)
+  const s = v as Partial<SpoolOptions>
+  const known = new Set(['dir', 'maxBytes', 'maxAge', 'sync', 'onFull', 'segmentBytes'])
+  for (const k of Object.keys(s)) check(known.has(k), `spool option ${k}`, `one of ${[...known].join(', ')}`, k)
+  check(typeof s.dir === 'string' && s.dir !== '' && !s.dir.includes('\0'), 'spool.dir', 'a directory path', s.dir)
+  check(isInt(s.maxBytes, 1 << 20), 'spool.maxBytes', 'an integer >= 1048576 (1 MiB); it is required with a spool', s.maxBytes)
+  check(s.maxAge === undefined || isNum(s.maxAge, Number.MIN_VALUE), 'spool.maxAge', 'a number of milliseconds > 0, or Infinity', s.maxAge)
+  check(s.sync === undefined || s.sync === 'always' || s.sync === 'batch' || s.sync === 'none', 'spool.sync', "'always', 'batch' or 'none'", s.sync)
+  check(s.onFull === undefined || s.onFull === 'block' || s.onFull === 'dropOldest', 'spool.onFull', "'block' or 'dropOldest'", s.onFull)
+  check(s.segmentBytes === undefined || isInt(s.segmentBytes, 4096), 'spool.segmentBytes', 'an integer >= 4096', s.segmentBytes)
+  return { ...s } as SpoolOptions
 }

@@ -40,9 +40,12 @@ import { checkCloseTimeout, resolveOptions } from './options.js'
 import type { RemoteWriterOptions } from './options.js'
 import { Protocol } from './protocol.js'
 import { sleep } from './retry.js'
+import { SpoolFeed } from './spooled.js'
+import type { SpoolStats } from './spooled.js'
 import { WriteCall } from './write-call.js'
 
-export type { RemoteWriterOptions } from './options.js'
+export type { RemoteWriterOptions, SpoolOptions } from './options.js'
+export type { SpoolStats } from './spooled.js'
 export type { ResponseEvent } from './delivery.js'
 
 /** Counters of a writer. */
@@ -55,6 +58,8 @@ export interface WriterStats {
   buffered: { samples: number, bytes: number }
   latency: LatencySummary
   codec: CodecStats
+  /** With a spool: its depth on disk, what was replayed, dropped and found damaged. */
+  spool?: SpoolStats
 }
 
 /**
@@ -69,6 +74,7 @@ export class RemoteWriter extends EventEmitter {
   readonly #batcher: Batcher
   readonly #delivery: Delivery
   readonly #call: WriteCall
+  readonly #feed: SpoolFeed | undefined
   readonly #abort = new AbortController()
   /** close()'s deadline when not given one (the closeTimeout option). */
   readonly #closeTimeout: number
@@ -91,7 +97,6 @@ export class RemoteWriter extends EventEmitter {
     // Built here in any case: it validates the transport options, synchronously.
     this.#transport = new Transport(transport)
     this.#enc = new Encoder(opts)
-    this.#sender = createSender(transport, this.#transport, o.timeout, opts.ioThread !== false)
     const events: Events = {
       emit: (event, arg) => this.#emitSafe(event, arg),
       listens: (event) => this.listenerCount(event) > 0,
@@ -101,7 +106,12 @@ export class RemoteWriter extends EventEmitter {
     this.#ledger = new Ledger(o, events, pool, url, opts.onError)
     const protocol = new Protocol(o.protocol, url, events, this.#ledger, o.maxBytesPerRequest)
     this.#batcher = new Batcher(this.#enc, this.#ledger, protocol, pool, o, (shard) => this.#delivery.pump(shard))
-    this.#delivery = new Delivery(this.#sender, this.#batcher.shards, this.#ledger, protocol, o, events, this.#abort.signal)
+    // Opened before anything runs: a spool held by another process throws here.
+    const feed = o.spool === undefined ? undefined : new SpoolFeed(o.spool, this.#batcher.shards, this.#ledger, pool, o, events, (shard) => this.#delivery.pump(shard))
+    this.#feed = feed
+    if (feed !== undefined) this.#batcher.admit = (batch) => feed.admit(batch)
+    this.#sender = createSender(transport, this.#transport, o.timeout, opts.ioThread !== false)
+    this.#delivery = new Delivery(this.#sender, this.#batcher.shards, this.#ledger, protocol, o, events, this.#abort.signal, feed)
     this.#call = new WriteCall(this.#enc, this.#batcher, this.#ledger, protocol, o)
     this.#ledger.unblock = () => this.#batcher.unblock()
     const signal = opts.signal
@@ -110,6 +120,8 @@ export class RemoteWriter extends EventEmitter {
       else signal.addEventListener('abort', () => this.#abort.abort(signal.reason), { once: true })
     }
     this.#abort.signal.addEventListener('abort', () => this.#onAbort(), { once: true })
+    // Replay what the spool holds once the caller could listen for its events.
+    if (feed !== undefined) process.nextTick(() => feed.start())
   }
 
   /** Loads the WebAssembly core; call once before constructing writers (send() does it too). */
@@ -221,11 +233,32 @@ export class RemoteWriter extends EventEmitter {
     })
   }
 
-  /** Sends every partly filled batch and resolves when nothing is waiting or in flight. */
+  /**
+   * Sends every partly filled batch and resolves when nothing is waiting or in flight. With a
+   * spool: resolves when everything written before it is on disk (fsynced, unless the spool's
+   * sync is 'none'); it rejects with SpoolError when the disk failed, and then what was
+   * written is held in memory only.
+   */
   async flush (): Promise<void> {
     this.#batcher.sealAll()
+    if (this.#feed !== undefined) return await this.#feed.durable()
     if (this.#delivery.idle()) return
     await this.#ledger.waitForIdle()
+  }
+
+  /** Resolves once nothing is waiting or in flight, or once the writer is aborted. */
+  async #delivered (): Promise<void> {
+    if (this.#delivery.idle() || this.#abort.signal.aborted) return
+    const signal = this.#abort.signal
+    let onAbort = (): void => {}
+    try {
+      await Promise.race([this.#ledger.waitForIdle(), new Promise<void>((resolve) => {
+        onAbort = resolve
+        signal.addEventListener('abort', onAbort, { once: true })
+      })])
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
   }
 
   /**
@@ -249,17 +282,25 @@ export class RemoteWriter extends EventEmitter {
       return Promise.reject(err)
     }
     this.#closing ??= (async () => {
+      const feed = this.#feed
       try {
         await this.flush()
+        // With a spool, flush() made it durable: now it is delivered, or left at the deadline.
+        if (feed !== undefined) await this.#delivered()
       } finally {
         this.#flushed = true
         this.#disarm?.abort()
+      }
+      if (feed !== undefined) {
+        feed.stop()
+        await feed.emptied()
       }
       this.#batcher.stop()
       // After an abort (a deadline that passed), nothing is left to wait for: connections are dropped.
       const force = this.#abort.signal.aborted
       await this.#sender.close(force)
       await this.#transport.close(force)
+      await feed?.close()
       const summary = this.#ledger.summary()
       if (summary.failed.samples > 0) throw new LostDataError(summary)
       return summary
@@ -295,6 +336,7 @@ export class RemoteWriter extends EventEmitter {
       buffered: { samples: l.bufferedSamples, bytes: l.bufferedBytes },
       latency: this.#delivery.latency.summary(),
       codec: this.#enc.stats(),
+      ...(this.#feed === undefined ? {} : { spool: this.#feed.stats() }),
     }
   }
 
@@ -308,6 +350,7 @@ export class RemoteWriter extends EventEmitter {
   }
 
   #onAbort (): void {
+    this.#feed?.stop()
     this.#sender.abort(this.#abort.signal.reason)
     // Batches still open or queued fail as 'aborted' once their shard gets to them.
     this.#batcher.sealAll()
