@@ -103,6 +103,32 @@ export function bodyMatches (h: RecordHeader, body: Uint8Array): boolean {
   return body.length === h.bodyBytes && crc32(body) === h.bodyCrc
 }
 
+/**
+ * The shard file (`shards`): a 16-byte header (magic 'PRWL', the writer's shard count, 0, a
+ * CRC-32 of those 12 bytes), then per shard a 16-byte slot, an ack (below) of the last
+ * request of that shard its sender saw accepted. A shard's requests are accepted in order, so
+ * a slot stands for every request of its shard up to that id.
+ */
+const SLOTS_MAGIC = 0x4c575250
+
+export function encodeSlotsHeader (shards: number): Uint8Array {
+  const buf = new Uint8Array(ACK_BYTES)
+  const v = new DataView(buf.buffer)
+  v.setUint32(0, SLOTS_MAGIC, true)
+  v.setUint32(4, shards, true)
+  v.setUint32(12, crc32(buf.subarray(0, 12)), true)
+  return buf
+}
+
+/** The shard count of a shard file, and the last accepted id per shard (0: none or unreadable). */
+export function decodeSlots (buf: Uint8Array): number[] | undefined {
+  if (buf.length < ACK_BYTES) return undefined
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.length)
+  if (v.getUint32(0, true) !== SLOTS_MAGIC || v.getUint32(12, true) !== crc32(buf.subarray(0, 12))) return undefined
+  const n = v.getUint32(4, true)
+  return Array.from({ length: n }, (_, s) => decodeAck(buf, ACK_BYTES * (1 + s)) ?? 0)
+}
+
 /** One done record in the acknowledgement log: its id and a check, 16 bytes. */
 export const ACK_BYTES = 16
 const ACK_MAGIC = 0x4b434150 // 'PACK'

@@ -21,13 +21,13 @@
  * is read, so nothing damaged is ever sent.
  */
 import {
-  closeSync, fdatasync, fdatasyncSync, fstatSync, fsync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync,
+  close, closeSync, fdatasync, fdatasyncSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync,
   renameSync, unlinkSync, writeSync, writevSync,
 } from 'node:fs'
 import { join } from 'node:path'
 import { SpoolError } from '../errors.js'
 import { lockDir } from './lock.js'
-import { ACK_BYTES, HEADER_BYTES, MAGIC, bodyMatches, decodeAck, decodeHeader, encodeAck, encodeHeader } from './record.js'
+import { ACK_BYTES, HEADER_BYTES, MAGIC, bodyMatches, decodeAck, decodeHeader, decodeSlots, encodeAck, encodeHeader, encodeSlotsHeader } from './record.js'
 import type { RecordHeader, RecordInfo } from './record.js'
 
 export type { RecordHeader, RecordInfo } from './record.js'
@@ -111,10 +111,14 @@ export class Spool {
   readonly corrupt = { records: 0, bytes: 0 }
   /** fsyncs done. */
   syncs = 0
+  /** Appended by this run: requests, and bytes on disk (headers included). */
+  readonly appended = { requests: 0, bytes: 0 }
   /** What opening had to say (damage cut or skipped, a stale lock taken over), for the writer to report. */
   readonly warnings: string[] = []
   /** The first id of this run: records below it were found on opening. */
   readonly firstNewId: number
+  /** The shard file the senders write accepted requests to (see record.ts). */
+  readonly slotsPath: string
   readonly #segs: Segment[] = []
   #active: Segment
   #cursor: { seg: Segment, offset: number }
@@ -125,6 +129,9 @@ export class Spool {
   #acksBytes = 0
   #acksBase = 0
   #acksDirty = false
+  /** The shard file, open to fsync it (the senders write it). */
+  #slots = -1
+  #slotsDirty = false
   #dirDirty = false
   #syncing: Promise<void> | undefined
   #again: Promise<void> | undefined
@@ -137,8 +144,10 @@ export class Spool {
   /** Called when a background fsync fails. */
   onSyncError: (err: SpoolError) => void = () => {}
 
-  constructor (o: SpoolOptions) {
+  /** `shards`: how many shards the writer has (one slot each in the shard file). */
+  constructor (o: SpoolOptions, shards = 1) {
     this.dir = o.dir
+    this.slotsPath = join(o.dir, 'shards')
     this.maxBytes = o.maxBytes
     this.maxAge = o.maxAge ?? Infinity
     this.syncMode = o.sync ?? 'batch'
@@ -155,11 +164,16 @@ export class Spool {
     try {
       if (lock.tookOver !== undefined) this.warnings.push(`spool ${dir}: took over the lock of process ${lock.tookOver}, which is gone`)
       const done = this.#readAcks()
+      // What the senders of the last run saw accepted: every request of a slot's shard up to its id.
+      const slots = this.#readSlots()
+      const accepted = slots === undefined
+        ? undefined
+        : (h: RecordHeader): boolean => h.id <= slots[h.shard % slots.length]
       let maxId = 0
       for (const id of done) maxId = Math.max(maxId, id)
       const names = readdirSync(dir).filter((n) => SEGMENT_RE.test(n)).sort()
       for (const name of names) {
-        const seg = this.#scan(name, done)
+        const seg = this.#scan(name, done, accepted)
         maxId = Math.max(maxId, seg.maxId)
       }
       this.#nextId = maxId + 1
@@ -171,7 +185,9 @@ export class Spool {
       for (const id of done) if (liveIds(id)) this.#done.add(id)
       this.#active = this.#create(this.#nextId)
       this.#cursor = { seg: this.#segs[0], offset: 0 }
-      this.#acks = this.#rewriteAcks()
+      this.#acks = this.#rewriteAcks(done)
+      // The slots are in the log now (fsynced, unless sync is 'none'): a fresh shard file.
+      this.#writeSlots(shards)
       this.found.requests = this.pending.requests
       this.found.samples = this.pending.samples
       this.found.bytes = this.pending.bytes
@@ -226,6 +242,8 @@ export class Spool {
     seg.newest = Math.max(seg.newest, info.created)
     seg.dirty = this.syncMode !== 'always'
     this.bytes += n
+    this.appended.requests++
+    this.appended.bytes += n
     this.pending.requests++
     this.pending.samples += info.samples
     this.pending.bytes += n
@@ -285,7 +303,7 @@ export class Spool {
    * The entry's body, read from disk (into `into` when given, at least bodyBytes long), or
    * undefined when it does not match its checksum.
    */
-  body (e: Entry, into = new Uint8Array(e.h.bodyBytes)): Uint8Array | undefined {
+  body (e: Entry, into: Uint8Array = new Uint8Array(e.h.bodyBytes)): Uint8Array | undefined {
     this.#checkOpen()
     const buf = into.subarray(0, e.h.bodyBytes)
     const n = readSync(e.seg.fd, buf, 0, buf.length, e.offset + HEADER_BYTES)
@@ -303,12 +321,16 @@ export class Spool {
    * The entry is done (acknowledged, or failed for good and reported): it never comes again.
    * The segment goes once every record in it is done.
    */
-  done (e: Entry): void {
+  done (e: Entry, slotted = false): void {
     const seg = e.seg
     if (this.#closed || seg.fd < 0) return
-    writeSync(this.#acks, encodeAck(e.id, this.#ackBuf))
-    this.#acksBytes += ACK_BYTES
-    this.#acksDirty = true
+    if (!slotted) {
+      writeSync(this.#acks, encodeAck(e.id, this.#ackBuf))
+      this.#acksBytes += ACK_BYTES
+      this.#acksDirty = true
+    } else {
+      this.#slotsDirty = true
+    }
     seg.live--
     this.pending.requests--
     this.pending.samples -= e.h.samples
@@ -317,6 +339,11 @@ export class Spool {
     if (seg.firstId > c.seg.firstId || (seg === c.seg && e.offset >= c.offset)) this.#done.add(e.id)
     if (seg.live === 0 && seg !== this.#active) this.#delete(seg)
     if (this.#acksBytes > 2 * this.#acksBase + MiB) this.#acks = this.#rewriteAcks()
+  }
+
+  /** What a sender writes in the shard file when the request `id` of `shard` is accepted. */
+  slot (shard: number, id: number): { at: number, bytes: Uint8Array } {
+    return { at: ACK_BYTES * (1 + shard), bytes: encodeAck(id) }
   }
 
   /** Segments before the active one, oldest first (for dropping and expiring). */
@@ -375,6 +402,8 @@ export class Spool {
     for (const s of this.#segs) s.dirty = false
     if (this.#acksDirty) fds.push(this.#acks)
     this.#acksDirty = false
+    if (this.#slotsDirty && this.#slots >= 0) fds.push(this.#slots)
+    this.#slotsDirty = false
     const dir = this.#dirDirty
     this.#dirDirty = false
     const one = (fd: number, data: boolean): Promise<void> => new Promise((resolve, reject) => {
@@ -398,7 +427,7 @@ export class Spool {
     }
     this.#syncing = run().finally(() => {
       this.#syncing = undefined
-      for (const fd of this.#closeLater) closeSync(fd)
+      for (const fd of this.#closeLater) close(fd, () => {})
       this.#closeLater = []
     })
     return this.#syncing
@@ -429,7 +458,7 @@ export class Spool {
   }
 
   #dirty (): boolean {
-    return this.#acksDirty || this.#dirDirty || this.#segs.some((s) => s.dirty)
+    return this.#acksDirty || this.#slotsDirty || this.#dirDirty || this.#segs.some((s) => s.dirty)
   }
 
   #isDone (seg: Segment, id: number, offset: number): boolean {
@@ -482,8 +511,9 @@ export class Spool {
       c.offset = 0
     }
     unlinkSync(seg.path)
+    // Closing the last descriptor of an unlinked file frees its pages: off the main thread.
     if (this.#syncing !== undefined) this.#closeLater.push(seg.fd)
-    else closeSync(seg.fd)
+    else close(seg.fd, () => {})
     seg.fd = -1
     this.bytes -= seg.size
     this.#dirDirty = true
@@ -492,7 +522,7 @@ export class Spool {
   }
 
   /** Reads a segment at opening: its records, damage cut off at the end or skipped in the middle. */
-  #scan (name: string, done: Set<number>): { maxId: number } {
+  #scan (name: string, done: Set<number>, accepted: ((h: RecordHeader) => boolean) | undefined): { maxId: number } {
     const path = join(this.dir, name)
     const fd = openSync(path, 'r+')
     const seg = new Segment(Number(SEGMENT_RE.exec(name)?.[1]), path, fd)
@@ -526,6 +556,7 @@ export class Spool {
       const hh = h as RecordHeader
       maxId = Math.max(maxId, hh.id)
       seg.newest = Math.max(seg.newest, hh.created)
+      if (!done.has(hh.id) && accepted?.(hh) === true) done.add(hh.id)
       if (!done.has(hh.id)) {
         seg.live++
         this.pending.requests++
@@ -589,10 +620,12 @@ export class Spool {
    * Writes a new acknowledgement log of the done ids still in live segments (the ones the
    * cursor passed too), replacing the old one atomically; returns its descriptor, for appending.
    */
-  #rewriteAcks (): number {
+  #rewriteAcks (more?: Set<number>): number {
     const old = this.#acks as number | undefined
     const keep: number[] = []
-    for (const id of this.#readAcks()) if (this.#segOf(id) !== undefined) keep.push(id)
+    const ids = this.#readAcks()
+    for (const id of more ?? []) ids.add(id)
+    for (const id of ids) if (this.#segOf(id) !== undefined) keep.push(id)
     const buf = new Uint8Array(keep.length * ACK_BYTES)
     keep.forEach((id, i) => encodeAck(id, buf.subarray(i * ACK_BYTES, (i + 1) * ACK_BYTES)))
     const tmp = join(this.dir, 'acks.tmp')
@@ -605,6 +638,7 @@ export class Spool {
     }
     renameSync(tmp, join(this.dir, 'acks'))
     this.#dirDirty = true
+    if (more !== undefined && this.syncMode !== 'none') this.#syncDir()
     if (old !== undefined) {
       if (this.#syncing !== undefined) this.#closeLater.push(old)
       else closeSync(old)
@@ -614,7 +648,53 @@ export class Spool {
     return openSync(join(this.dir, 'acks'), 'a')
   }
 
+  #syncDir (): void {
+    const fd = openSync(this.dir, 'r')
+    try {
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  /** The last run's shard file: the last accepted id per shard, or undefined when there is none. */
+  #readSlots (): number[] | undefined {
+    try {
+      const fd = openSync(this.slotsPath, 'r')
+      try {
+        const buf = Buffer.alloc(Math.min(fstatSync(fd).size, ACK_BYTES * 2048))
+        readSync(fd, buf, 0, buf.length, 0)
+        const slots = decodeSlots(buf)
+        return slots === undefined || slots.length === 0 ? undefined : slots
+      } finally {
+        closeSync(fd)
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+  }
+
+  /** A fresh shard file for `shards` shards, replacing the last one atomically. */
+  #writeSlots (shards: number): void {
+    const buf = new Uint8Array(ACK_BYTES * (1 + shards))
+    buf.set(encodeSlotsHeader(shards))
+    const tmp = `${this.slotsPath}.tmp`
+    const fd = openSync(tmp, 'w', 0o644)
+    try {
+      writeSync(fd, buf)
+      if (this.syncMode !== 'none') fdatasyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(tmp, this.slotsPath)
+    this.#dirDirty = true
+    this.#slots = openSync(this.slotsPath, 'r')
+  }
+
   #closeAll (): void {
+    if (this.#slots >= 0) closeSync(this.#slots)
+    this.#slots = -1
     for (const s of this.#segs) {
       if (s.fd >= 0) closeSync(s.fd)
       s.fd = -1

@@ -3,6 +3,7 @@
  * it was accepted (a 2xx that, for Remote Write 2.0, wrote everything), and whether it holds
  * its shard until the writer decides; and the Sender contract. Runs on either thread.
  */
+import { writeSync } from 'node:fs'
 import type { Transport } from './http.js'
 import { isTimeout } from './http.js'
 
@@ -11,7 +12,7 @@ export interface Written { samples: string | undefined, histograms: string | und
 
 /** What one attempt came to. `ms` is its latency (from when it was sent). */
 export type Outcome =
-  | { kind: 'answer', status: number, body: string, retryAfter: string | undefined, written: Written, ms: number, error?: undefined }
+  | { kind: 'answer', status: number, body: string, retryAfter: string | undefined, written: Written, ms: number, error?: undefined, acked?: true }
   | { kind: 'timeout' | 'network' | 'aborted', status?: undefined, body?: undefined, error: unknown, ms: number, lost?: true }
 
 /**
@@ -76,8 +77,28 @@ export async function attemptOn (transport: Transport, body: Uint8Array, attempt
   }
 }
 
-/** The body of a batch; a sender may take it away during an attempt and puts it back after. */
-export interface Carrier { body: Uint8Array | undefined, pooled: Uint8Array | undefined }
+/**
+ * The body of a batch; a sender may take it away during an attempt and puts it back after.
+ * `ack`, with a spool: bytes the sender writes at `at` in its ack file (see recordAck) once
+ * the batch is accepted, before the shard's next batch goes.
+ */
+export interface Carrier { body: Uint8Array | undefined, pooled: Uint8Array | undefined, ack?: Ack }
+
+/** What a sender writes to its ack file when a batch is accepted. */
+export interface Ack { at: number, bytes: Uint8Array }
+
+/**
+ * With a spool: an accepted batch's acknowledgement goes to disk (a positional write into the
+ * ack file, `fd`) on the thread that sends, before that shard's next batch is sent, so a crash
+ * resends at most the one request per shard that was on the wire. The outcome says it is done.
+ */
+export function recordAck (fd: number, ack: Ack | undefined, o: Outcome, expect: Expect): void {
+  if (fd < 0 || ack === undefined || o.kind !== 'answer' || !accepted(o, expect)) return
+  try {
+    writeSync(fd, ack.bytes, 0, ack.bytes.length, ack.at)
+    o.acked = true
+  } catch { /* the writer's thread writes it to its log instead */ }
+}
 
 export interface Sender {
   /** Attempts run on another thread, queued per shard: the writer hands over a shard's batches without waiting. */

@@ -43,9 +43,9 @@ class IoThread {
   #died: unknown = undefined
 
   /** Registers a writer's transport; throws if its options cannot cross to the thread. */
-  open (options: TransportOptions, timeout: number, shards: number): number {
+  open (options: TransportOptions, timeout: number, shards: number, ackFile?: string): number {
     const w = this.#nextWriter++
-    const msg: ToWorker & { t: 'open' } = { t: 'open', w, options, timeout, shards, held: [] }
+    const msg: ToWorker & { t: 'open' } = { t: 'open', w, options, timeout, shards, held: [], ackFile }
     structuredClone(msg) // a DataCloneError here, not in the thread's first start
     this.#opened.set(w, msg)
     this.#held.set(w, new Set())
@@ -74,7 +74,7 @@ class IoThread {
       carrier.body = undefined
       if (own) carrier.pooled = undefined
       if (this.#pending.size === 1) worker.ref()
-      const msg: ToWorker = { t: 'send', w, id, shard, buf, off, len: body.length, attempt, expect }
+      const msg: ToWorker = { t: 'send', w, id, shard, buf, off, len: body.length, attempt, expect, ack: carrier.ack }
       worker.postMessage(msg, [buf])
     })
   }
@@ -197,11 +197,11 @@ export class WorkerSender implements Sender {
   readonly #w: number
   #closed: Promise<void> | undefined
 
-  constructor (options: TransportOptions, timeoutMs: number) {
+  constructor (options: TransportOptions, timeoutMs: number, ackFile?: string) {
     io ??= new IoThread()
     this.#io = io
     const { dispatcher: _, ...cloneable } = options
-    this.#w = io.open({ ...cloneable, url: String(options.url), proxy: options.proxy === undefined ? undefined : String(options.proxy) }, timeoutMs, options.connections)
+    this.#w = io.open({ ...cloneable, url: String(options.url), proxy: options.proxy === undefined ? undefined : String(options.proxy) }, timeoutMs, options.connections, ackFile)
     dropped.register(this, this.#w, this)
   }
 

@@ -6,11 +6,12 @@
 import { parentPort } from 'node:worker_threads'
 import { Transport } from './http.js'
 import type { TlsOptions } from './http.js'
-import { attemptOn, holds } from './attempt.js'
-import type { Expect, Outcome } from './attempt.js'
+import { closeSync, openSync } from 'node:fs'
+import { attemptOn, holds, recordAck } from './attempt.js'
+import type { Ack, Expect, Outcome } from './attempt.js'
 import type { FromWorker, ToWorker } from './io-messages.js'
 
-interface Job { id: number, buf: ArrayBuffer, off: number, len: number, attempt: number, expect: Expect }
+interface Job { id: number, buf: ArrayBuffer, off: number, len: number, attempt: number, expect: Expect, ack: Ack | undefined }
 
 interface Shard {
   queue: Job[]
@@ -24,6 +25,8 @@ interface Client {
   timeout: number
   shards: Shard[]
   aborted: boolean
+  /** With a spool: its ack file (see recordAck), -1 without. */
+  ackFd: number
 }
 
 const port = parentPort
@@ -49,6 +52,7 @@ function pump (c: Client, s: Shard, w: number): void {
   s.busy = true
   const body = new Uint8Array(job.buf, job.off, job.len)
   void attemptOn(c.transport, body, job.attempt, c.timeout, job.expect.v2, () => c.aborted).then((o) => {
+    recordAck(c.ackFd, job.ack, o, job.expect)
     s.busy = false
     if (holds(o, job.expect)) s.held = true
     reply({ t: 'done', w, id: job.id, buf: job.buf, outcome: portable(o) })
@@ -61,6 +65,16 @@ function tlsBuffers (tls: TlsOptions | undefined): TlsOptions | undefined {
   if (tls === undefined) return undefined
   const buf = <T>(v: T): T => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) as T : v)
   return { ...tls, ca: Array.isArray(tls.ca) ? tls.ca.map(buf) : buf(tls.ca), cert: buf(tls.cert), key: buf(tls.key) }
+}
+
+/** The ack file, or -1 when there is none or it cannot be opened (the writer's thread then logs acks itself). */
+function openAck (path: string | undefined): number {
+  if (path === undefined) return -1
+  try {
+    return openSync(path, 'r+')
+  } catch {
+    return -1
+  }
 }
 
 function abortedOutcome (): Outcome {
@@ -76,11 +90,12 @@ port.on('message', (m: ToWorker) => {
         // After a restart, the shards whose batch awaits a retry start held.
         shards: Array.from({ length: m.shards }, (_, i) => ({ queue: [], busy: false, held: m.held.includes(i) })),
         aborted: false,
+        ackFd: openAck(m.ackFile),
       })
       break
     case 'send': {
       const c = clients.get(m.w)
-      const job: Job = { id: m.id, buf: m.buf, off: m.off, len: m.len, attempt: m.attempt, expect: m.expect }
+      const job: Job = { id: m.id, buf: m.buf, off: m.off, len: m.len, attempt: m.attempt, expect: m.expect, ack: m.ack }
       if (c === undefined || c.aborted) {
         reply({ t: 'done', w: m.w, id: m.id, buf: m.buf, outcome: abortedOutcome() })
         break
@@ -117,6 +132,7 @@ port.on('message', (m: ToWorker) => {
     case 'close': {
       const c = clients.get(m.w)
       clients.delete(m.w)
+      if (c !== undefined && c.ackFd >= 0) closeSync(c.ackFd)
       void (c?.transport.close(m.force) ?? Promise.resolve()).catch(() => {}).then(() => reply({ t: 'closed', w: m.w }))
       break
     }

@@ -16,9 +16,10 @@
  * Bodies go to the I/O thread by transfer, not copy, and come back with the outcome
  * (io-thread.ts).
  */
+import { closeSync, openSync } from 'node:fs'
 import type { Transport, TransportOptions } from './http.js'
 export type { Carrier, Sender } from './attempt.js'
-import { attemptOn } from './attempt.js'
+import { attemptOn, recordAck } from './attempt.js'
 import type { Carrier, Expect, Outcome, Sender } from './attempt.js'
 import { WorkerSender, workerEntry } from './io-thread.js'
 
@@ -27,15 +28,19 @@ export class InlineSender implements Sender {
   readonly pipelined = false
   readonly #transport: Transport
   readonly #timeout: number
+  readonly #ackFd: number
   #aborted = false
 
-  constructor (transport: Transport, timeoutMs: number) {
+  constructor (transport: Transport, timeoutMs: number, ackFile?: string) {
     this.#transport = transport
     this.#timeout = timeoutMs
+    this.#ackFd = ackFile === undefined ? -1 : openSync(ackFile, 'r+')
   }
 
-  attempt (_shard: number, carrier: Carrier, attempt: number, expect: Expect): Promise<Outcome> {
-    return attemptOn(this.#transport, carrier.body as Uint8Array, attempt, this.#timeout, expect.v2, () => this.#aborted)
+  async attempt (_shard: number, carrier: Carrier, attempt: number, expect: Expect): Promise<Outcome> {
+    const o = await attemptOn(this.#transport, carrier.body as Uint8Array, attempt, this.#timeout, expect.v2, () => this.#aborted)
+    recordAck(this.#ackFd, carrier.ack, o, expect)
+    return o
   }
 
   release (): void {}
@@ -45,21 +50,24 @@ export class InlineSender implements Sender {
     this.#transport.abort(reason)
   }
 
-  async close (): Promise<void> {} // the writer closes the transport it lent
+  async close (): Promise<void> {
+    // The writer closes the transport it lent.
+    if (this.#ackFd >= 0) closeSync(this.#ackFd)
+  }
 }
 
 /**
  * A sender for a writer: the I/O thread's when it can be used (no injected dispatcher, options
  * that can cross threads, the worker's code at hand), else one on the calling thread.
  */
-export function createSender (options: TransportOptions, transport: Transport, timeoutMs: number, ioThread: boolean): Sender {
+export function createSender (options: TransportOptions, transport: Transport, timeoutMs: number, ioThread: boolean, ackFile?: string): Sender {
   if (ioThread && options.dispatcher === undefined && workerEntry() !== undefined) {
     try {
-      return new WorkerSender(options, timeoutMs)
+      return new WorkerSender(options, timeoutMs, ackFile)
     } catch {
       // Options the thread cannot receive (a function in tls, say): send from here.
     }
   }
-  return new InlineSender(transport, timeoutMs)
+  return new InlineSender(transport, timeoutMs, ackFile)
 }
 

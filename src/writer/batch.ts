@@ -7,6 +7,7 @@ import type { RequestBuilder } from '../codec/builder.js'
 import type { CacheEntry } from '../codec/label-cache.js'
 import type { BatchError } from '../errors.js'
 import type { Entry } from '../spool/spool.js'
+import type { Ack } from '../transport/attempt.js'
 
 /** A send() call's share of the batches: it settles when every sample of the call has. */
 export class Tracker {
@@ -38,6 +39,8 @@ export class Shard {
   attempting = 0
   /** A batch of this shard was not accepted and waits for its retry: nothing of it is on the wire. */
   waiting = false
+  /** Its last attempt was not accepted (until one is). */
+  failing = false
   constructor (index: number) {
     this.index = index
   }
@@ -82,6 +85,10 @@ export class Batch {
   /** Its first and last sample timestamps (ms), NaN without samples: kept in its spool record. */
   first = NaN
   last = NaN
+  /** With a spool: what the sender writes to the spool's ack file once the batch is accepted. */
+  ack: Ack | undefined
+  /** The sender wrote `ack`: the spool needs no entry in its log for it. */
+  acked = false
   /** Handed to the sender: it is being attempted, and is no longer dropped or expired in the queue. */
   handed = false
   constructor (req: RequestBuilder | undefined, shard: Shard, v2: boolean) {

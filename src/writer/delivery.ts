@@ -6,7 +6,7 @@
  * the one before it settled, so each series reaches the server in order.
  */
 import type { Outcome, Sender } from '../transport/attempt.js'
-import { holds, shortfall } from '../transport/attempt.js'
+import { accepted, holds, shortfall } from '../transport/attempt.js'
 import { TimeoutError } from '../errors.js'
 import type { FailureReason } from '../errors.js'
 import { LatencyHistogram } from '../stats.js'
@@ -42,12 +42,10 @@ export class Delivery {
   readonly #events: Events
   readonly #signal: AbortSignal
   /**
-   * With a spool: what is idle includes the spool, and a shard hands the sender one batch at a
-   * time, so that each acknowledgement is in the spool before the shard's next request goes
-   * (a crash resends at most one request per shard).
+   * With a spool: what is idle includes the spool. (The sender itself writes each accepted
+   * batch to the spool before the shard's next one goes: Carrier.ack.)
    */
-  feed: SpoolFeed | undefined
-  #depth = PIPELINE_DEPTH
+  readonly feed: SpoolFeed | undefined
 
   constructor (sender: Sender, shards: readonly Shard[], ledger: Ledger, protocol: Protocol, o: Resolved, events: Events, signal: AbortSignal, feed?: SpoolFeed) {
     this.#sender = sender
@@ -58,7 +56,6 @@ export class Delivery {
     this.#events = events
     this.#signal = signal
     this.feed = feed
-    if (feed !== undefined) this.#depth = 1
   }
 
   /** Requests on the wire: at most one per shard (an I/O thread queues the rest behind it). */
@@ -75,7 +72,7 @@ export class Delivery {
   pump (shard: Shard): void {
     if (this.#sender.pipelined) {
       // Hand over the shard's batches in order; the sender sends each after the one before.
-      while (shard.handed < shard.queue.length && shard.handed < this.#depth) {
+      while (shard.handed < shard.queue.length && shard.handed < PIPELINE_DEPTH) {
         const batch = shard.queue[shard.handed++]
         void this.#deliver(batch).catch((err: unknown) => this.#lost(batch, err)).then(() => {
           shard.queue.splice(shard.queue.indexOf(batch), 1)
@@ -158,6 +155,7 @@ export class Delivery {
         }
         held = holds(outcome, expect)
         batch.shard.waiting = held
+        batch.shard.failing = !accepted(outcome, expect)
         const ms = outcome.ms
         if (attempt === 1) started = Date.now() - ms
         if (outcome.kind === 'aborted' || (outcome.kind !== 'answer' && signal.aborted)) {
@@ -188,6 +186,7 @@ export class Delivery {
             continue
           }
           if (status !== undefined && status >= 200 && status < 300) {
+            batch.acked = outcome.acked === true
             this.#response(batch, status, attempt, ms)
             const short = batch.v2 ? shortfall(outcome.written, expect.floats, expect.histograms) : undefined
             if (short === undefined) ledger.succeed(batch)

@@ -41,12 +41,12 @@ export class Ledger {
   /** Called when the buffer is full: sends open batches if nothing else would make room. */
   unblock: () => void = () => {}
   /**
-   * With a spool: whether producers must wait (the spool is full), instead of the memory
-   * bounds (what waits on disk is not in memory); the batch that settled (done: acknowledged
+   * With a spool: whether producers must wait, given whether memory is full (see
+   * SpoolFeed#full); the batch that settled (done: acknowledged
    * or failed for good, or left in the spool at close); and the series of a batch read back
    * from it, which keeps no label entries.
    */
-  spool: { full: () => boolean, settled: (batch: Batch, how: 'ok' | 'failed' | 'left') => void, series: (batch: Batch) => FailedSeries[] } | undefined
+  spool: { full: (memory: boolean) => boolean, settled: (batch: Batch, how: 'ok' | 'failed' | 'left') => void, series: (batch: Batch) => FailedSeries[] } | undefined
   /** With a spool: requests close() or an abort left in it, for the next writer. */
   readonly left = { requests: 0, series: 0, samples: 0 }
 
@@ -61,8 +61,8 @@ export class Ledger {
 
   /** Whether producers must wait. */
   full (): boolean {
-    if (this.spool !== undefined) return this.spool.full()
-    return this.bufferedSamples >= this.#maxSamples || this.bufferedBytes >= this.#maxBytes
+    const memory = this.bufferedSamples >= this.#maxSamples || this.bufferedBytes >= this.#maxBytes
+    return this.spool === undefined ? memory : this.spool.full(memory)
   }
 
   /** Samples and bytes came into the buffer (negative: left it, or shrank). */

@@ -44,6 +44,8 @@ export interface SpoolStats {
   expired: { requests: number, samples: number }
   /** Damage found on disk (cut or skipped, never sent): records and bytes. */
   corrupt: { records: number, bytes: number }
+  /** Written by this writer: requests, and bytes on disk (record headers included). */
+  appended: { requests: number, bytes: number }
   /** fsyncs done. */
   syncs: number
 }
@@ -79,7 +81,7 @@ export class SpoolFeed {
   #emptied: Array<() => void> = []
 
   constructor (options: SpoolOptions, shards: readonly Shard[], ledger: Ledger, pool: BodyPool, o: Resolved, events: Events, pump: (shard: Shard) => void) {
-    this.spool = new Spool(options)
+    this.spool = new Spool(options, shards.length)
     this.#shards = shards
     this.#ledger = ledger
     this.#pool = pool
@@ -89,7 +91,7 @@ export class SpoolFeed {
     this.#era = shards.length
     this.spool.onSyncError = (err) => this.#warn(err.message)
     ledger.spool = {
-      full: () => this.spool.onFull === 'block' && this.spool.full(),
+      full: (memory) => this.#full(memory),
       settled: (batch, how) => this.#settled(batch, how),
       series: (batch) => this.#series(batch),
     }
@@ -107,6 +109,26 @@ export class SpoolFeed {
     this.#fill()
   }
 
+  /**
+   * Whether producers must wait. Always when the spool is full under onFull 'block'. Otherwise,
+   * for a full memory window only while sending keeps up (nothing waits on disk, no shard is
+   * failing): then the spool costs no reads, as a writer without one. While the backend fails
+   * or a backlog drains, batches go to disk and producers go on.
+   */
+  #full (memory: boolean): boolean {
+    if (this.spool.onFull === 'block' && this.spool.full()) return true
+    return memory && this.#keepingUp()
+  }
+
+  /** Nothing waits on disk to be loaded, and no shard is failing. */
+  #keepingUp (): boolean {
+    return this.spool.pending.requests <= this.#window.size && !this.#shards.some((s) => s.failing)
+  }
+
+  #sameEra (e: Entry): boolean {
+    return this.#window.size === 0 || e.h.shards === this.#era
+  }
+
   /** Nothing is pending in the spool (everything spooled is done). */
   idle (): boolean {
     return this.spool.pending.requests === 0 && this.#window.size === 0
@@ -120,6 +142,7 @@ export class SpoolFeed {
       this.#queue(batch)
       return
     }
+    const keepingUp = this.#keepingUp()
     let e: Entry
     try {
       e = this.spool.append({
@@ -134,7 +157,10 @@ export class SpoolFeed {
       return
     }
     batch.entry = e
-    if (this.#room(e) && this.spool.take(e)) {
+    batch.ack = this.spool.slot(batch.shard.index, e.id)
+    // While sending keeps up, producers wait for a full memory window (see #full), so a batch
+    // already counted in memory joins the window whatever its level.
+    if ((keepingUp ? this.#sameEra(e) : this.#room(e)) && this.spool.take(e)) {
       this.#era = e.h.shards
       this.#window.set(e.id, batch)
       this.#queue(batch)
@@ -179,7 +205,7 @@ export class SpoolFeed {
     const s = this.spool
     return {
       dir: s.dir, bytes: s.bytes, maxBytes: s.maxBytes, pending: { ...s.pending }, found: { ...s.found },
-      replayed: { ...this.replayed }, dropped: { ...this.dropped }, expired: { ...this.expired }, corrupt: { ...s.corrupt }, syncs: s.syncs,
+      replayed: { ...this.replayed }, dropped: { ...this.dropped }, expired: { ...this.expired }, corrupt: { ...s.corrupt }, appended: { ...s.appended }, syncs: s.syncs,
     }
   }
 
@@ -224,6 +250,7 @@ export class SpoolFeed {
         }
         const batch = Batch.fromSpool(e, body, shard)
         batch.pooled = pooled
+        batch.ack = this.spool.slot(shard.index, e.id)
         const trackers = this.#trackers.get(e.id)
         if (trackers !== undefined) batch.trackers = trackers
         this.#trackers.delete(e.id)
@@ -246,7 +273,7 @@ export class SpoolFeed {
     this.#window.delete(e.id)
     this.#trackers.delete(e.id)
     if (how !== 'left') {
-      this.spool.done(e)
+      this.spool.done(e, batch.acked)
       if (e.id < this.spool.firstNewId && how === 'ok') {
         this.replayed.requests++
         this.replayed.samples += batch.samples

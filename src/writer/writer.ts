@@ -110,7 +110,7 @@ export class RemoteWriter extends EventEmitter {
     const feed = o.spool === undefined ? undefined : new SpoolFeed(o.spool, this.#batcher.shards, this.#ledger, pool, o, events, (shard) => this.#delivery.pump(shard))
     this.#feed = feed
     if (feed !== undefined) this.#batcher.admit = (batch) => feed.admit(batch)
-    this.#sender = createSender(transport, this.#transport, o.timeout, opts.ioThread !== false)
+    this.#sender = createSender(transport, this.#transport, o.timeout, opts.ioThread !== false, feed?.spool.slotsPath)
     this.#delivery = new Delivery(this.#sender, this.#batcher.shards, this.#ledger, protocol, o, events, this.#abort.signal, feed)
     this.#call = new WriteCall(this.#enc, this.#batcher, this.#ledger, protocol, o)
     this.#ledger.unblock = () => this.#batcher.unblock()
@@ -237,11 +237,15 @@ export class RemoteWriter extends EventEmitter {
    * Sends every partly filled batch and resolves when nothing is waiting or in flight. With a
    * spool: resolves when everything written before it is on disk (fsynced, unless the spool's
    * sync is 'none'); it rejects with SpoolError when the disk failed, and then what was
-   * written is held in memory only.
+   * written is held in memory only. `{ acknowledged: true }` waits, with a spool too, until
+   * nothing is waiting or in flight (everything spooled, from earlier runs too, is settled).
    */
-  async flush (): Promise<void> {
+  async flush (options?: { acknowledged?: boolean }): Promise<void> {
     this.#batcher.sealAll()
-    if (this.#feed !== undefined) return await this.#feed.durable()
+    if (this.#feed !== undefined) {
+      await this.#feed.durable()
+      if (options?.acknowledged !== true) return
+    }
     if (this.#delivery.idle()) return
     await this.#ledger.waitForIdle()
   }
