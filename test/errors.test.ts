@@ -31,6 +31,7 @@ const samples: Record<ErrorCode, () => RemoteWriteError> = {
   ERR_PRW_LISTENER: () => new api.ListenerError('drain', new Error('x')),
   ERR_PRW_BATCH: () => new api.BatchError('x', { reason: 'http', attempts: 1, series: [], samples: 0 }),
   ERR_PRW_SEND: () => new api.SendError({ requests: 0, series: 0, samples: 0 }, { requests: 1, series: 1, samples: 1 }, []),
+  ERR_PRW_SPOOL: () => new api.SpoolError('x', '/tmp/spool'),
   ERR_PRW_LOST: () => new api.LostDataError({ requests: 0, series: 0, samples: 0, failed: { requests: 1, series: 1, samples: 1 }, errors: [] }),
 }
 

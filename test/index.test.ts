@@ -8,7 +8,7 @@ describe('the published API', () => {
     expect(Object.keys(api).sort()).toEqual([
       'AbortedError', 'BatchError', 'Codec', 'CoreTrapError', 'DECODE_LIMITS', 'DecodeError', 'ERRORS', 'InternalError', 'InvalidArgumentError',
       'IoError', 'IoThreadError', 'ListenerError', 'LostDataError', 'RemoteWriteError', 'RemoteWriter', 'STALE', 'STALE_NAN', 'SendError',
-      'SeriesHandle', 'SnappyError', 'TimeoutError', 'ValidationError', 'WriterClosedError', 'createCodec', 'decodeWriteRequest',
+      'SeriesHandle', 'SnappyError', 'SpoolError', 'TimeoutError', 'ValidationError', 'WriterClosedError', 'createCodec', 'decodeWriteRequest',
       'isStaleNaN', 'nativeHistogram', 'snappyCompress', 'snappyDecompress',
     ])
   })

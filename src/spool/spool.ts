@@ -20,79 +20,27 @@
  * next good header; both are reported (`warnings`, `corrupt`). A body is checked again when it
  * is read, so nothing damaged is ever sent.
  */
-import {
-  close, closeSync, fdatasync, fdatasyncSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync,
-  renameSync, unlinkSync, writeSync, writevSync,
-} from 'node:fs'
+import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, unlinkSync, writeSync, writevSync } from 'node:fs'
 import { join } from 'node:path'
 import { SpoolError } from '../errors.js'
+import { readAcks, readSlots, rewriteAcks, syncDir, writeSlots } from './ack-log.js'
 import { lockDir } from './lock.js'
-import { ACK_BYTES, HEADER_BYTES, MAGIC, bodyMatches, decodeAck, decodeHeader, decodeSlots, encodeAck, encodeHeader, encodeSlotsHeader } from './record.js'
+import { ACK_BYTES, HEADER_BYTES, bodyMatches, decodeHeader, encodeAck, encodeHeader } from './record.js'
 import type { RecordHeader, RecordInfo } from './record.js'
+import { Syncer } from './syncer.js'
+import type { Counts, SpoolOptions } from './types.js'
+import { SEGMENT_RE, Segment, markDamaged, scanSegment, segName } from './segment.js'
+import type { Damage, Entry } from './segment.js'
 
 export type { RecordHeader, RecordInfo } from './record.js'
+export type { Counts, SpoolOptions } from './types.js'
+export { Segment } from './segment.js'
+export type { Entry } from './segment.js'
 
-/** How a spool is used. */
-export interface SpoolOptions {
-  /** The directory (created if missing). One writer (one process) at a time. */
-  dir: string
-  /** Disk the spool may take, in bytes (segment files; at least 1 MiB). */
-  maxBytes: number
-  /** Requests spooled longer ago than this (ms) are dropped and reported ('expired'). Default: never. */
-  maxAge?: number
-  /**
-   * When data is fsynced. 'batch' (default): at least every second and at every flush().
-   * 'always': every request, before it is sent. 'none': never (flush() means written to the
-   * OS: it survives the process, not a power cut).
-   */
-  sync?: 'always' | 'batch' | 'none'
-  /**
-   * When the spool holds maxBytes: 'block' (default) makes producers wait, as a full memory
-   * buffer does; 'dropOldest' deletes the oldest requests, each reported failed ('spool-full').
-   */
-  onFull?: 'block' | 'dropOldest'
-  /** Bytes per segment file. Default maxBytes / 8, from 1 to 64 MiB. */
-  segmentBytes?: number
-}
 
-/** One segment file. */
-export class Segment {
-  readonly firstId: number
-  readonly path: string
-  fd: number
-  /** Bytes of whole records: where the next append goes. */
-  size = 0
-  /** Records not done yet. */
-  live = 0
-  /** Written since the last fsync. */
-  dirty = false
-  /** Newest record's `created`. */
-  newest = 0
-  /** Damaged ranges found when opening: [from, to) offsets the cursor jumps over. */
-  readonly skips: Array<[number, number]> = []
-  constructor (firstId: number, path: string, fd: number) {
-    this.firstId = firstId
-    this.path = path
-    this.fd = fd
-  }
-}
 
-/** A record not done yet: where it is and what it says. */
-export interface Entry {
-  readonly id: number
-  readonly seg: Segment
-  readonly offset: number
-  readonly h: RecordHeader
-}
-
-export interface Counts { requests: number, samples: number, bytes: number }
-
-const SEGMENT_RE = /^(\d{20})\.seg$/
-const segName = (id: number): string => `${String(id).padStart(20, '0')}.seg`
 const MiB = 1 << 20
 const SYNC_INTERVAL = 1000
-const MAGIC_BYTES = Buffer.alloc(4)
-MAGIC_BYTES.writeUInt32LE(MAGIC)
 
 export class Spool {
   readonly dir: string
@@ -108,13 +56,15 @@ export class Spool {
   /** What opening found from earlier runs. */
   readonly found: Counts = { requests: 0, samples: 0, bytes: 0 }
   /** Damage found: records skipped or cut, and bytes. */
-  readonly corrupt = { records: 0, bytes: 0 }
+  get corrupt (): { records: number, bytes: number } { return { records: this.#damage.records, bytes: this.#damage.bytes } }
+
   /** fsyncs done. */
-  syncs = 0
+  get syncs (): number { return this.#syncer.syncs }
   /** Appended by this run: requests, and bytes on disk (headers included). */
   readonly appended = { requests: 0, bytes: 0 }
   /** What opening had to say (damage cut or skipped, a stale lock taken over), for the writer to report. */
-  readonly warnings: string[] = []
+  readonly warnings: string[]
+  readonly #damage: Damage = { records: 0, bytes: 0, warnings: [] }
   /** The first id of this run: records below it were found on opening. */
   readonly firstNewId: number
   /** The shard file the senders write accepted requests to (see record.ts). */
@@ -125,19 +75,12 @@ export class Spool {
   /** Done ids the cursor has not passed (to skip them). */
   readonly #done = new Set<number>()
   #nextId: number
-  #acks: number
+  #acks = -1
   #acksBytes = 0
   #acksBase = 0
-  #acksDirty = false
   /** The shard file, open to fsync it (the senders write it). */
   #slots = -1
-  #slotsDirty = false
-  #dirDirty = false
-  #syncing: Promise<void> | undefined
-  #again: Promise<void> | undefined
-  /** File descriptors to close once the sync under way is over. */
-  #closeLater: number[] = []
-  #timer: NodeJS.Timeout | undefined
+  readonly #syncer: Syncer
   readonly #release: () => void
   readonly #ackBuf = new Uint8Array(ACK_BYTES)
   #closed = false
@@ -148,6 +91,8 @@ export class Spool {
   constructor (o: SpoolOptions, shards = 1) {
     this.dir = o.dir
     this.slotsPath = join(o.dir, 'shards')
+    this.#syncer = new Syncer(o.dir)
+    this.warnings = this.#damage.warnings
     this.maxBytes = o.maxBytes
     this.maxAge = o.maxAge ?? Infinity
     this.syncMode = o.sync ?? 'batch'
@@ -163,9 +108,9 @@ export class Spool {
     this.#release = lock.release
     try {
       if (lock.tookOver !== undefined) this.warnings.push(`spool ${dir}: took over the lock of process ${lock.tookOver}, which is gone`)
-      const done = this.#readAcks()
+      const done = readAcks(dir)
       // What the senders of the last run saw accepted: every request of a slot's shard up to its id.
-      const slots = this.#readSlots()
+      const slots = readSlots(this.slotsPath)
       const accepted = slots === undefined
         ? undefined
         : (h: RecordHeader): boolean => h.id <= slots[h.shard % slots.length]
@@ -173,8 +118,13 @@ export class Spool {
       for (const id of done) maxId = Math.max(maxId, id)
       const names = readdirSync(dir).filter((n) => SEGMENT_RE.test(n)).sort()
       for (const name of names) {
-        const seg = this.#scan(name, done, accepted)
-        maxId = Math.max(maxId, seg.maxId)
+        const { seg, scanned } = scanSegment(dir, name, done, accepted, this.#damage)
+        this.#segs.push(seg)
+        this.bytes += seg.size
+        this.pending.requests += scanned.live
+        this.pending.samples += scanned.samples
+        this.pending.bytes += scanned.bytes
+        maxId = Math.max(maxId, scanned.maxId)
       }
       this.#nextId = maxId + 1
       this.firstNewId = this.#nextId
@@ -185,9 +135,11 @@ export class Spool {
       for (const id of done) if (liveIds(id)) this.#done.add(id)
       this.#active = this.#create(this.#nextId)
       this.#cursor = { seg: this.#segs[0], offset: 0 }
-      this.#acks = this.#rewriteAcks(done)
+      this.#rewriteAcks(done)
       // The slots are in the log now (fsynced, unless sync is 'none'): a fresh shard file.
-      this.#writeSlots(shards)
+      if (this.syncMode !== 'none') syncDir(dir)
+      this.#slots = writeSlots(this.slotsPath, shards, this.syncMode !== 'none')
+      this.#syncer.dirDirty = true
       this.found.requests = this.pending.requests
       this.found.samples = this.pending.samples
       this.found.bytes = this.pending.bytes
@@ -197,12 +149,7 @@ export class Spool {
       if (err instanceof SpoolError) throw err
       throw new SpoolError(`cannot open spool ${dir}: ${(err as Error).message}`, dir, { cause: err })
     }
-    if (this.syncMode === 'batch') {
-      this.#timer = setInterval(() => {
-        if (this.#dirty()) this.sync().catch((err: SpoolError) => this.onSyncError(err))
-      }, SYNC_INTERVAL)
-      this.#timer.unref()
-    }
+    if (this.syncMode === 'batch') this.#syncer.every(SYNC_INTERVAL, (err) => this.onSyncError(err))
   }
 
   /** Whether producers must wait (onFull 'block' and the spool holds maxBytes). */
@@ -240,7 +187,7 @@ export class Spool {
     seg.size += n
     seg.live++
     seg.newest = Math.max(seg.newest, info.created)
-    seg.dirty = this.syncMode !== 'always'
+    if (this.syncMode !== 'always') this.#syncer.mark(seg.fd)
     this.bytes += n
     this.appended.requests++
     this.appended.bytes += n
@@ -282,7 +229,7 @@ export class Spool {
       const h = readSync(seg.fd, head, 0, HEADER_BYTES, c.offset) === HEADER_BYTES ? decodeHeader(head) : undefined
       if (h === undefined || c.offset + HEADER_BYTES + h.bodyBytes > seg.size) {
         // Changed under us since it was scanned: the rest of the segment is not trusted.
-        this.#damaged(seg, c.offset, seg.size, 'its header changed on disk since it was written')
+        markDamaged(seg, c.offset, seg.size, 'its header changed on disk since it was written', this.#damage)
         c.offset = seg.size
         continue
       }
@@ -313,8 +260,8 @@ export class Spool {
 
   /** Counts a record found damaged when it was read (it is also made done, by the caller). */
   damagedRecord (e: Entry): void {
-    this.corrupt.records++
-    this.corrupt.bytes += HEADER_BYTES + e.h.bodyBytes
+    this.#damage.records++
+    this.#damage.bytes += HEADER_BYTES + e.h.bodyBytes
   }
 
   /**
@@ -327,9 +274,9 @@ export class Spool {
     if (!slotted) {
       writeSync(this.#acks, encodeAck(e.id, this.#ackBuf))
       this.#acksBytes += ACK_BYTES
-      this.#acksDirty = true
-    } else {
-      this.#slotsDirty = true
+      this.#syncer.mark(this.#acks)
+    } else if (this.#slots >= 0) {
+      this.#syncer.mark(this.#slots)
     }
     seg.live--
     this.pending.requests--
@@ -338,7 +285,7 @@ export class Spool {
     const c = this.#cursor
     if (seg.firstId > c.seg.firstId || (seg === c.seg && e.offset >= c.offset)) this.#done.add(e.id)
     if (seg.live === 0 && seg !== this.#active) this.#delete(seg)
-    if (this.#acksBytes > 2 * this.#acksBase + MiB) this.#acks = this.#rewriteAcks()
+    if (this.#acksBytes > 2 * this.#acksBase + MiB) this.#rewriteAcks()
   }
 
   /** What a sender writes in the shard file when the request `id` of `shard` is accepted. */
@@ -382,65 +329,22 @@ export class Spool {
   }
 
   /**
-   * fsyncs what was written since the last one (segments, the acknowledgement log, the
-   * directory), off the main thread. Calls made while one runs share the next. Rejects with
-   * SpoolError when the disk fails.
+   * fsyncs what was written since the last one (segments, the acknowledgement log, the shard
+   * file, the directory), off the main thread. Calls made while one runs share the next.
+   * Rejects with SpoolError when the disk fails.
    */
   sync (): Promise<void> {
     if (this.#closed || this.syncMode === 'none') return Promise.resolve()
-    if (this.#syncing !== undefined) {
-      this.#again ??= this.#syncing.then(() => {
-        this.#again = undefined
-        return this.sync()
-      }, () => {
-        this.#again = undefined
-        return this.sync()
-      })
-      return this.#again
-    }
-    const fds = this.#segs.filter((s) => s.dirty && s.fd >= 0).map((s) => s.fd)
-    for (const s of this.#segs) s.dirty = false
-    if (this.#acksDirty) fds.push(this.#acks)
-    this.#acksDirty = false
-    if (this.#slotsDirty && this.#slots >= 0) fds.push(this.#slots)
-    this.#slotsDirty = false
-    const dir = this.#dirDirty
-    this.#dirDirty = false
-    const one = (fd: number, data: boolean): Promise<void> => new Promise((resolve, reject) => {
-      (data ? fdatasync : fsync)(fd, (err) => (err ? reject(err) : resolve()))
-    })
-    const run = async (): Promise<void> => {
-      const jobs = fds.map((fd) => one(fd, true))
-      let dirFd = -1
-      if (dir) {
-        dirFd = openSync(this.dir, 'r')
-        jobs.push(one(dirFd, false))
-      }
-      try {
-        await Promise.all(jobs)
-        this.syncs++
-      } catch (err) {
-        throw new SpoolError(`cannot fsync spool ${this.dir}: ${(err as Error).message}`, this.dir, { cause: err })
-      } finally {
-        if (dirFd >= 0) closeSync(dirFd)
-      }
-    }
-    this.#syncing = run().finally(() => {
-      this.#syncing = undefined
-      for (const fd of this.#closeLater) close(fd, () => {})
-      this.#closeLater = []
-    })
-    return this.#syncing
+    return this.#syncer.sync()
   }
 
   /** Syncs (unless 'none'), closes every file and releases the lock. Idempotent. */
   async close (): Promise<void> {
     if (this.#closed) return
-    if (this.#timer !== undefined) clearInterval(this.#timer)
     try {
       await this.sync()
-      await this.#syncing
     } finally {
+      await this.#syncer.stop()
       // Everything done: the directory is left with no segment to open next time.
       if (this.#active.live === 0) {
         try {
@@ -455,10 +359,6 @@ export class Spool {
 
   #checkOpen (): void {
     if (this.#closed) throw new SpoolError(`spool ${this.dir} is closed`, this.dir)
-  }
-
-  #dirty (): boolean {
-    return this.#acksDirty || this.#slotsDirty || this.#dirDirty || this.#segs.some((s) => s.dirty)
   }
 
   #isDone (seg: Segment, id: number, offset: number): boolean {
@@ -490,7 +390,7 @@ export class Spool {
     const path = join(this.dir, segName(firstId))
     const seg = new Segment(firstId, path, openSync(path, 'w+', 0o644))
     this.#segs.push(seg)
-    this.#dirDirty = true
+    this.#syncer.dirDirty = true
     return seg
   }
 
@@ -512,184 +412,23 @@ export class Spool {
     }
     unlinkSync(seg.path)
     // Closing the last descriptor of an unlinked file frees its pages: off the main thread.
-    if (this.#syncing !== undefined) this.#closeLater.push(seg.fd)
-    else close(seg.fd, () => {})
+    this.#syncer.release(seg.fd)
     seg.fd = -1
     this.bytes -= seg.size
-    this.#dirDirty = true
+    this.#syncer.dirDirty = true
     const next = this.#segs[i]?.firstId ?? Infinity
     for (const id of this.#done) if (id >= seg.firstId && id < next) this.#done.delete(id)
   }
 
-  /** Reads a segment at opening: its records, damage cut off at the end or skipped in the middle. */
-  #scan (name: string, done: Set<number>, accepted: ((h: RecordHeader) => boolean) | undefined): { maxId: number } {
-    const path = join(this.dir, name)
-    const fd = openSync(path, 'r+')
-    const seg = new Segment(Number(SEGMENT_RE.exec(name)?.[1]), path, fd)
-    this.#segs.push(seg)
-    const size = fstatSync(fd).size
-    const head = new Uint8Array(HEADER_BYTES)
-    let at = 0
-    let maxId = 0
-    while (at < size) {
-      const h = readSync(fd, head, 0, HEADER_BYTES, at) === HEADER_BYTES ? decodeHeader(head) : undefined
-      const end = h === undefined ? -1 : at + HEADER_BYTES + h.bodyBytes
-      let good = h !== undefined && end <= size
-      if (good && end === size) {
-        // The last record: a torn append can leave a whole header with a partial body.
-        const body = Buffer.allocUnsafe((h as RecordHeader).bodyBytes)
-        good = readSync(fd, body, 0, body.length, at + HEADER_BYTES) === body.length && bodyMatches(h as RecordHeader, body)
-      }
-      if (!good) {
-        const next = this.#findHeader(fd, at + 1, size)
-        if (next < 0) {
-          ftruncateSync(fd, at)
-          this.corrupt.records++
-          this.corrupt.bytes += size - at
-          this.warnings.push(`spool ${this.dir}: cut ${size - at} bytes of a torn or damaged record at the end of ${name} (a write cut short, e.g. by a power cut); what came before is kept`)
-          break
-        }
-        this.#damaged(seg, at, next, 'a damaged header')
-        at = next
-        continue
-      }
-      const hh = h as RecordHeader
-      maxId = Math.max(maxId, hh.id)
-      seg.newest = Math.max(seg.newest, hh.created)
-      if (!done.has(hh.id) && accepted?.(hh) === true) done.add(hh.id)
-      if (!done.has(hh.id)) {
-        seg.live++
-        this.pending.requests++
-        this.pending.samples += hh.samples
-        this.pending.bytes += end - at
-      }
-      at = end
-    }
-    seg.size = Math.min(at, size)
-    this.bytes += seg.size
-    return { maxId }
-  }
-
-  /** Records damage from `from` to `to` in a segment: skipped, counted, reported. */
-  #damaged (seg: Segment, from: number, to: number, why: string): void {
-    seg.skips.push([from, to])
-    this.corrupt.records++
-    this.corrupt.bytes += to - from
-    this.warnings.push(`spool ${this.dir}: skipped ${to - from} damaged bytes at offset ${from} of ${seg.path} (${why}); they are not sent`)
-  }
-
-  /** The offset of the next good header in [from, size) whose record fits, or -1. */
-  #findHeader (fd: number, from: number, size: number): number {
-    const CHUNK = MiB
-    const buf = Buffer.allocUnsafe(CHUNK + HEADER_BYTES)
-    for (let base = from; base < size; base += CHUNK) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, size - base), base)
-      for (let i = buf.indexOf(MAGIC_BYTES); i >= 0 && i < Math.min(n, CHUNK); i = buf.indexOf(MAGIC_BYTES, i + 1)) {
-        if (i + HEADER_BYTES > n) break
-        const h = decodeHeader(buf.subarray(i, i + HEADER_BYTES))
-        if (h !== undefined && base + i + HEADER_BYTES + h.bodyBytes <= size) return base + i
-      }
-    }
-    return -1
-  }
-
-  /** The ids in the acknowledgement log (a torn last entry is ignored). */
-  #readAcks (): Set<number> {
-    const done = new Set<number>()
-    let buf: Buffer
-    try {
-      const fd = openSync(join(this.dir, 'acks'), 'r')
-      try {
-        buf = Buffer.allocUnsafe(fstatSync(fd).size)
-        readSync(fd, buf, 0, buf.length, 0)
-      } finally {
-        closeSync(fd)
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return done
-      throw err
-    }
-    for (let at = 0; at + ACK_BYTES <= buf.length; at += ACK_BYTES) {
-      const id = decodeAck(buf, at)
-      if (id !== undefined) done.add(id)
-    }
-    return done
-  }
-
-  /**
-   * Writes a new acknowledgement log of the done ids still in live segments (the ones the
-   * cursor passed too), replacing the old one atomically; returns its descriptor, for appending.
-   */
-  #rewriteAcks (more?: Set<number>): number {
-    const old = this.#acks as number | undefined
-    const keep: number[] = []
-    const ids = this.#readAcks()
-    for (const id of more ?? []) ids.add(id)
-    for (const id of ids) if (this.#segOf(id) !== undefined) keep.push(id)
-    const buf = new Uint8Array(keep.length * ACK_BYTES)
-    keep.forEach((id, i) => encodeAck(id, buf.subarray(i * ACK_BYTES, (i + 1) * ACK_BYTES)))
-    const tmp = join(this.dir, 'acks.tmp')
-    const fd = openSync(tmp, 'w', 0o644)
-    try {
-      writeSync(fd, buf)
-      if (this.syncMode !== 'none') fdatasyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, join(this.dir, 'acks'))
-    this.#dirDirty = true
-    if (more !== undefined && this.syncMode !== 'none') this.#syncDir()
-    if (old !== undefined) {
-      if (this.#syncing !== undefined) this.#closeLater.push(old)
-      else closeSync(old)
-    }
-    this.#acksBytes = buf.length
-    this.#acksBase = buf.length
-    return openSync(join(this.dir, 'acks'), 'a')
-  }
-
-  #syncDir (): void {
-    const fd = openSync(this.dir, 'r')
-    try {
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-  }
-
-  /** The last run's shard file: the last accepted id per shard, or undefined when there is none. */
-  #readSlots (): number[] | undefined {
-    try {
-      const fd = openSync(this.slotsPath, 'r')
-      try {
-        const buf = Buffer.alloc(Math.min(fstatSync(fd).size, ACK_BYTES * 2048))
-        readSync(fd, buf, 0, buf.length, 0)
-        const slots = decodeSlots(buf)
-        return slots === undefined || slots.length === 0 ? undefined : slots
-      } finally {
-        closeSync(fd)
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw err
-    }
-  }
-
-  /** A fresh shard file for `shards` shards, replacing the last one atomically. */
-  #writeSlots (shards: number): void {
-    const buf = new Uint8Array(ACK_BYTES * (1 + shards))
-    buf.set(encodeSlotsHeader(shards))
-    const tmp = `${this.slotsPath}.tmp`
-    const fd = openSync(tmp, 'w', 0o644)
-    try {
-      writeSync(fd, buf)
-      if (this.syncMode !== 'none') fdatasyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, this.slotsPath)
-    this.#dirDirty = true
-    this.#slots = openSync(this.slotsPath, 'r')
+  /** A new acknowledgement log of the done ids still in live segments (and `more`), replacing the old. */
+  #rewriteAcks (more?: Set<number>): void {
+    const old = this.#acks
+    const { fd, bytes } = rewriteAcks(this.dir, (id) => this.#segOf(id) !== undefined, this.syncMode !== 'none', more)
+    this.#syncer.dirDirty = true
+    if (old >= 0) this.#syncer.release(old)
+    this.#acks = fd
+    this.#acksBytes = bytes
+    this.#acksBase = bytes
   }
 
   #closeAll (): void {
@@ -699,10 +438,8 @@ export class Spool {
       if (s.fd >= 0) closeSync(s.fd)
       s.fd = -1
     }
-    const acks = this.#acks as number | undefined
-    if (acks !== undefined) closeSync(acks)
-    for (const fd of this.#closeLater) closeSync(fd)
-    this.#closeLater = []
+    if (this.#acks >= 0) closeSync(this.#acks)
+    this.#acks = -1
   }
 }
 
