@@ -11,6 +11,7 @@ import { runDemo } from './commands/demo.js'
 import { runLoad } from './commands/loadgen.js'
 import { renderHtml } from './commands/report-html.js'
 import { parseDecodeLimits, startReceiver } from './commands/receiver.js'
+import { relayCommand } from './commands/relay-cli.js'
 import { safeUrl } from './redact.js'
 import { VERSION } from './version.js'
 import { SEND_OPTIONS, SEND_USAGE, int, num, sendOptions } from './commands/send-options.js'
@@ -27,6 +28,8 @@ commands:
   backfill   send files (JSON lines, Prometheus text, OpenMetrics, CSV; gzip too) in constant memory
   bench      load-test a remote-write backend: open-loop rate, churn, live status, JSON/HTML report
   receive    run a remote-write receiver that checks, counts and optionally injects faults
+  relay      receive remote write from devices and forward it upstream through a durable
+             on-disk spool: nothing acknowledged to a device is lost to a crash or an outage
 
 run 'prw <command> --help' for a command's options.`
 
@@ -106,6 +109,7 @@ async function main (argv: string[]): Promise<number> {
   if (command === 'backfill') return backfillCommand(rest)
   if (command === 'bench') return benchCommand(rest)
   if (command === 'receive') return receive(rest)
+  if (command === 'relay') return relayCommand(rest)
   console.error(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`)
   return 2
 }

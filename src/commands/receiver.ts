@@ -53,6 +53,14 @@ export interface ReceiverOptions extends FaultOptions {
   decodeLimits?: Omit<DecodeOptions, 'bigint' | 'strict' | 'counts'>
   /** Called with every accepted request's series. */
   onItems?: (items: DecodedItem[]) => void
+  /**
+   * Takes every request that passed the checks before it is answered (the relay): the answer
+   * waits for it. When it rejects, the request is not accepted: answered with the error's
+   * `status` (400 for a ValidationError, else 503) and `retryAfter` seconds, if it has them.
+   */
+  forward?: (items: DecodedItem[], counts: { samples: number, histograms: number, exemplars: number }) => Promise<void>
+  /** Answers to GET, by path (e.g. `/metrics`): a body and its content type. */
+  get?: Record<string, () => { type: string, body: string }>
 }
 
 /** What a receiver has seen. */
@@ -115,7 +123,7 @@ const V2_TYPE = 'application/x-protobuf;proto=io.prometheus.write.v2.Request'
 export async function startReceiver (options: ReceiverOptions = {}): Promise<Receiver> {
   const {
     port = 0, host = '127.0.0.1', maxBodyBytes = 32 << 20, maxDecodedBytes = 32 << 20, failRate = 0, status = 503, retryAfter,
-    latency = 0, resetRate = 0, dropRequest, seed = 1, onItems, decodeLimits = {},
+    latency = 0, resetRate = 0, dropRequest, seed = 1, onItems, decodeLimits = {}, forward, get,
   } = options
   const codec = await createCodec({ seriesCacheBytes: 0, maxDecodedBytes })
   // Only the limits: strict, counts and bigint are the receiver's to set.
@@ -193,19 +201,44 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
       'x-prometheus-remote-write-exemplars-written': String(exemplars),
     }
     if (dropRequest !== undefined && stats.accepted === dropRequest) return answer(res, 204, '', written)
+    if (forward !== undefined) {
+      stats.accepted--
+      forward(items, { samples, histograms, exemplars }).then(() => {
+        stats.accepted++
+        count(items, body.length, histograms, exemplars)
+        answer(res, 204, '', written)
+      }, (err: { status?: unknown, retryAfter?: unknown, name?: unknown, message?: unknown }) => {
+        const code = typeof err?.status === 'number' ? err.status : err?.name === 'ValidationError' ? 400 : 503
+        const headers: Record<string, string> = typeof err?.retryAfter === 'number' ? { 'retry-after': String(err.retryAfter) } : {}
+        answer(res, code, String(err?.message ?? err), headers)
+      })
+      return
+    }
+    count(items, body.length, histograms, exemplars)
+    answer(res, 204, '', written)
+  }
+
+  const count = (items: DecodedItem[], bytes: number, histograms: number, exemplars: number): void => {
     for (const it of items) {
       stats.series++
       stats.samples += it.values.length
       stats.checksum = addSamples(stats.checksum, labelsHash(it.metric), it.values, it.timestamps)
     }
-    stats.bytes += body.length
+    stats.bytes += bytes
     stats.histograms += histograms
     stats.exemplars += exemplars
     onItems?.(items)
-    answer(res, 204, '', written)
   }
 
   const server: Server = createServer((req, res) => {
+    const page = req.method === 'GET' ? get?.[(req.url ?? '').split('?')[0]] : undefined
+    if (page !== undefined) {
+      req.resume()
+      const { type, body } = page()
+      res.writeHead(200, { 'content-type': type })
+      res.end(body)
+      return
+    }
     stats.requests++
     if (req.method !== 'POST') {
       req.resume()

@@ -1,0 +1,96 @@
+/**
+ * `prw relay`: its flags, read into a relay (relay.ts), and its life on the command line:
+ * rates every 5 s, and on SIGINT or SIGTERM a close that leaves in the spool what upstream has
+ * not acknowledged by --close-timeout.
+ */
+import { parseArgs } from 'node:util'
+import { safeUrl } from '../redact.js'
+import type { WriterSummary } from '../index.js'
+import { parseDecodeLimits } from './receiver.js'
+import { startRelay } from './relay.js'
+import { SEND_OPTIONS, SEND_USAGE, int, num, sendOptions } from './send-options.js'
+
+export const RELAY_USAGE = `usage: prw relay --url UPSTREAM --spool DIR [options]
+
+  --listen HOST:PORT       where devices send (default 127.0.0.1:9201); metrics on GET /metrics
+  --spool DIR              the spool directory (one relay per directory)
+  --max-spool-bytes N      disk the spool may take (default 1073741824, at least 1048576)
+  --max-age S              drop (and report) what waited longer than S seconds (default: never)
+  --sync always|batch|none fsync policy (default batch: at least every second, and before a
+                           device is answered)
+  --on-full block|drop-oldest  when the spool is full: answer devices 503 with Retry-After
+                           (default), or drop the oldest requests, each reported
+  --limit NAME=N           a decode limit for device requests, as prw receive --limit
+
+A device is answered 204 only once what it sent is in the spool on disk. On SIGINT or
+SIGTERM the relay stops receiving and waits --close-timeout (default 5000) ms for the
+upstream; what is not acknowledged by then stays in the spool for the next start.
+
+${SEND_USAGE}`
+
+/** Runs `prw relay` until SIGINT or SIGTERM; the exit status. */
+export async function relayCommand (args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...SEND_OPTIONS,
+      help: { type: 'boolean', short: 'h' },
+      listen: { type: 'string' },
+      spool: { type: 'string' },
+      'max-spool-bytes': { type: 'string' },
+      'max-age': { type: 'string' },
+      sync: { type: 'string' },
+      'on-full': { type: 'string' },
+      limit: { type: 'string', multiple: true },
+    },
+  })
+  if (values.help) {
+    console.log(RELAY_USAGE)
+    return 0
+  }
+  const { url, writer } = sendOptions(values)
+  if (url === undefined) throw new Error('relay needs --url UPSTREAM (or PROMETHEUS_REMOTE_WRITE_URL)')
+  if (values.spool === undefined) throw new Error('relay needs --spool DIR: where what devices send is kept until upstream acknowledges it')
+  const listen = /^(.*):(\d+)$/.exec(values.listen ?? '127.0.0.1:9201')
+  if (listen === null) throw new Error(`--listen must be HOST:PORT, got ${JSON.stringify(values.listen)}`)
+  const sync = values.sync ?? 'batch'
+  if (sync !== 'always' && sync !== 'batch' && sync !== 'none') throw new Error('--sync must be always, batch or none')
+  const onFull = values['on-full'] ?? 'block'
+  if (onFull !== 'block' && onFull !== 'drop-oldest') throw new Error('--on-full must be block or drop-oldest')
+  const maxAge = values['max-age'] === undefined ? undefined : num(values['max-age'], 0) * 1000
+  const closeTimeout = writer.closeTimeout ?? 5000
+  const relay = await startRelay({
+    host: listen[1].replace(/^\[(.*)\]$/, '$1'),
+    port: int(listen[2], 9201),
+    url,
+    writer: { ...writer, closeTimeout: undefined },
+    spool: { dir: values.spool, maxBytes: int(values['max-spool-bytes'], 1 << 30), maxAge, sync, onFull: onFull === 'drop-oldest' ? 'dropOldest' : 'block' },
+    decodeLimits: parseDecodeLimits(values.limit ?? []),
+    onError: (err) => console.error(`upstream: ${err.message}`),
+    onWarning: (err) => console.error(`spool: ${err.message}`),
+  })
+  console.log(`relaying ${relay.url} to ${safeUrl(url)} through the spool ${values.spool}; metrics on GET /metrics`)
+  let last = relay.stats()
+  const timer = setInterval(() => {
+    const s = relay.stats()
+    const rejected = Object.values(s.rejected).reduce((a, b) => a + b, 0) - Object.values(last.rejected).reduce((a, b) => a + b, 0)
+    console.log(`received +${s.received.samples - last.received.samples}/5s, forwarded +${s.forwarded.samples - last.forwarded.samples}/5s` +
+      `${rejected > 0 ? `, ${rejected} device requests refused` : ''}; spool ${(s.spool.bytes / 1e6).toFixed(1)} MB, ${s.spool.pendingSamples} samples waiting`)
+    last = s
+  }, 5000)
+  timer.unref()
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  clearInterval(timer)
+  const summary = await relay.close(closeTimeout).catch((err: { summary?: WriterSummary }) => {
+    if (err.summary === undefined) throw err
+    return err.summary
+  })
+  const s = relay.stats()
+  console.log(`received ${s.received.samples} samples, forwarded ${summary.samples}; ${summary.failed.samples} failed` +
+    `${summary.left !== undefined && summary.left.samples > 0 ? `; ${summary.left.samples} samples left in the spool for the next start` : ''}`)
+  return summary.failed.samples > 0 ? 1 : 0
+}
+
