@@ -155,7 +155,13 @@ export class Delivery {
         }
         held = holds(outcome, expect)
         batch.shard.waiting = held
-        batch.shard.failing = !accepted(outcome, expect)
+        const failing = !accepted(outcome, expect)
+        // With a spool, producers held by a full memory window go on once a shard fails.
+        if (failing && !batch.shard.failing && this.feed !== undefined) {
+          batch.shard.failing = true
+          this.#ledger.wake()
+        }
+        batch.shard.failing = failing
         const ms = outcome.ms
         if (attempt === 1) started = Date.now() - ms
         if (outcome.kind === 'aborted' || (outcome.kind !== 'answer' && signal.aborted)) {

@@ -165,12 +165,21 @@ export class Ledger {
   /** Returns a settled batch's share of the buffer and wakes producers. */
   #release (batch: Batch, how: 'ok' | 'failed' | 'left'): void {
     batch.settled = true
-    this.spool?.settled(batch, how)
     this.bufferedSamples -= batch.samples
     this.bufferedBytes -= batch.bytes
     batch.body = undefined
     if (batch.pooled !== undefined) this.#pool.give(batch.pooled)
     batch.pooled = undefined
+    this.spool?.settled(batch, how)
+    this.wake()
+  }
+
+  /**
+   * Producers waiting for room go on if there is room now ('drain' follows); if not, the open
+   * batches are sent when nothing else would make room. Called when a batch settled, and (with
+   * a spool) when a shard starts failing: producers then go on, writing to disk.
+   */
+  wake (): void {
     if (this.full()) this.unblock()
     if (!this.full()) {
       const waiters = this.#waiters

@@ -354,7 +354,11 @@ export class RemoteWriter extends EventEmitter {
   }
 
   #onAbort (): void {
-    this.#feed?.stop()
+    if (this.#feed !== undefined) {
+      // With a spool, open batches are spooled first: left there for the next writer, not lost.
+      this.#batcher.sealAll()
+      this.#feed.stop()
+    }
     this.#sender.abort(this.#abort.signal.reason)
     // Batches still open or queued fail as 'aborted' once their shard gets to them.
     this.#batcher.sealAll()
