@@ -6,12 +6,14 @@
 //          `R q` (reserved) to the progress file, so a later attempt can start past anything
 //          that may be in the spool; after every `flushEvery` chunks it awaits flush() (durable
 //          on disk) and appends `D q`: every sample up to q must reach the receiver one day.
+//          It says `ready` once the writer is open and `sending` at its first answer.
 //  drain   opens the spool, writes nothing, close() with no timeout (replays what is there),
 //          prints the summary and the spool's stats as JSON.
-//          It says `ready` once the writer is open and `sending` at its first answer.
-//  outage  writes `series` x `samples` samples while the receiver is down, sampling its RSS;
-//          prints the RSS figures, waits for `go` on stdin (the parent starts the receiver),
-//          then flush({ acknowledged: true }) and close(), and prints the stats.
+//  outage  writes `series` x `samples` samples (values: outageValue below) while the receiver
+//          is down, the first 3 chunks at once, then the rest sampling its memory from the
+//          first refused attempt on; prints the figures (`written`), waits for a line on stdin
+//          (the parent starts the receiver), then flush({ acknowledged: true }) and close(),
+//          and prints the stats (`done`).
 //
 // Lines on stdout are `<tag> <json>`; the parent parses them. Nothing here asserts: the parent does.
 import { fsyncSync, openSync, writeSync } from 'node:fs'
@@ -28,6 +30,8 @@ export interface ChildConfig {
   start?: number
   chunk?: number
   flushEvery?: number
+  /** The spool's segmentBytes (default: its own). */
+  segmentBytes?: number
   /** crash: ms to wait after each chunk (the producer's pace; 0: as fast as it can). */
   pace?: number
   /** crash and outage: how many series. */
@@ -36,8 +40,8 @@ export interface ChildConfig {
   samples?: number
 }
 
-export const T0 = 1_700_000_000_000
-export const CONCURRENCY = 4
+const T0 = 1_700_000_000_000
+const CONCURRENCY = 4
 const MiB = 1 << 20
 
 const config = JSON.parse(process.argv[2]) as ChildConfig
@@ -56,7 +60,7 @@ const writer = new RemoteWriter({
   concurrency: CONCURRENCY,
   minBackoff: 5,
   maxBackoff: config.mode === 'outage' ? 100 : 50,
-  spool: { dir: config.dir, maxBytes: 256 * MiB, sync: 'batch' },
+  spool: { dir: config.dir, maxBytes: 256 * MiB, sync: 'batch', ...(config.segmentBytes === undefined ? {} : { segmentBytes: config.segmentBytes }) },
 })
 writer.on('warning', (err: Error) => say('warning', { message: err.message }))
 writer.on('error', (err: Error) => say('error', { message: err.message }))
@@ -102,23 +106,50 @@ if (config.mode === 'drain') {
   const N = config.samples as number
   const K = 100
   let peak = 0
+  let phase = 'writing'
+  /** Per phase, the peak of each figure of process.memoryUsage(), and of the samples the writer buffers in memory. */
+  const peaks: Record<string, Record<string, number>> = {}
   const sample = (): void => {
-    peak = Math.max(peak, process.memoryUsage().rss)
+    const m = process.memoryUsage() as unknown as Record<string, number>
+    peak = Math.max(peak, m.rss)
+    const p = (peaks[phase] ??= {})
+    for (const k of ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers']) p[k] = Math.max(p[k] ?? 0, m[k])
+    p.buffered = Math.max(p.buffered ?? 0, writer.stats().buffered.samples)
   }
-  const timer = setInterval(sample, 5)
-  global.gc?.()
-  const baseline = process.memoryUsage().rss
   const handles: SeriesHandle[] = Array.from({ length: S }, (_, s) => writer.series(labels(s)))
-  const values = new Float64Array(K)
+  const values = handles.map(() => new Float64Array(K))
   const timestamps = new Float64Array(K)
-  const items: Item[] = handles.map((h) => ({ series: h, values, timestamps }))
+  const items: Item[] = handles.map((h, s) => ({ series: h, values: values[s], timestamps }))
+  const fill = (q: number): void => {
+    for (let i = 0; i < K; i++) timestamps[i] = T0 + (q + i) * 1000
+    for (let s = 0; s < S; s++) {
+      const v = values[s]
+      for (let i = 0; i < K; i++) v[i] = outageValue(s, q + i)
+    }
+  }
+  const refused = new Promise((resolve) => writer.once('response', resolve))
   const began = Date.now()
   let waits = 0
-  for (let q = 0; q < N; q += K) {
-    for (let i = 0; i < K; i++) {
-      values[i] = q + i
-      timestamps[i] = T0 + (q + i) * 1000
+  // The first chunks at once, before any attempt could fail (the I/O thread is still
+  // starting): 150,000 samples fill the memory window while the writer still counts as keeping
+  // up, and the producer waits for room. Once the first attempt is refused it must go on,
+  // writing to disk (it once waited forever for an acknowledgement that could not come).
+  const FIRST = 3 * K
+  for (let q = 0; q < FIRST; q += K) {
+    fill(q)
+    if (!writer.write(items)) {
+      waits++
+      await writer.ready()
     }
+  }
+  // The baseline: the first attempt refused (the I/O thread is up), garbage collected.
+  await refused
+  global.gc?.()
+  const baseline = process.memoryUsage().rss
+  const base = process.memoryUsage()
+  const timer = setInterval(sample, 5)
+  for (let q = FIRST; q < N; q += K) {
+    fill(q)
     if (!writer.write(items)) {
       waits++
       await writer.ready()
@@ -129,15 +160,29 @@ if (config.mode === 'drain') {
   }
   await writer.flush()
   sample()
-  clearInterval(timer)
   const st = writer.stats()
-  say('written', { baseline, peak, ms: Date.now() - began, waits, spool: st.spool, sent: st.sent, buffered: st.buffered, retried: st.retried })
+  say('written', { baseline, base, peak, peaks, ms: Date.now() - began, waits, spool: st.spool, sent: st.sent, buffered: st.buffered, retried: st.retried })
   // The parent starts the receiver, then says go.
   await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()))
   process.stdin.destroy()
+  phase = 'draining'
   const t = Date.now()
   await writer.flush({ acknowledged: true })
   const acked = Date.now() - t
   const summary = await writer.close()
-  say('done', { acked, summary: { ...summary, errors: summary.errors.map((e) => e.message) }, stats: writer.stats() })
+  sample()
+  clearInterval(timer)
+  say('done', { acked, peaks, summary: { ...summary, errors: summary.errors.map((e) => e.message) }, stats: writer.stats() })
+}
+
+/**
+ * Sample q of series s in the outage run: q plus a fraction from a hash of (s, q), so that
+ * bodies do not compress to nearly nothing (what waits is about 12 bytes a sample on disk) and
+ * floor(value) is q. The test computes the same values.
+ */
+function outageValue (s: number, q: number): number {
+  let h = Math.imul(s + 1, 0x9e3779b1) ^ Math.imul(q + 1, 0x85ebca77)
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d)
+  h = Math.imul(h ^ (h >>> 12), 0x297a2d39)
+  return q + ((h ^ (h >>> 15)) >>> 0) / 4294967296
 }
