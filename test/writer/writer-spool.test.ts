@@ -14,7 +14,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { BatchError, InvalidArgumentError, LostDataError, RemoteWriter, SpoolError } from '../../src/index.js'
 import type { Item, RemoteWriterOptions, SpoolOptions, WriterSummary } from '../../src/index.js'
 import { HEADER_BYTES } from '../../src/spool/record.js'
-import { accepted, decodeBody, startReceiver } from '../support/fake-server.js'
+import { accepted, decodeBody, gate, startReceiver } from '../support/fake-server.js'
 import type { CapturedRequest, Handler, Receiver, ReceivedSeries } from '../support/fake-server.js'
 import { bitsOf, rng, thrown } from '../support/helpers.js'
 
@@ -57,8 +57,15 @@ async function receiver (handler?: Handler): Promise<Receiver> {
 function writer (opts: RemoteWriterOptions): RemoteWriter {
   const w = new RemoteWriter(opts)
   w.on('warning', () => {}) // tests that care listen themselves; none go to the process
-  cleanup.push(() => w.close({ timeout: 0 }).catch(() => {}))
+  cleanup.push(() => bounded(w.close({ timeout: 0 })))
   return w
+}
+
+/** Waits for a promise at most a few seconds, ignoring its outcome (cleanup must not hang). */
+async function bounded (p: Promise<unknown>, ms = 3000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([p.catch(() => {}), new Promise((resolve) => { timer = setTimeout(resolve, ms) })])
+  clearTimeout(timer)
 }
 
 const segments = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith('.seg')).sort()
@@ -171,24 +178,23 @@ async function spoolDuringOutage (dir: string, chunks: Item[][], opts: Partial<R
 
 describe('spool options', () => {
   const url = 'http://127.0.0.1:9/api/v1/write'
-  const cases: Array<[string, unknown, string]> = [
-    ['missing maxBytes', { dir: '/tmp/x' }, 'spool.maxBytes'],
-    ['maxBytes below 1 MiB', { dir: '/tmp/x', maxBytes: MiB - 1 }, 'spool.maxBytes'],
-    ['maxBytes not an integer', { dir: '/tmp/x', maxBytes: 1.5 * MiB + 0.5 }, 'spool.maxBytes'],
-    ['bad sync', { dir: '/tmp/x', maxBytes: MiB, sync: 'sometimes' }, 'spool.sync'],
-    ['bad onFull', { dir: '/tmp/x', maxBytes: MiB, onFull: 'dropNewest' }, 'spool.onFull'],
-    ['unknown key', { dir: '/tmp/x', maxBytes: MiB, maxage: 5 }, 'spool option maxage'],
-    ['empty dir', { dir: '', maxBytes: MiB }, 'spool.dir'],
-    ['missing dir', { maxBytes: MiB }, 'spool.dir'],
-    ['maxAge 0', { dir: '/tmp/x', maxBytes: MiB, maxAge: 0 }, 'spool.maxAge'],
-    ['segmentBytes below 4096', { dir: '/tmp/x', maxBytes: MiB, segmentBytes: 4095 }, 'spool.segmentBytes'],
-    ['not an object', 'dir', 'spool'],
+  // Each case builds the option for a directory that must not come to exist.
+  const cases: Array<[string, (dir: string) => unknown, string]> = [
+    ['missing maxBytes', (dir) => ({ dir }), 'spool.maxBytes'],
+    ['maxBytes below 1 MiB', (dir) => ({ dir, maxBytes: MiB - 1 }), 'spool.maxBytes'],
+    ['maxBytes not an integer', (dir) => ({ dir, maxBytes: 1.5 * MiB + 0.5 }), 'spool.maxBytes'],
+    ['bad sync', (dir) => ({ dir, maxBytes: MiB, sync: 'sometimes' }), 'spool.sync'],
+    ['bad onFull', (dir) => ({ dir, maxBytes: MiB, onFull: 'dropNewest' }), 'spool.onFull'],
+    ['unknown key', (dir) => ({ dir, maxBytes: MiB, maxage: 5 }), 'spool option maxage'],
+    ['empty dir', () => ({ dir: '', maxBytes: MiB }), 'spool.dir'],
+    ['missing dir', () => ({ maxBytes: MiB }), 'spool.dir'],
+    ['maxAge 0', (dir) => ({ dir, maxBytes: MiB, maxAge: 0 }), 'spool.maxAge'],
+    ['segmentBytes below 4096', (dir) => ({ dir, maxBytes: MiB, segmentBytes: 4095 }), 'spool.segmentBytes'],
+    ['not an object', (dir) => dir, 'spool'],
   ]
   it.each(cases)('%s: InvalidArgumentError naming the field, nothing created on disk', (_, spool, field) => {
     const parent = tempDir()
-    const dir = join(parent, 'never')
-    const s = spool !== null && typeof spool === 'object' && 'dir' in spool && (spool as { dir: string }).dir === '/tmp/x' ? { ...spool, dir } : spool
-    const err = thrown(() => new RemoteWriter({ url, spool: s as SpoolOptions }))
+    const err = thrown(() => new RemoteWriter({ url, spool: spool(join(parent, 'never')) as SpoolOptions }))
     expect(err).toBeInstanceOf(InvalidArgumentError)
     expect((err as Error).message).toContain(`invalid ${field}:`)
     expect(readdirSync(parent)).toEqual([])
@@ -238,26 +244,31 @@ describe('outage, then replay', () => {
     expect(readdirSync(dir)).not.toContain('lock')
   }, 15_000)
 
-  it.each([4, 3])('new writes after the replay go out after the replayed ones, per series (replaying writer has concurrency %i)', async (concurrency) => {
+  it.each([[4, true], [3, true], [3, false]])('new writes after the replay go out after the replayed ones, per series (replaying writer has concurrency %i; writes before the replay began: %s)', async (concurrency, early) => {
     const dir = tempDir()
-    const old = rounds(21, 24, 30) // timestamps 0..29 s
-    const { written } = await spoolDuringOutage(dir, old, { concurrency: 4 })
+    const old = rounds(21, 24, 30) // timestamps 0..29 s; 36 requests of 20 samples over 4 shards
+    const { written } = await spoolDuringOutage(dir, old, { concurrency: 4, maxSamplesPerRequest: 20 })
 
-    const rx = await receiver()
+    // Each answer takes 20 ms: the replay lasts a while, and new requests are sealed during it.
+    const rx = await receiver(() => ({ status: 204, delayMs: 20 }))
     const w = writer({ url: rx.url, ...FAST, concurrency, maxSamplesPerRequest: 50, spool: { dir, maxBytes: 64 * MiB } })
     const errors: BatchError[] = []
     w.on('error', (e: BatchError) => errors.push(e))
     // Before the replay has even begun (it starts on the next tick): sealed and spooled behind it.
-    const a = rounds(22, 24, 5, 30)
+    const a = early ? rounds(22, 24, 5, 30) : []
     for (const c of a) w.write(c)
     void w.flush()
     // As the replay begins.
-    const b = rounds(23, 24, 5, 35)
+    const b = early ? rounds(23, 24, 5, 35) : []
     w.once('spool', () => { for (const c of b) w.write(c) })
-    await new Promise((resolve) => setTimeout(resolve, 30))
-    // While (or after) it runs.
-    const c = rounds(24, 24, 10, 40)
-    await writeAll(w, c)
+    // While it runs: a request sealed every 10 ms or so.
+    const c = rounds(24, 24, 20, 40)
+    for (const chunk of c) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      if (!w.write(chunk)) await w.ready()
+      void w.flush()
+    }
+    expect(w.stats().spool?.pending.requests).toBeGreaterThan(0) // it was still replaying
     for (const chunk of [...a, ...b, ...c]) written.addItems(chunk)
     const summary = await w.close()
     expect(errors).toEqual([])
@@ -454,6 +465,37 @@ describe('maxAge', () => {
     expect((closed as LostDataError).summary.left?.samples).toBe(0)
     expect(segments(dir)).toEqual([])
   }, 15_000)
+
+  it('while a request hangs on the wire, the ones queued behind it expire (the sweep); the one on the wire is not dropped', async () => {
+    const dir = tempDir()
+    const answer = gate()
+    const rx = await receiver(async () => { await answer.wait })
+    // One shard, sent from this thread: exactly one request (the first 50 samples) is on the wire.
+    const w = writer({ url: rx.url, ...FAST, ioThread: false, concurrency: 1, timeout: 10_000, maxSamplesPerRequest: 50, spool: { dir, maxBytes: 64 * MiB, maxAge: 200, segmentBytes: 4096 } })
+    const errors: BatchError[] = []
+    w.on('error', (e: BatchError) => errors.push(e))
+    const chunks = rounds(62, 16, 40) // 640 samples: 13 requests
+    const order: string[] = []
+    for (const c of chunks) for (const it of c) order.push(`${keyOf(it.metric as Record<string, string>)}@${(it.timestamps as number[])[0]}:${bitsOf((it.values as number[])[0]).toString(16)}`)
+    await writeAll(w, chunks)
+    await w.flush()
+    await until(() => rx.requests.length === 1, 5000, 'the first request to reach the receiver')
+    const behind = order.length - 50
+    await until(() => errors.reduce((n, e) => n + e.sampleCount, 0) >= behind, 5000, 'the requests behind it to expire')
+    expect(errors.every((e) => e.reason === 'expired')).toBe(true)
+    expect(errors.reduce((n, e) => n + e.sampleCount, 0)).toBe(behind)
+    expect(w.stats().spool?.expired.samples).toBe(behind)
+    expect(rx.requests.length).toBe(1)
+    answer.open() // the request on the wire is accepted, late
+    const closed = await w.close().then(() => expect.fail('close() resolved'), (e: unknown) => e)
+    expect(closed).toBeInstanceOf(LostDataError)
+    const summary = (closed as LostDataError).summary
+    expect(summary.samples).toBe(50)
+    expect(summary.failed.samples).toBe(behind)
+    expect(rx.requests.length).toBe(1)
+    expect([...received(rx).set()].sort()).toEqual(order.slice(0, 50).sort())
+    expect(segments(dir)).toEqual([])
+  }, 15_000)
 })
 
 describe("protocol 'auto' replaying a 2.0 spool", () => {
@@ -515,7 +557,7 @@ describe('a damaged record', () => {
 
     const rx = await receiver()
     const w = new RemoteWriter({ url: rx.url, ...FAST, concurrency: 1, maxSamplesPerRequest: 100, spool: { dir, maxBytes: 64 * MiB } })
-    cleanup.push(() => w.close({ timeout: 0 }).catch(() => {}))
+    cleanup.push(() => bounded(w.close({ timeout: 0 })))
     const errors: BatchError[] = []
     const warnings: Error[] = []
     w.on('error', (e: BatchError) => errors.push(e))
