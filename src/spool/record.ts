@@ -10,8 +10,11 @@
  *  32  u32 series               36  u32 samples (native histogram samples included)
  *  40  u32 histograms           44  u32 uncompressed protobuf bytes
  *  48  f64 created (ms since the epoch, when the request was sealed)
- *  56  f64 first timestamp      64  f64 last timestamp (ms; NaN when the request has none)
+ *  56  f64 first timestamp      64  f64 last timestamp (ms): reserved, NaN in this version
  *  72  8 bytes reserved (0)
+ *
+ * (The writer does not see a request's timestamps once the core has converted them, and
+ * tracking them costs every append; `created` is what maxAge goes by.)
  *
  * The header has its own checksum, so a scan can walk from header to header and find the next
  * good one past damage without trusting any length it has not checked.

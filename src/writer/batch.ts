@@ -82,9 +82,6 @@ export class Batch {
   readonly shard: Shard
   /** With a spool: its record there, from when it was sealed until it settles. */
   entry: Entry | undefined
-  /** Its first and last sample timestamps (ms), NaN without samples: kept in its spool record. */
-  first = NaN
-  last = NaN
   /** With a spool: what the sender writes to the spool's ack file once the batch is accepted. */
   ack: Ack | undefined
   /** The sender wrote `ack`: the spool needs no entry in its log for it. */

@@ -147,7 +147,7 @@ export class SpoolFeed {
     try {
       e = this.spool.append({
         v2: batch.v2, shard: batch.shard.index, shards: this.#shards.length, series: batch.entries.length,
-        samples: batch.samples, histograms: batch.histograms, rawBytes: batch.rawBytes, created: batch.created, first: batch.first, last: batch.last,
+        samples: batch.samples, histograms: batch.histograms, rawBytes: batch.rawBytes, created: batch.created, first: NaN, last: NaN,
       }, body)
     } catch (err) {
       // The disk refused: the batch is sent from memory, and flush() says it is not durable.
