@@ -52,7 +52,9 @@ export async function relayCommand (args: string[]): Promise<number> {
   if (url === undefined) throw new Error('relay needs --url UPSTREAM (or PROMETHEUS_REMOTE_WRITE_URL)')
   if (values.spool === undefined) throw new Error('relay needs --spool DIR: where what devices send is kept until upstream acknowledges it')
   const listen = /^(.*):(\d+)$/.exec(values.listen ?? '127.0.0.1:9201')
-  if (listen === null) throw new Error(`--listen must be HOST:PORT, got ${JSON.stringify(values.listen)}`)
+  if (listen === null || Number(listen[2]) > 65535) throw new Error(`--listen must be HOST:PORT with a port from 0 to 65535, got ${JSON.stringify(values.listen)}`)
+  const maxBytes = int(values['max-spool-bytes'], 1 << 30)
+  if (maxBytes < 1 << 20) throw new Error(`--max-spool-bytes must be at least 1048576 (1 MiB), got ${JSON.stringify(values['max-spool-bytes'])}`)
   const sync = values.sync ?? 'batch'
   if (sync !== 'always' && sync !== 'batch' && sync !== 'none') throw new Error('--sync must be always, batch or none')
   const onFull = values['on-full'] ?? 'block'
@@ -64,7 +66,7 @@ export async function relayCommand (args: string[]): Promise<number> {
     port: int(listen[2], 9201),
     url,
     writer: { ...writer, closeTimeout: undefined },
-    spool: { dir: values.spool, maxBytes: int(values['max-spool-bytes'], 1 << 30), maxAge, sync, onFull: onFull === 'drop-oldest' ? 'dropOldest' : 'block' },
+    spool: { dir: values.spool, maxBytes, maxAge, sync, onFull: onFull === 'drop-oldest' ? 'dropOldest' : 'block' },
     decodeLimits: parseDecodeLimits(values.limit ?? []),
     onError: (err) => console.error(`upstream: ${err.message}`),
     onWarning: (err) => console.error(`spool: ${err.message}`),

@@ -34,7 +34,10 @@ export interface RelayOptions {
 
 /** What a relay has done. */
 export interface RelayStats {
+  /** Samples are float and native histogram samples together (`histograms`: of those, histograms). */
   received: { requests: number, samples: number, histograms: number, exemplars: number }
+  /** Exemplars of 1.0 requests that a 2.0 upstream cannot carry (a series without samples in its request). */
+  droppedExemplars: number
   /** Device requests not accepted, by status. */
   rejected: Record<number, number>
   forwarded: { requests: number, samples: number }
@@ -91,7 +94,13 @@ export async function startRelay (o: RelayOptions): Promise<Relay> {
     })
     return commit
   }
-  const forward = async (items: DecodedItem[]): Promise<void> => {
+  const v2 = (o.writer?.protocol ?? 'v1') !== 'v1'
+  let droppedExemplars = 0
+  const forward = async (decoded: DecodedItem[]): Promise<void> => {
+    const items = v2 ? withExemplars(decoded, (n) => {
+      if (droppedExemplars === 0) o.onWarning?.(new Error(`a Remote Write 1.0 request carried exemplars of a series without samples in it: Remote Write 2.0 cannot carry them, so they are dropped (counted in prw_relay_dropped_exemplars_total); use --protocol v1 upstream to keep them`))
+      droppedExemplars += n
+    }) : decoded
     const spool = writer.stats().spool
     if (blocks && spool !== undefined && spool.bytes >= spool.maxBytes) {
       throw new Refused(`the relay's spool is full (${spool.bytes} of ${spool.maxBytes} bytes): try again later`, 503, 5)
@@ -128,8 +137,10 @@ export async function startRelay (o: RelayOptions): Promise<Relay> {
     const w = writer.stats()
     const s = w.spool
     return {
-      received: { requests: r.accepted, samples: r.samples, histograms: r.histograms, exemplars: r.exemplars },
+      // Samples here and below: float and native histogram samples, as the writer counts them.
+      received: { requests: r.accepted, samples: r.samples + r.histograms, histograms: r.histograms, exemplars: r.exemplars },
       rejected: r.statuses,
+      droppedExemplars,
       forwarded: { requests: w.sent.requests, samples: w.sent.samples },
       retried: { ...w.retried },
       failed: { requests: w.failed.requests, samples: w.failed.samples },
@@ -154,7 +165,7 @@ export async function startRelay (o: RelayOptions): Promise<Relay> {
       for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`)
     }
     metric('prw_relay_received_requests_total', 'counter', 'Device requests accepted (durable in the spool).', [['', s.received.requests]])
-    metric('prw_relay_received_samples_total', 'counter', 'Samples accepted from devices.', [['', s.received.samples]])
+    metric('prw_relay_received_samples_total', 'counter', 'Samples accepted from devices (native histogram samples included).', [['', s.received.samples]])
     metric('prw_relay_received_histograms_total', 'counter', 'Native histogram samples accepted from devices.', [['', s.received.histograms]])
     metric('prw_relay_rejected_requests_total', 'counter', 'Device requests not accepted, by status.',
       Object.entries(s.rejected).map(([code, n]) => [`{code="${code}"}`, n]))
@@ -164,6 +175,7 @@ export async function startRelay (o: RelayOptions): Promise<Relay> {
     metric('prw_relay_failed_samples_total', 'counter', 'Samples that failed for good upstream or were dropped by the spool policies.', [['', s.failed.samples]])
     metric('prw_relay_dropped_samples_total', 'counter', 'Samples dropped by the spool, by reason.',
       [['{reason="spool-full"}', s.spool.droppedSamples], ['{reason="expired"}', s.spool.expiredSamples]])
+    metric('prw_relay_dropped_exemplars_total', 'counter', 'Exemplars of 1.0 requests a 2.0 upstream cannot carry (no samples of their series in the request).', [['', s.droppedExemplars]])
     metric('prw_relay_corrupt_records_total', 'counter', 'Spool records found damaged on disk (never sent).', [['', s.spool.corruptRecords]])
     metric('prw_relay_replayed_samples_total', 'counter', 'Samples found in the spool at start and acknowledged since.', [['', s.spool.replayedSamples]])
     metric('prw_relay_spool_bytes', 'gauge', 'Bytes of the spool on disk.', [['', s.spool.bytes]])
@@ -188,4 +200,31 @@ export async function startRelay (o: RelayOptions): Promise<Relay> {
       return closing
     },
   }
+}
+
+/**
+ * For a 2.0 upstream: a 1.0 request carries a series' exemplars in a record of their own
+ * (labels and exemplars, no samples), which 2.0 cannot carry. They join the record of the same
+ * series with samples or histograms in the request; those with none are dropped (`dropped`
+ * is told how many), never silently.
+ */
+function withExemplars (items: DecodedItem[], dropped: (n: number) => void): DecodedItem[] {
+  if (!items.some((it) => it.exemplars !== undefined && it.values.length === 0 && (it.histograms?.length ?? 0) === 0)) return items
+  const key = (it: DecodedItem): string => JSON.stringify(it.metric)
+  const carriers = new Map<string, DecodedItem>()
+  for (const it of items) if (it.values.length > 0 || (it.histograms?.length ?? 0) > 0) carriers.set(key(it), it)
+  const out: DecodedItem[] = []
+  for (const it of items) {
+    if (it.exemplars === undefined || it.values.length > 0 || (it.histograms?.length ?? 0) > 0) {
+      out.push(it)
+      continue
+    }
+    const carrier = carriers.get(key(it))
+    if (carrier === undefined) {
+      dropped(it.exemplars.length)
+      continue
+    }
+    carrier.exemplars = [...(carrier.exemplars ?? []), ...it.exemplars]
+  }
+  return out
 }

@@ -97,7 +97,9 @@ export class Spool {
     this.maxAge = o.maxAge ?? Infinity
     this.syncMode = o.sync ?? 'batch'
     this.onFull = o.onFull ?? 'block'
-    this.segmentBytes = o.segmentBytes ?? Math.min(64 * MiB, Math.max(MiB, Math.floor(o.maxBytes / 8)))
+    // Small against maxBytes: space comes back a segment at a time, and a segment holding a
+    // request on its way to the server (at most two per shard) cannot be dropped yet.
+    this.segmentBytes = o.segmentBytes ?? Math.min(64 * MiB, Math.max(16 << 10, Math.floor(o.maxBytes / 64)))
     const dir = o.dir
     try {
       mkdirSync(dir, { recursive: true })

@@ -19,7 +19,7 @@ export interface SpoolOptions {
    * buffer does; 'dropOldest' deletes the oldest requests, each reported failed ('spool-full').
    */
   onFull?: 'block' | 'dropOldest'
-  /** Bytes per segment file. Default maxBytes / 8, from 1 to 64 MiB. */
+  /** Bytes per segment file (a request larger than that has one to itself). Default maxBytes / 64, from 16 KiB to 64 MiB. */
   segmentBytes?: number
 }
 

@@ -31,6 +31,11 @@ export interface ResponseEvent {
 
 /** Batches per shard handed to a pipelined sender ahead of their turn. */
 const PIPELINE_DEPTH = 8
+/**
+ * With a spool: two (the one on the wire, and the next, ready the moment it is accepted), as
+ * fast as eight; a batch handed over is out of reach of onFull 'dropOldest' and maxAge.
+ */
+const SPOOL_PIPELINE_DEPTH = 2
 
 export class Delivery {
   readonly latency = new LatencyHistogram()
@@ -46,6 +51,7 @@ export class Delivery {
    * batch to the spool before the shard's next one goes: Carrier.ack.)
    */
   readonly feed: SpoolFeed | undefined
+  readonly #depth: number
 
   constructor (sender: Sender, shards: readonly Shard[], ledger: Ledger, protocol: Protocol, o: Resolved, events: Events, signal: AbortSignal, feed?: SpoolFeed) {
     this.#sender = sender
@@ -56,6 +62,7 @@ export class Delivery {
     this.#events = events
     this.#signal = signal
     this.feed = feed
+    this.#depth = feed === undefined ? PIPELINE_DEPTH : SPOOL_PIPELINE_DEPTH
   }
 
   /** Requests on the wire: at most one per shard (an I/O thread queues the rest behind it). */
@@ -72,7 +79,7 @@ export class Delivery {
   pump (shard: Shard): void {
     if (this.#sender.pipelined) {
       // Hand over the shard's batches in order; the sender sends each after the one before.
-      while (shard.handed < shard.queue.length && shard.handed < PIPELINE_DEPTH) {
+      while (shard.handed < shard.queue.length && shard.handed < this.#depth) {
         const batch = shard.queue[shard.handed++]
         void this.#deliver(batch).catch((err: unknown) => this.#lost(batch, err)).then(() => {
           shard.queue.splice(shard.queue.indexOf(batch), 1)
