@@ -1,18 +1,33 @@
 // `prw relay` as a spawned process between a real Prometheus and VictoriaMetrics, with a crash
-// in the middle. A test-owned Prometheus 2.42 (/usr/bin/prometheus, its own data dir and port)
-// scrapes itself every second under a job unique to this run and remote-writes to the relay;
-// the relay forwards through its spool to the VictoriaMetrics that test/e2e/backends/start.sh
-// started (VICTORIA_URL). About 10 s in, the relay is SIGKILLed; Prometheus retries for 2 s; the
-// relay is started again on the same port and spool, and it runs 10 s more. Then the scrape
-// stops, Prometheus's queue drains (its own metrics say so), VM is flushed, and every raw sample
-// Prometheus stored for the job in the window must be in VM's export, value equal up to VM's
-// decimal rounding (shared/docs/backends.md), with Prometheus's failed / dropped counters at 0.
+// while its spool holds data. A test-owned Prometheus 2.42 (/usr/bin/prometheus, its own data
+// dir and port) scrapes itself every second under a job unique to this run and remote-writes to
+// the relay; the relay forwards through its spool to a gate in this process (node:http) that
+// passes each POST on to the VictoriaMetrics that test/e2e/backends/start.sh started
+// (VICTORIA_URL), or answers 503 while closed.
+//
+// About 6 s in, the gate closes, so the relay keeps what it takes in its spool. Once its /metrics
+// shows samples pending (and at least 3 s on; for up to 3 s more, preferably at a moment when a
+// request of Prometheus is durable but not answered yet), the relay is SIGKILLed; Prometheus
+// retries for 2 s; the relay is started again on the same port and spool with the gate still
+// closed (it must find the data, and its first attempts are refused), then the gate opens and
+// the relay runs 10 s more. The restarted relay must have replayed at least what was pending at
+// the kill (prw_relay_replayed_samples_total).
+//
+// Then the scrape stops, Prometheus's queue drains (its own metrics say so), VM is flushed, and
+// every raw sample Prometheus stored for the job in the window must be in VM's export, value
+// equal up to VM's decimal rounding (shared/docs/backends.md), compared as sets per series: VM
+// keeps a resent sample twice. Resends are bounded by what Prometheus can have in flight at the
+// kill, and no request body VM took before the kill goes through the gate again. Nothing failed
+// or was dropped, by Prometheus or by the relay.
 //
 // Like the other *.backends.test.ts: without PROMETHEUS_URL / VICTORIA_URL it skips, and
 // PRW_E2E=require makes that a failure (suiteBackends). The shared Prometheus is not written to.
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { Agent, createServer as createHttpServer, request as httpRequest } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, Server } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,10 +42,21 @@ const PROM_BIN = '/usr/bin/prometheus'
 const RUN = newRunId()
 const JOB = `relaytest-${RUN}`
 
-/** How long each relay lives, and how long Prometheus has no relay to send to. */
-const FIRST_MS = 10_000
+/**
+ * How long the first relay forwards, how long at least the gate is closed before the kill, how
+ * long Prometheus has no relay to send to, and how long the restarted relay runs with the gate open.
+ */
+const FIRST_MS = 6_000
+const CLOSED_MS = 3_000
 const DOWN_MS = 2_000
+/** How long the kill waits, at most, for a moment when a request of Prometheus is durable but not answered. */
+const AIM_MS = 3_000
+/** How long at least the gate stays closed after the restarted relay is up. */
+const REOPEN_MS = 1_000
 const SECOND_MS = 10_000
+/** Prometheus's queue bounds (set in its config): what it can have in flight at the kill. */
+const PROM_MAX_SHARDS = 4
+const PROM_MAX_SAMPLES_PER_SEND = 500
 
 // ---- child processes --------------------------------------------------------------------------
 
@@ -103,6 +129,103 @@ async function waitFor (p: Proc, url: string, timeoutMs = 30_000): Promise<strin
   }
 }
 
+// ---- the gate between the relay and VictoriaMetrics -------------------------------------------
+
+/** Headers that belong to one hop (RFC 9110 §7.6.1), and the length the gate sets itself. */
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length'])
+
+function endToEnd (h: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {}
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && !HOP.has(k)) out[k] = v
+  return out
+}
+
+interface Gate {
+  /** Where the relay sends: `http://127.0.0.1:port/api/v1/write`. */
+  url: string
+  /** When false, every request is answered 503 (body read, nothing passed on). */
+  open: boolean
+  /** Requests passed on and answered 2xx by VM, answered otherwise by VM, refused while closed, not delivered to VM (502). */
+  passed: number
+  notOk: Record<number, number>
+  refused: number
+  broken: string[]
+  /** When (Date.now()) VM answered 2xx to each body, by sha256: twice is the relay resending what VM took. */
+  bodies: Map<string, number[]>
+  close: () => Promise<void>
+}
+
+async function startGate (target: string): Promise<Gate> {
+  const upstream = new URL(target)
+  const agent = new Agent({ keepAlive: true })
+  const gate: Gate = { url: '', open: true, passed: 0, notOk: {}, refused: 0, broken: [], bodies: new Map(), close: async () => {} }
+  const server: Server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('error', () => res.destroy())
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      if (req.method !== 'POST' || req.url !== '/api/v1/write') {
+        res.writeHead(404).end('not here\n')
+        return
+      }
+      if (!gate.open) {
+        gate.refused++
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('the test gate is closed\n')
+        return
+      }
+      const up = httpRequest({
+        agent,
+        host: upstream.hostname,
+        port: upstream.port,
+        path: `${upstream.pathname}${upstream.search}`,
+        method: 'POST',
+        headers: { ...endToEnd(req.headers), 'content-length': body.length },
+        timeout: 10_000,
+      }, (ur: IncomingMessage) => {
+        const back: Buffer[] = []
+        ur.on('data', (c: Buffer) => back.push(c))
+        ur.on('error', (err) => {
+          gate.broken.push(`reading VM's answer: ${err.message}`)
+          res.destroy()
+        })
+        ur.on('end', () => {
+          const status = ur.statusCode ?? 502
+          if (status >= 200 && status < 300) {
+            gate.passed++
+            const h = createHash('sha256').update(body).digest('hex')
+            const seen = gate.bodies.get(h)
+            if (seen === undefined) gate.bodies.set(h, [Date.now()])
+            else seen.push(Date.now())
+          } else {
+            gate.notOk[status] = (gate.notOk[status] ?? 0) + 1
+          }
+          res.writeHead(status, endToEnd(ur.headers)).end(Buffer.concat(back))
+        })
+      })
+      up.on('timeout', () => up.destroy(new Error('no answer from VM in 10 s')))
+      up.on('error', (err) => {
+        gate.broken.push(`passing a request on to VM: ${err.message}`)
+        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' }).end(`the test gate could not reach VM: ${err.message}\n`)
+        else res.destroy()
+      })
+      up.end(body)
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  gate.url = `http://127.0.0.1:${(server.address() as { port: number }).port}/api/v1/write`
+  gate.close = async () => {
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    agent.destroy()
+  }
+  return gate
+}
+
 // ---- metrics text -----------------------------------------------------------------------------
 
 /**
@@ -141,12 +264,14 @@ if (backends !== undefined && !haveProm && !e2eRequired()) {
 
 describe.skipIf(backends === undefined || (!haveProm && !e2eRequired()))(TITLE, () => {
   let dir: string | undefined
+  let gate: Gate | undefined
   afterAll(async () => {
     await Promise.all(procs.map(async (p) => await stop(p)))
+    await gate?.close()
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   })
 
-  it('every sample Prometheus stored reaches VictoriaMetrics through a relay killed mid-run', async () => {
+  it('every sample Prometheus stored reaches VictoriaMetrics through a relay killed with a full spool and replaying it', async () => {
     const b = backends!
     if (!haveProm) throw new Error(`${PROM_BIN} is missing: run test/e2e/backends/start.sh (it installs prometheus with apt)`)
     await assertReady(b)
@@ -157,8 +282,9 @@ describe.skipIf(backends === undefined || (!haveProm && !e2eRequired()))(TITLE, 
     const spool = join(dir, 'spool')
     const relayPort = await freePort()
     const relayBase = `http://127.0.0.1:${relayPort}`
+    gate = await startGate(`${b.victoria}/api/v1/write`)
     const relayArgs = ['--import', 'tsx', CLI, 'relay', '--listen', `127.0.0.1:${relayPort}`,
-      '--url', `${b.victoria}/api/v1/write`, '--spool', spool, '--close-timeout', '2000']
+      '--url', gate.url, '--spool', spool, '--close-timeout', '2000']
     const relay1 = start('relay (first)', process.execPath, relayArgs)
     await waitFor(relay1, `${relayBase}/metrics`)
     lap('relay1Ready')
@@ -183,6 +309,8 @@ describe.skipIf(backends === undefined || (!haveProm && !e2eRequired()))(TITLE, 
       '      batch_send_deadline: 1s',
       '      min_backoff: 100ms',
       '      max_backoff: 1s',
+      `      max_shards: ${PROM_MAX_SHARDS}`,
+      `      max_samples_per_send: ${PROM_MAX_SAMPLES_PER_SEND}`,
       '',
     ].join('\n')
     const configFile = join(dir, 'prometheus.yml')
@@ -196,14 +324,34 @@ describe.skipIf(backends === undefined || (!haveProm && !e2eRequired()))(TITLE, 
     lap('promReady')
 
     // Prometheus applies new scrape targets at most every 5 s: wait until the relay has taken
-    // the first samples, run, then crash the relay.
+    // the first samples, run, close the gate until the relay's spool holds samples, then crash
+    // the relay.
     for (const end = Date.now() + 30_000; (metric(await scrape(`${relayBase}/metrics`), 'prw_relay_received_samples_total') ?? 0) === 0;) {
       if (Date.now() > end) throw new Error(`the relay received nothing from Prometheus in 30 s:\n${prom.log().slice(-3000)}\n${relay1.log().slice(-3000)}`)
       await sleep(200)
     }
     lap('firstData')
     await sleep(FIRST_MS)
-    const before = await scrape(`${relayBase}/metrics`)
+    const passedBeforeClose = gate.passed
+    gate.open = false
+    lap('gateClosed')
+    let before = ''
+    for (const end = Date.now() + 20_000, min = Date.now() + CLOSED_MS; ;) {
+      before = await scrape(`${relayBase}/metrics`)
+      if (Date.now() >= min && (metric(before, 'prw_relay_spool_pending_samples') ?? 0) > 0 && gate.refused > 0) break
+      if (Date.now() > end) throw new Error(`the relay's spool held nothing 20 s after the gate closed (gate refused ${gate.refused}):\n${before}\n${relay1.log().slice(-3000)}`)
+      await sleep(200)
+    }
+    // Preferably (for up to AIM_MS) the kill comes while a request of Prometheus is in the spool
+    // but not answered (pending + forwarded > received): Prometheus sends it again, the restarted
+    // relay replays it too, and VM gets it twice.
+    const unanswered = (m: string): number => (metric(m, 'prw_relay_spool_pending_samples') ?? 0) +
+      (metric(m, 'prw_relay_forwarded_samples_total') ?? 0) - (metric(m, 'prw_relay_received_samples_total') ?? 0)
+    for (const end = Date.now() + AIM_MS; unanswered(before) === 0 && Date.now() < end;) {
+      await sleep(2)
+      before = await scrape(`${relayBase}/metrics`)
+    }
+    const refusedAtKill = gate.refused
     relay1.child.kill('SIGKILL')
     expect(await relay1.exited).toBe('SIGKILL')
     lap('killed')
@@ -211,7 +359,17 @@ describe.skipIf(backends === undefined || (!haveProm && !e2eRequired()))(TITLE, 
 
     const relay2 = start('relay (restarted)', process.execPath, relayArgs)
     await waitFor(relay2, `${relayBase}/metrics`)
+    // The gate is still closed: what the restarted relay has pending now is what it found (and
+    // whatever Prometheus has sent it since), at least what was pending before the kill.
+    const found = await scrape(`${relayBase}/metrics`)
     lap('relay2Ready')
+    // Its first attempts (the replay) meet the closed gate too, then the gate opens.
+    for (const end = Date.now() + 10_000, min = Date.now() + REOPEN_MS; Date.now() < min || gate.refused === refusedAtKill;) {
+      if (Date.now() > end) throw new Error(`the restarted relay sent nothing in 10 s:\n${relay2.log().slice(-3000)}`)
+      await sleep(100)
+    }
+    gate.open = true
+    lap('gateOpened')
     await sleep(SECOND_MS)
 
     // Stop scraping: reload without the job. The scrape pool stops (its stale markers are
@@ -280,18 +438,32 @@ describe.skipIf(backends === undefined || (!haveProm && !e2eRequired()))(TITLE, 
     const promSeries = await promRawSamples(promBase, `{job=${JSON.stringify(JOB)}}`, `${rangeMs}ms`, windowEnd)
     const vmSeries = await vmExport(b.victoria, `{job=${JSON.stringify(JOB)}}`, { startMs: windowStart - 5000, endMs: windowEnd + 5000 })
     lap('readBack')
+    // VM's samples as a set per series: timestamp -> the values stored (a resent sample twice).
     const vmByKey = new Map<string, Map<number, number[]>>()
     let vmSamples = 0
+    let vmDistinct = 0
     for (const s of vmSeries) {
-      const byTs = new Map<number, number[]>()
+      const key = labelsKey(s.metric)
+      let byTs = vmByKey.get(key)
+      if (byTs === undefined) vmByKey.set(key, byTs = new Map())
       for (let i = 0; i < s.timestamps.length; i++) {
         const vs = byTs.get(s.timestamps[i])
-        if (vs === undefined) byTs.set(s.timestamps[i], [s.values[i]])
-        else vs.push(s.values[i])
+        if (vs === undefined) {
+          byTs.set(s.timestamps[i], [s.values[i]])
+          vmDistinct++
+        } else {
+          vs.push(s.values[i])
+        }
         vmSamples++
       }
-      vmByKey.set(labelsKey(s.metric), byTs)
     }
+    const vmDuplicates = vmSamples - vmDistinct
+    // Bodies VM took more than once: after the restart both, when Prometheus resent a request
+    // the first relay had made durable but not answered (the restarted relay replays it, and
+    // takes it again; batched alike, it sends the same bytes). One taken before the kill as well
+    // is the relay sending again what it had been told VM took.
+    const resent = [...gate.bodies.values()].filter((at) => at.length > 1)
+    const resentAcked = resent.filter((at) => at[0] < t.killed)
     let compared = 0
     let nan = 0
     let rounded = 0
@@ -324,14 +496,18 @@ describe.skipIf(backends === undefined || (!haveProm && !e2eRequired()))(TITLE, 
     }
     const total = promSeries.reduce((n, s) => n + s.timestamps.length, 0)
     const relay = {
-      before: Object.fromEntries(['received_samples_total', 'forwarded_samples_total', 'spool_pending_samples'].map((n) => [n, metric(before, `prw_relay_${n}`)])),
+      before: Object.fromEntries(['received_samples_total', 'forwarded_samples_total', 'retried_requests_total', 'spool_pending_samples'].map((n) => [n, metric(before, `prw_relay_${n}`)])),
+      found: Object.fromEntries(['received_samples_total', 'spool_pending_samples'].map((n) => [n, metric(found, `prw_relay_${n}`)])),
       after: Object.fromEntries(['received_samples_total', 'forwarded_samples_total', 'replayed_samples_total', 'failed_samples_total',
         'dropped_samples_total', 'corrupt_records_total', 'rejected_requests_total', 'retried_requests_total', 'spool_pending_samples'].map((n) => [n, metric(relayMetrics, `prw_relay_${n}`)])),
     }
     console.log(`relay e2e (${JOB}): ${promSeries.length} series, ${total} samples stored by Prometheus in the window ` +
       `(${compared} compared, ${nan} NaN values skipped (VM drops them), ${rounded} equal only up to rounding); VM exported ${vmSeries.length} series, ${vmSamples} samples ` +
-      `(${vmSamples - compared} beyond those: resends); Prometheus retried ${retried} samples\n` +
-      `relay before the kill ${JSON.stringify(relay.before)}; restarted relay ${JSON.stringify(relay.after)}\n` +
+      `(${vmDistinct} distinct, ${vmDuplicates} stored twice or more: resends); Prometheus retried ${retried} samples\n` +
+      `gate: ${gate.passed} requests passed (${passedBeforeClose} before it closed), ${refusedAtKill} refused before the kill, ${gate.refused} in all, ` +
+      `VM answered not 2xx ${JSON.stringify(gate.notOk)}, ${gate.broken.length} broken, ${resent.length} bodies passed more than once` +
+      `${resent.length > 0 ? ` (at ${resent.map((at) => at.map((ms) => ms - t.start).join(' and ')).join('; ')} ms)` : ''}\n` +
+      `relay before the kill ${JSON.stringify(relay.before)} (${unanswered(before)} samples durable, not answered yet); restarted relay at start (gate closed) ${JSON.stringify(relay.found)}; at the end ${JSON.stringify(relay.after)}\n` +
       `timings (ms from start): ${Object.entries(t).map(([k, v]) => `${k} ${v - t.start}`).join(', ')}`)
 
     expect(promSeries.length, 'Prometheus stored nothing for the job').toBeGreaterThan(100)
@@ -339,11 +515,34 @@ describe.skipIf(backends === undefined || (!haveProm && !e2eRequired()))(TITLE, 
     expect(missingSeries.slice(0, 20), `${missingSeries.length} series of Prometheus are not in VictoriaMetrics`).toEqual([])
     expect(missing.slice(0, 20), `${missing.length} of ${compared} samples of Prometheus are not in VictoriaMetrics`).toEqual([])
     expect(differ.slice(0, 20), `${differ.length} of ${compared} samples differ beyond VictoriaMetrics' rounding`).toEqual([])
+    // Resends: only what Prometheus had in flight when the relay died (durable in the spool, not
+    // answered), at most max_shards requests of max_samples_per_send. The relay itself sends
+    // nothing again that VM took before the kill: the gate was closed for seconds before it, so
+    // every acknowledgement was on disk (spool.ts: written before the shard's next request).
+    expect(vmDuplicates, 'samples VictoriaMetrics stored more than once').toBeLessThanOrEqual(PROM_MAX_SHARDS * PROM_MAX_SAMPLES_PER_SEND)
+    expect(resentAcked.map((at) => at.map((ms) => ms - t.start).join(' and ')),
+      'request bodies VM took before the kill that the relay sent again (ms from start)').toEqual([])
 
-    // The relay's own account: it took and forwarded data before the kill, and after the
-    // restart it forwarded (or replayed) more and lost nothing.
+    // The gate did its part: it passed data before it closed, refused while closed, and every
+    // request it passed on reached VM and was taken.
+    expect(passedBeforeClose, 'requests the gate passed before it closed').toBeGreaterThan(0)
+    expect(refusedAtKill, 'requests the gate refused before the kill').toBeGreaterThan(0)
+    expect(gate.notOk, 'VM answers other than 2xx').toEqual({})
+    expect(gate.broken, 'requests the gate could not pass on').toEqual([])
+
+    // The relay's own account: it took and forwarded data before the kill, held samples in its
+    // spool at the kill, found them when restarted, replayed them once the gate opened, forwarded
+    // more, and lost nothing.
     expect(relay.before.received_samples_total, 'the first relay received samples').toBeGreaterThan(0)
-    expect((relay.after.forwarded_samples_total ?? 0) + (relay.after.replayed_samples_total ?? 0), 'the restarted relay forwarded or replayed').toBeGreaterThan(0)
+    expect(relay.before.forwarded_samples_total, 'the first relay forwarded samples before the gate closed').toBeGreaterThan(0)
+    expect(relay.before.spool_pending_samples, 'samples pending in the first relay\'s spool at the kill').toBeGreaterThan(0)
+    expect(relay.found.spool_pending_samples ?? 0, 'samples pending in the restarted relay\'s spool at its start (gate closed) vs. before the kill')
+      .toBeGreaterThanOrEqual(relay.before.spool_pending_samples ?? 0)
+    expect(relay.after.replayed_samples_total ?? 0, 'prw_relay_replayed_samples_total of the restarted relay vs. pending before the kill')
+      .toBeGreaterThanOrEqual(relay.before.spool_pending_samples ?? 0)
+    expect(relay.after.replayed_samples_total, 'prw_relay_replayed_samples_total of the restarted relay').toBeGreaterThan(0)
+    expect(relay.after.forwarded_samples_total, 'the restarted relay forwarded').toBeGreaterThan(0)
+    expect(relay.after.retried_requests_total, 'the restarted relay retried (its first attempts met the closed gate)').toBeGreaterThan(0)
     for (const n of ['failed_samples_total', 'dropped_samples_total', 'corrupt_records_total', 'rejected_requests_total']) {
       expect(relay.after[n] ?? 0, `prw_relay_${n} of the restarted relay`).toBe(0)
     }
