@@ -60,6 +60,7 @@ export async function relayCommand (args: string[]): Promise<number> {
   const onFull = values['on-full'] ?? 'block'
   if (onFull !== 'block' && onFull !== 'drop-oldest') throw new Error('--on-full must be block or drop-oldest')
   const maxAge = values['max-age'] === undefined ? undefined : num(values['max-age'], 0) * 1000
+  if (maxAge !== undefined && !(maxAge > 0)) throw new Error(`--max-age must be a number of seconds > 0, got ${JSON.stringify(values['max-age'])}`)
   const closeTimeout = writer.closeTimeout ?? 5000
   const relay = await startRelay({
     host: listen[1].replace(/^\[(.*)\]$/, '$1'),

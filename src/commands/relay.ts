@@ -102,7 +102,7 @@ export async function startRelay (o: RelayOptions): Promise<Relay> {
       droppedExemplars += n
     }) : decoded
     const spool = writer.stats().spool
-    if (blocks && spool !== undefined && spool.bytes >= spool.maxBytes) {
+    if (blocks && spool !== undefined && spool.full) {
       throw new Refused(`the relay's spool is full (${spool.bytes} of ${spool.maxBytes} bytes): try again later`, 503, 5)
     }
     try {

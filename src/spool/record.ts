@@ -152,3 +152,8 @@ export function decodeAck (buf: Uint8Array, at: number): number | undefined {
   const id = v.getFloat64(4, true)
   return Number.isSafeInteger(id) && id >= 1 ? id : undefined
 }
+
+/** What a sender writes in the shard file when the request `id` of `shard` is accepted. */
+export function slot (shard: number, id: number): { at: number, bytes: Uint8Array } {
+  return { at: ACK_BYTES * (1 + shard), bytes: encodeAck(id) }
+}

@@ -3,10 +3,15 @@
  * each header checked; a torn or damaged end is cut off, damage in the middle skipped up to the
  * next good header; both are counted and reported.
  */
-import { ftruncateSync, fstatSync, openSync, readSync } from 'node:fs'
+import { ftruncateSync, fstatSync, mkdirSync, openSync, readSync, readdirSync } from 'node:fs'
+import { SpoolError } from '../errors.js'
+import { readAcks, readSlots } from './ack-log.js'
+import { lockDir } from './lock.js'
 import { join } from 'node:path'
 import { HEADER_BYTES, MAGIC, bodyMatches, decodeHeader } from './record.js'
 import type { RecordHeader } from './record.js'
+import { add, count, noCounts } from './types.js'
+import type { Counts } from './types.js'
 
 export const SEGMENT_RE = /^(\d{20})\.seg$/
 export const segName = (id: number): string => `${String(id).padStart(20, '0')}.seg`
@@ -23,6 +28,9 @@ export class Segment {
   size = 0
   /** Records not done yet. */
   live = 0
+  /** Of the records not done: what they hold; and of those, the ones the cursor passed (handed out). */
+  readonly left: Counts = noCounts()
+  readonly out: Counts = noCounts()
   /** Newest record's `created`. */
   newest = 0
   /** Damaged ranges found when opening: [from, to) offsets the cursor jumps over. */
@@ -45,8 +53,8 @@ export interface Entry {
 /** Damage found: records (or damaged ranges) and bytes; and what was said about it. */
 export interface Damage { records: number, bytes: number, warnings: string[] }
 
-/** What a scan found in a segment: records not done, their samples and bytes, the largest id. */
-export interface Scanned { maxId: number, live: number, samples: number, bytes: number }
+/** What a scan found in a segment: the largest id. */
+export interface Scanned { maxId: number }
 
 /**
  * Reads a segment at opening. `done` says which records are done already; `accepted` (the last
@@ -56,7 +64,7 @@ export function scanSegment (dir: string, name: string, done: Set<number>, accep
   const path = join(dir, name)
   const fd = openSync(path, 'r+')
   const seg = new Segment(Number(SEGMENT_RE.exec(name)?.[1]), path, fd)
-  const scanned: Scanned = { maxId: 0, live: 0, samples: 0, bytes: 0 }
+  const scanned: Scanned = { maxId: 0 }
   const size = fstatSync(fd).size
   const head = new Uint8Array(HEADER_BYTES)
   let at = 0
@@ -88,14 +96,30 @@ export function scanSegment (dir: string, name: string, done: Set<number>, accep
     if (!done.has(hh.id) && accepted?.(hh) === true) done.add(hh.id)
     if (!done.has(hh.id)) {
       seg.live++
-      scanned.live++
-      scanned.samples += hh.samples
-      scanned.bytes += end - at
+      count(seg.left, 1, hh, end - at)
     }
     at = end
   }
   seg.size = Math.min(at, size)
   return { seg, scanned }
+}
+
+/** Reads every segment of a spool directory at opening (see scanSegment), oldest first. */
+export function scanDir (dir: string, done: Set<number>, accepted: ((h: RecordHeader) => boolean) | undefined, damage: Damage): { segs: Segment[], maxId: number } {
+  const segs: Segment[] = []
+  let maxId = 0
+  for (const id of done) maxId = Math.max(maxId, id)
+  for (const name of readdirSync(dir).filter((n) => SEGMENT_RE.test(n)).sort()) {
+    const { seg, scanned } = scanSegment(dir, name, done, accepted, damage)
+    segs.push(seg)
+    maxId = Math.max(maxId, scanned.maxId)
+  }
+  return { segs, maxId }
+}
+
+/** The header at `at` in a segment, or undefined when it is not a good one. Throws when the disk cannot be read. */
+export function headerAt (seg: Segment, at: number, head = new Uint8Array(HEADER_BYTES)): RecordHeader | undefined {
+  return readSync(seg.fd, head, 0, HEADER_BYTES, at) === HEADER_BYTES ? decodeHeader(head) : undefined
 }
 
 /** Records damage from `from` to `to` in a segment: skipped, counted, reported. */
@@ -107,7 +131,7 @@ export function markDamaged (seg: Segment, from: number, to: number, why: string
 }
 
 /** The offset of the next good header in [from, size) whose record fits, or -1. */
-function findHeader (fd: number, from: number, size: number): number {
+export function findHeader (fd: number, from: number, size: number): number {
   const CHUNK = MiB
   const buf = Buffer.allocUnsafe(CHUNK + HEADER_BYTES)
   for (let base = from; base < size; base += CHUNK) {
@@ -119,4 +143,81 @@ function findHeader (fd: number, from: number, size: number): number {
     }
   }
   return -1
+}
+
+/** The records of a segment that `done` does not rule out, in order (a read error ends the list, and is told). */
+export function readEntries (seg: Segment, done: (id: number, at: number) => boolean, failed: (err: unknown) => void): Entry[] {
+  const out: Entry[] = []
+  const head = new Uint8Array(HEADER_BYTES)
+  let at = 0
+  while (at < seg.size) {
+    const skip = seg.skips.find(([from]) => from === at)
+    if (skip !== undefined) {
+      at = skip[1]
+      continue
+    }
+    let h: RecordHeader | undefined
+    try {
+      h = headerAt(seg, at, head)
+    } catch (err) {
+      failed(err)
+    }
+    if (h === undefined) break
+    if (!done(h.id, at)) out.push({ id: h.id, seg, offset: at, h })
+    at += HEADER_BYTES + h.bodyBytes
+  }
+  return out
+}
+
+/** The segment (of `segs`, oldest first) holding `id`, if any. */
+export function segmentOf (segs: readonly Segment[], id: number): Segment | undefined {
+  let lo = 0
+  let hi = segs.length - 1
+  let found: Segment | undefined
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    if (segs[mid].firstId <= id) {
+      found = segs[mid]
+      lo = mid + 1
+    } else {
+      hi = mid - 1
+    }
+  }
+  return found
+}
+
+/**
+ * After damage in a segment up to `end`: what the records in it that cannot be read held. Of
+ * the records not done (`seg.left`), those are neither handed out (`seg.out`) nor readable
+ * from `end` on (`entries`, the segment's records not done).
+ */
+export function lostBefore (seg: Segment, end: number, entries: readonly Entry[]): Counts {
+  const after = noCounts()
+  for (const e of entries) if (e.offset >= end) count(after, 1, e.h, HEADER_BYTES + e.h.bodyBytes)
+  return add(add(noCounts(), seg.left), add(add(noCounts(), seg.out), after), -1)
+}
+
+/**
+ * Opens a spool directory: creates it if missing, takes its lock, and reads what is there: the
+ * acknowledgement log, the last run's shard file (what its senders saw accepted: every request
+ * of a slot's shard up to its id), and every segment. Releases the lock if anything fails.
+ */
+export function openDir (dir: string, slotsPath: string, damage: Damage): { release: () => void, done: Set<number>, segs: Segment[], maxId: number } {
+  try {
+    mkdirSync(dir, { recursive: true })
+  } catch (err) {
+    throw new SpoolError(`cannot create spool directory ${dir}: ${(err as Error).message}`, dir, { cause: err })
+  }
+  const lock = lockDir(dir)
+  try {
+    if (lock.tookOver !== undefined) damage.warnings.push(`spool ${dir}: took over the lock of process ${lock.tookOver}, which is gone`)
+    const done = readAcks(dir)
+    const slots = readSlots(slotsPath)
+    const accepted = slots === undefined ? undefined : (h: RecordHeader): boolean => h.id <= slots[h.shard % slots.length]
+    return { release: lock.release, done, ...scanDir(dir, done, accepted, damage) }
+  } catch (err) {
+    lock.release()
+    if (err instanceof SpoolError) throw err
+    throw new SpoolError(`cannot open spool ${dir}: ${(err as Error).message}`, dir, { cause: err })
+  }
 }

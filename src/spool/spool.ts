@@ -20,16 +20,16 @@
  * next good header; both are reported (`warnings`, `corrupt`). A body is checked again when it
  * is read, so nothing damaged is ever sent.
  */
-import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, unlinkSync, writeSync, writevSync } from 'node:fs'
+import { closeSync, fdatasyncSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync, writevSync } from 'node:fs'
 import { join } from 'node:path'
 import { SpoolError } from '../errors.js'
-import { readAcks, readSlots, rewriteAcks, syncDir, writeSlots } from './ack-log.js'
-import { lockDir } from './lock.js'
-import { ACK_BYTES, HEADER_BYTES, bodyMatches, decodeHeader, encodeAck, encodeHeader } from './record.js'
+import { rewriteAcks, syncDir, writeSlots } from './ack-log.js'
+import { ACK_BYTES, HEADER_BYTES, bodyMatches, encodeAck, encodeHeader } from './record.js'
 import type { RecordHeader, RecordInfo } from './record.js'
 import { Syncer } from './syncer.js'
+import { add, count, noCounts } from './types.js'
 import type { Counts, SpoolOptions } from './types.js'
-import { SEGMENT_RE, Segment, markDamaged, scanSegment, segName } from './segment.js'
+import { Segment, findHeader, headerAt, lostBefore, markDamaged, openDir, readEntries, segName, segmentOf } from './segment.js'
 import type { Damage, Entry } from './segment.js'
 
 export type { RecordHeader, RecordInfo } from './record.js'
@@ -52,12 +52,11 @@ export class Spool {
   /** Bytes of the segment files. */
   bytes = 0
   /** Records not done (spooled, not acknowledged or reported). */
-  readonly pending: Counts = { requests: 0, samples: 0, bytes: 0 }
+  readonly pending: Counts = noCounts()
   /** What opening found from earlier runs. */
-  readonly found: Counts = { requests: 0, samples: 0, bytes: 0 }
+  readonly found: Counts = noCounts()
   /** Damage found: records skipped or cut, and bytes. */
   get corrupt (): { records: number, bytes: number } { return { records: this.#damage.records, bytes: this.#damage.bytes } }
-
   /** fsyncs done. */
   get syncs (): number { return this.#syncer.syncs }
   /** Appended by this run: requests, and bytes on disk (headers included). */
@@ -84,8 +83,10 @@ export class Spool {
   readonly #release: () => void
   readonly #ackBuf = new Uint8Array(ACK_BYTES)
   #closed = false
-  /** Called when a background fsync fails. */
-  onSyncError: (err: SpoolError) => void = () => {}
+  /** Told of what goes wrong where nobody waits: a background fsync, an acknowledgement not recorded, damage found. */
+  onWarning: (err: SpoolError) => void = () => {}
+  /** Told of requests lost to damage found while running (they are not in `pending` any more). */
+  onLost: (lost: Counts) => void = () => {}
 
   /** `shards`: how many shards the writer has (one slot each in the shard file). */
   constructor (o: SpoolOptions, shards = 1) {
@@ -101,40 +102,15 @@ export class Spool {
     // request on its way to the server (at most two per shard) cannot be dropped yet.
     this.segmentBytes = o.segmentBytes ?? Math.min(64 * MiB, Math.max(16 << 10, Math.floor(o.maxBytes / 64)))
     const dir = o.dir
+    const { release, done, segs, maxId } = openDir(dir, this.slotsPath, this.#damage)
+    this.#release = release
     try {
-      mkdirSync(dir, { recursive: true })
-    } catch (err) {
-      throw new SpoolError(`cannot create spool directory ${dir}: ${(err as Error).message}`, dir, { cause: err })
-    }
-    const lock = lockDir(dir)
-    this.#release = lock.release
-    try {
-      if (lock.tookOver !== undefined) this.warnings.push(`spool ${dir}: took over the lock of process ${lock.tookOver}, which is gone`)
-      const done = readAcks(dir)
-      // What the senders of the last run saw accepted: every request of a slot's shard up to its id.
-      const slots = readSlots(this.slotsPath)
-      const accepted = slots === undefined
-        ? undefined
-        : (h: RecordHeader): boolean => h.id <= slots[h.shard % slots.length]
-      let maxId = 0
-      for (const id of done) maxId = Math.max(maxId, id)
-      const names = readdirSync(dir).filter((n) => SEGMENT_RE.test(n)).sort()
-      for (const name of names) {
-        const { seg, scanned } = scanSegment(dir, name, done, accepted, this.#damage)
-        this.#segs.push(seg)
-        this.bytes += seg.size
-        this.pending.requests += scanned.live
-        this.pending.samples += scanned.samples
-        this.pending.bytes += scanned.bytes
-        maxId = Math.max(maxId, scanned.maxId)
-      }
-      this.#nextId = maxId + 1
-      this.firstNewId = this.#nextId
-      for (const seg of [...this.#segs]) {
-        if (seg.live === 0) this.#delete(seg)
-      }
-      const liveIds = (id: number): boolean => this.#segOf(id) !== undefined
-      for (const id of done) if (liveIds(id)) this.#done.add(id)
+      this.#segs.push(...segs)
+      for (const seg of segs) this.bytes += seg.size
+      for (const seg of segs) add(this.pending, seg.left)
+      this.#nextId = this.firstNewId = maxId + 1
+      for (const seg of segs) if (seg.live === 0) this.#delete(seg)
+      for (const id of done) if (segmentOf(this.#segs, id) !== undefined) this.#done.add(id)
       this.#active = this.#create(this.#nextId)
       this.#cursor = { seg: this.#segs[0], offset: 0 }
       this.#rewriteAcks(done)
@@ -142,20 +118,26 @@ export class Spool {
       if (this.syncMode !== 'none') syncDir(dir)
       this.#slots = writeSlots(this.slotsPath, shards, this.syncMode !== 'none')
       this.#syncer.dirDirty = true
-      this.found.requests = this.pending.requests
-      this.found.samples = this.pending.samples
-      this.found.bytes = this.pending.bytes
+      Object.assign(this.found, this.pending)
     } catch (err) {
       this.#closeAll()
       this.#release()
       if (err instanceof SpoolError) throw err
       throw new SpoolError(`cannot open spool ${dir}: ${(err as Error).message}`, dir, { cause: err })
     }
-    if (this.syncMode === 'batch') this.#syncer.every(SYNC_INTERVAL, (err) => this.onSyncError(err))
+    if (this.syncMode === 'batch') this.#syncer.every(SYNC_INTERVAL, (err) => this.onWarning(err))
   }
 
   /** Whether producers must wait (onFull 'block' and the spool holds maxBytes). */
   full (): boolean {
+    // Acknowledged requests in the active segment take no room: it goes, a new one begins.
+    if (this.bytes >= this.maxBytes && this.#active.live === 0 && this.#active.size > 0 && !this.#closed) {
+      try {
+        this.#roll()
+      } catch (err) {
+        this.#failed(err, 'begin a segment in')
+      }
+    }
     return this.bytes >= this.maxBytes
   }
 
@@ -188,14 +170,13 @@ export class Spool {
     this.#nextId++
     seg.size += n
     seg.live++
+    count(seg.left, 1, info, n)
     seg.newest = Math.max(seg.newest, info.created)
     if (this.syncMode !== 'always') this.#syncer.mark(seg.fd)
     this.bytes += n
     this.appended.requests++
     this.appended.bytes += n
-    this.pending.requests++
-    this.pending.samples += info.samples
-    this.pending.bytes += n
+    count(this.pending, 1, info, n)
     return { id, seg, offset: at, h: { ...info, id, bodyBytes: body.length, bodyCrc: 0 } }
   }
 
@@ -207,6 +188,7 @@ export class Spool {
     const c = this.#cursor
     if (c.seg !== e.seg || c.offset !== e.offset) return false
     c.offset += HEADER_BYTES + e.h.bodyBytes
+    count(e.seg.out, 1, e.h, HEADER_BYTES + e.h.bodyBytes)
     return true
   }
 
@@ -228,16 +210,21 @@ export class Spool {
         c.offset = skip[1]
         continue
       }
-      const h = readSync(seg.fd, head, 0, HEADER_BYTES, c.offset) === HEADER_BYTES ? decodeHeader(head) : undefined
+      let h: RecordHeader | undefined
+      try {
+        h = headerAt(seg, c.offset, head)
+      } catch (err) {
+        this.#failed(err, 'read')
+      }
       if (h === undefined || c.offset + HEADER_BYTES + h.bodyBytes > seg.size) {
-        // Changed under us since it was scanned: the rest of the segment is not trusted.
-        markDamaged(seg, c.offset, seg.size, 'its header changed on disk since it was written', this.#damage)
-        c.offset = seg.size
+        // Changed (or unreadable) since it was written: skipped to the next good header.
+        this.#damagedMidRun(seg, c.offset)
         continue
       }
       const e: Entry = { id: h.id, seg, offset: c.offset, h }
       c.offset += HEADER_BYTES + h.bodyBytes
       if (this.#done.delete(h.id)) continue
+      count(seg.out, 1, h, HEADER_BYTES + h.bodyBytes)
       return e
     }
   }
@@ -246,6 +233,7 @@ export class Spool {
   unread (e: Entry): void {
     this.#cursor.seg = e.seg
     this.#cursor.offset = e.offset
+    count(e.seg.out, -1, e.h, HEADER_BYTES + e.h.bodyBytes)
   }
 
   /**
@@ -255,16 +243,18 @@ export class Spool {
   body (e: Entry, into: Uint8Array = new Uint8Array(e.h.bodyBytes)): Uint8Array | undefined {
     this.#checkOpen()
     const buf = into.subarray(0, e.h.bodyBytes)
-    const n = readSync(e.seg.fd, buf, 0, buf.length, e.offset + HEADER_BYTES)
-    if (n !== buf.length || !bodyMatches(e.h, buf)) return undefined
+    try {
+      const n = readSync(e.seg.fd, buf, 0, buf.length, e.offset + HEADER_BYTES)
+      if (n !== buf.length || !bodyMatches(e.h, buf)) return undefined
+    } catch (err) {
+      this.#failed(err, 'read')
+      return undefined
+    }
     return buf
   }
 
   /** Counts a record found damaged when it was read (it is also made done, by the caller). */
-  damagedRecord (e: Entry): void {
-    this.#damage.records++
-    this.#damage.bytes += HEADER_BYTES + e.h.bodyBytes
-  }
+  damagedRecord (e: Entry): void { markDamaged(e.seg, e.offset, e.offset + HEADER_BYTES + e.h.bodyBytes, 'its body does not match its checksum', this.#damage) }
 
   /**
    * The entry is done (acknowledged, or failed for good and reported): it never comes again.
@@ -273,26 +263,67 @@ export class Spool {
   done (e: Entry, slotted = false): void {
     const seg = e.seg
     if (this.#closed || seg.fd < 0) return
-    if (!slotted) {
-      writeSync(this.#acks, encodeAck(e.id, this.#ackBuf))
-      this.#acksBytes += ACK_BYTES
-      this.#syncer.mark(this.#acks)
-    } else if (this.#slots >= 0) {
-      this.#syncer.mark(this.#slots)
+    // Never throws: the accounts move first; a disk that fails here costs at most a resend
+    // after a restart, and flush() says so.
+    try {
+      if (!slotted) {
+        writeSync(this.#acks, encodeAck(e.id, this.#ackBuf))
+        this.#acksBytes += ACK_BYTES
+        this.#syncer.mark(this.#acks)
+      } else if (this.#slots >= 0) {
+        this.#syncer.mark(this.#slots)
+      }
+    } catch (err) {
+      this.#failed(err, 'record an acknowledgement in')
     }
     seg.live--
-    this.pending.requests--
-    this.pending.samples -= e.h.samples
-    this.pending.bytes -= HEADER_BYTES + e.h.bodyBytes
-    const c = this.#cursor
-    if (seg.firstId > c.seg.firstId || (seg === c.seg && e.offset >= c.offset)) this.#done.add(e.id)
-    if (seg.live === 0 && seg !== this.#active) this.#delete(seg)
-    if (this.#acksBytes > 2 * this.#acksBase + MiB) this.#rewriteAcks()
+    const n = HEADER_BYTES + e.h.bodyBytes
+    count(seg.left, -1, e.h, n)
+    count(this.pending, -1, e.h, n)
+    if (this.passed(e)) count(seg.out, -1, e.h, n)
+    else this.#done.add(e.id)
+    try {
+      if (seg.live === 0 && seg !== this.#active) this.#delete(seg)
+      if (this.#acksBytes > 2 * this.#acksBase + MiB) this.#rewriteAcks()
+    } catch (err) {
+      this.#failed(err, 'clean up')
+    }
   }
 
-  /** What a sender writes in the shard file when the request `id` of `shard` is accepted. */
-  slot (shard: number, id: number): { at: number, bytes: Uint8Array } {
-    return { at: ACK_BYTES * (1 + shard), bytes: encodeAck(id) }
+  /**
+   * A header the cursor met that is no longer good (the disk changed under the spool, or cannot
+   * be read): the cursor goes on at the next good header, and the records in between, which
+   * cannot be told apart, are counted from the segment's accounts: they are lost, never sent.
+   */
+  #damagedMidRun (seg: Segment, from: number): void {
+    let to = -1
+    try {
+      to = findHeader(seg.fd, from + 1, seg.size)
+    } catch (err) {
+      this.#failed(err, 'read') // unreadable: the rest of the segment is lost, and said so
+    }
+    const end = to < 0 ? seg.size : to
+    markDamaged(seg, from, end, 'its header was damaged after it was written', this.#damage)
+    this.#cursor.offset = end
+    const lost = lostBefore(seg, end, this.entries(seg))
+    if (lost.requests > 0) {
+      seg.live -= lost.requests
+      add(seg.left, lost, -1)
+      add(this.pending, lost, -1)
+      this.onLost(lost)
+    }
+    this.onWarning(new SpoolError(`spool ${this.dir}: ${this.warnings[this.warnings.length - 1]}; ${lost.requests} requests (${lost.samples} samples) in them are lost`, seg.path))
+    if (seg.live === 0 && seg !== this.#active) this.#delete(seg)
+  }
+
+  /**
+   * A disk error where nothing can throw: kept, warned about (onWarning), and thrown by the
+   * next sync() (flush() rejects with it), until then.
+   */
+  #failed (err: unknown, what: string): void {
+    const e = new SpoolError(`cannot ${what} spool ${this.dir}: ${(err as Error)?.message ?? err}`, this.dir, { cause: err })
+    this.#syncer.fail(e)
+    this.onWarning(e)
   }
 
   /** Segments before the active one, oldest first (for dropping and expiring). */
@@ -307,21 +338,10 @@ export class Spool {
 
   /** Every record of a segment not done, in order: the ones the cursor passed and the ones ahead. */
   entries (seg: Segment): Entry[] {
-    const out: Entry[] = []
-    const head = new Uint8Array(HEADER_BYTES)
-    let at = 0
-    while (at < seg.size) {
-      const skip = seg.skips.find(([from]) => from === at)
-      if (skip !== undefined) {
-        at = skip[1]
-        continue
-      }
-      const h = readSync(seg.fd, head, 0, HEADER_BYTES, at) === HEADER_BYTES ? decodeHeader(head) : undefined
-      if (h === undefined) break
-      if (!this.#isDone(seg, h.id, at)) out.push({ id: h.id, seg, offset: at, h })
-      at += HEADER_BYTES + h.bodyBytes
-    }
-    return out
+    const c = this.#cursor
+    // Behind the cursor, a record not done is held by the writer; ahead, the done set knows.
+    const done = (id: number, at: number): boolean => (seg.firstId > c.seg.firstId || (seg === c.seg && at >= c.offset)) && this.#done.has(id)
+    return readEntries(seg, done, (err) => this.#failed(err, 'read'))
   }
 
   /** Whether the cursor is past an entry (it was handed out by next() or take()). */
@@ -363,31 +383,6 @@ export class Spool {
     if (this.#closed) throw new SpoolError(`spool ${this.dir} is closed`, this.dir)
   }
 
-  #isDone (seg: Segment, id: number, offset: number): boolean {
-    const c = this.#cursor
-    const ahead = seg.firstId > c.seg.firstId || (seg === c.seg && offset >= c.offset)
-    // Behind the cursor, a record not done is held by the writer; ahead, the done set knows.
-    return ahead && this.#done.has(id)
-  }
-
-  /** The live segment holding `id`, if any. */
-  #segOf (id: number): Segment | undefined {
-    const segs = this.#segs
-    let lo = 0
-    let hi = segs.length - 1
-    let found: Segment | undefined
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1
-      if (segs[mid].firstId <= id) {
-        found = segs[mid]
-        lo = mid + 1
-      } else {
-        hi = mid - 1
-      }
-    }
-    return found
-  }
-
   #create (firstId: number): Segment {
     const path = join(this.dir, segName(firstId))
     const seg = new Segment(firstId, path, openSync(path, 'w+', 0o644))
@@ -425,7 +420,7 @@ export class Spool {
   /** A new acknowledgement log of the done ids still in live segments (and `more`), replacing the old. */
   #rewriteAcks (more?: Set<number>): void {
     const old = this.#acks
-    const { fd, bytes } = rewriteAcks(this.dir, (id) => this.#segOf(id) !== undefined, this.syncMode !== 'none', more)
+    const { fd, bytes } = rewriteAcks(this.dir, (id) => segmentOf(this.#segs, id) !== undefined, this.syncMode !== 'none', more)
     this.#syncer.dirDirty = true
     if (old >= 0) this.#syncer.release(old)
     this.#acks = fd

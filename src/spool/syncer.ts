@@ -17,7 +17,11 @@ export class Syncer {
   #syncing: Promise<void> | undefined
   #again: Promise<void> | undefined
   #closeLater: number[] = []
+  /** Descriptors released while an fsync ran: not to be marked dirty again. */
+  readonly #released = new Set<number>()
   #timer: NodeJS.Timeout | undefined
+  /** A failure since the last sync() that reported one: the next sync() rejects with it. */
+  #error: SpoolError | undefined
 
   constructor (dir: string) {
     this.#dir = dir
@@ -36,16 +40,31 @@ export class Syncer {
   /** Runs sync() every `ms` while anything is dirty; `onError` gets what fails. */
   every (ms: number, onError: (err: SpoolError) => void): void {
     this.#timer = setInterval(() => {
-      if (this.dirty()) this.sync().catch(onError)
+      // A failure here is told to the next caller of sync() (flush()) too.
+      if (this.dirty()) {
+        this.sync().catch((err: SpoolError) => {
+          this.#error ??= err
+          onError(err)
+        })
+      }
     }, ms)
     this.#timer.unref()
+  }
+
+  /** Something written may not be on disk: the next sync() rejects with `err` (once). */
+  fail (err: SpoolError): void {
+    this.#error ??= err
   }
 
   /** Closes `fd` (now, or after the fsync under way); it is not fsynced any more. */
   release (fd: number): void {
     this.#dirty.delete(fd)
-    if (this.#syncing !== undefined) this.#closeLater.push(fd)
-    else close(fd, () => {})
+    if (this.#syncing !== undefined) {
+      this.#closeLater.push(fd)
+      this.#released.add(fd)
+    } else {
+      close(fd, () => {})
+    }
   }
 
   /** fsyncs what was written since the last one. Rejects with SpoolError when the disk fails. */
@@ -76,15 +95,22 @@ export class Syncer {
         await Promise.all(jobs)
         this.syncs++
       } catch (err) {
-        throw new SpoolError(`cannot fsync spool ${this.#dir}: ${(err as Error).message}`, this.#dir, { cause: err })
+        // Tried again next time; and this failure is told to every sync() until one reports it.
+        for (const fd of fds) if (!this.#released.has(fd)) this.#dirty.add(fd)
+        this.dirDirty ||= dir
+        this.#error ??= new SpoolError(`cannot fsync spool ${this.#dir}: ${(err as Error).message}`, this.#dir, { cause: err })
       } finally {
         if (dirFd >= 0) closeSync(dirFd)
       }
+      const failed = this.#error
+      this.#error = undefined
+      if (failed !== undefined) throw failed
     }
     this.#syncing = run().finally(() => {
       this.#syncing = undefined
       for (const fd of this.#closeLater) close(fd, () => {})
       this.#closeLater = []
+      this.#released.clear()
     })
     return this.#syncing
   }

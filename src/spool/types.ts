@@ -24,4 +24,23 @@ export interface SpoolOptions {
 }
 
 /** Requests, their samples, and their bytes on disk. */
-export interface Counts { requests: number, samples: number, bytes: number }
+export interface Counts { requests: number, series: number, samples: number, bytes: number }
+
+/** Adds (sign 1) or takes away (sign -1) one record of `h` (`bytes` on disk) to counts. */
+export function count (c: Counts, sign: 1 | -1, h: { series: number, samples: number }, bytes: number): void {
+  c.requests += sign
+  c.series += sign * h.series
+  c.samples += sign * h.samples
+  c.bytes += sign * bytes
+}
+
+export const noCounts = (): Counts => ({ requests: 0, series: 0, samples: 0, bytes: 0 })
+
+/** Adds `b` to `a` (times `sign`); returns `a`. */
+export function add (a: Counts, b: Counts, sign: 1 | -1 = 1): Counts {
+  a.requests += sign * b.requests
+  a.series += sign * b.series
+  a.samples += sign * b.samples
+  a.bytes += sign * b.bytes
+  return a
+}

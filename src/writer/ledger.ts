@@ -7,7 +7,7 @@
  */
 import { BatchError, LostDataError } from '../errors.js'
 import type { FailedCounts, FailedSeries, FailureReason, SendResult, WriterSummary } from '../errors.js'
-import type { Batch, BodyPool } from './batch.js'
+import type { Batch, BodyPool, Tracker } from './batch.js'
 
 /** How the writer's parts emit events: never throwing (a listener's error becomes a warning). */
 export interface Events {
@@ -150,6 +150,30 @@ export class Ledger {
       this.#failTrackers(batch, err)
     }
     this.#release(batch, 'left')
+  }
+
+  /** send() callers of requests left on disk in the spool (the writer stopped first): told so. */
+  leaveTrackers (trackers: Map<Tracker, { series: number, samples: number }>, message: string): void {
+    let samples = 0
+    for (const part of trackers.values()) samples += part.samples
+    const err = new BatchError(`${this.#url}: ${message}; the request stays in the spool and is sent when a writer opens it again`, { reason: 'aborted', attempts: 0, series: [], samples })
+    this.#failTrackers({ trackers } as Batch, err)
+  }
+
+  /**
+   * Requests lost without a batch to report them by (damage the spool found while running):
+   * counted as failed and reported, with counts only.
+   */
+  lost (reason: FailureReason, message: string, n: { requests: number, series: number, samples: number }): void {
+    const err = new BatchError(`${this.#url}: ${message}`, { reason, attempts: 0, series: [], samples: n.samples })
+    this.failed.requests += n.requests
+    this.failed.series += n.series
+    this.failed.samples += n.samples
+    if (this.errors.length < MAX_KEPT_ERRORS) this.errors.push(err)
+    try {
+      this.#onError?.(err)
+    } catch { /* a throwing callback must not stop delivery */ }
+    if (this.#events.listens('error')) this.#events.emit('error', err)
   }
 
   #failTrackers (batch: Batch, err: BatchError): void {

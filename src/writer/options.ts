@@ -189,6 +189,6 @@ function checkSpool (v: unknown): SpoolOptions | undefined {
   check(s.maxAge === undefined || isNum(s.maxAge, Number.MIN_VALUE), 'spool.maxAge', 'a number of milliseconds > 0, or Infinity', s.maxAge)
   check(s.sync === undefined || s.sync === 'always' || s.sync === 'batch' || s.sync === 'none', 'spool.sync', "'always', 'batch' or 'none'", s.sync)
   check(s.onFull === undefined || s.onFull === 'block' || s.onFull === 'dropOldest', 'spool.onFull', "'block' or 'dropOldest'", s.onFull)
-  check(s.segmentBytes === undefined || isInt(s.segmentBytes, 4096), 'spool.segmentBytes', 'an integer >= 4096', s.segmentBytes)
+  check(s.segmentBytes === undefined || (isInt(s.segmentBytes, 4096) && s.segmentBytes <= (s.maxBytes as number)), 'spool.segmentBytes', 'an integer from 4096 to maxBytes', s.segmentBytes)
   return { ...s } as SpoolOptions
 }

@@ -20,6 +20,7 @@ import { DECODE_LIMITS } from '../codec/decode-limits.js'
 import type { DecodeLimits } from '../codec/decode-limits.js'
 import { SpoolError } from '../errors.js'
 import type { FailedSeries, FailureReason } from '../errors.js'
+import { slot } from '../spool/record.js'
 import { Spool } from '../spool/spool.js'
 import type { Entry, SpoolOptions } from '../spool/spool.js'
 import { Batch } from './batch.js'
@@ -33,10 +34,12 @@ export interface SpoolStats {
   /** Bytes of its segment files, and the most it may take. */
   bytes: number
   maxBytes: number
+  /** onFull 'block' and the spool holds maxBytes: producers wait. */
+  full: boolean
   /** Requests in it not acknowledged yet (waiting, in memory or on the wire). */
-  pending: { requests: number, samples: number, bytes: number }
+  pending: { requests: number, series: number, samples: number, bytes: number }
   /** Found on opening, from an earlier run. */
-  found: { requests: number, samples: number, bytes: number }
+  found: { requests: number, series: number, samples: number, bytes: number }
   /** Of those found, acknowledged by this writer. */
   replayed: { requests: number, samples: number }
   /** Dropped by its policies, each reported as a failed batch: onFull 'dropOldest', maxAge. */
@@ -77,6 +80,8 @@ export class SpoolFeed {
   readonly replayed = { requests: 0, samples: 0 }
   readonly dropped = { requests: 0, samples: 0 }
   readonly expired = { requests: 0, samples: 0 }
+  /** Batches the spool could not take (a disk error), held in memory only until they settle. */
+  readonly #memoryOnly = new Set<Batch>()
   /** Resolves the waits for an empty window (close()). */
   #emptied: Array<() => void> = []
 
@@ -89,7 +94,8 @@ export class SpoolFeed {
     this.#events = events
     this.#pump = pump
     this.#era = shards.length
-    this.spool.onSyncError = (err) => this.#warn(err.message)
+    this.spool.onWarning = (err) => this.#warn(err.message)
+    this.spool.onLost = (lost) => ledger.lost('corrupt', `${this.spool.dir}: ${lost.requests} requests damaged on disk while spooled: not sent`, lost)
     ledger.spool = {
       full: (memory) => this.#full(memory),
       settled: (batch, how) => this.#settled(batch, how),
@@ -117,7 +123,7 @@ export class SpoolFeed {
    */
   #full (memory: boolean): boolean {
     if (this.spool.onFull === 'block' && this.spool.full()) return true
-    return memory && this.#keepingUp()
+    return memory && (this.#keepingUp() || this.#memoryOnly.size > 0)
   }
 
   /** Nothing waits on disk to be loaded, and no shard is failing. */
@@ -142,7 +148,6 @@ export class SpoolFeed {
       this.#queue(batch)
       return
     }
-    const keepingUp = this.#keepingUp()
     let e: Entry
     try {
       e = this.spool.append({
@@ -150,17 +155,21 @@ export class SpoolFeed {
         samples: batch.samples, histograms: batch.histograms, rawBytes: batch.rawBytes, created: batch.created, first: NaN, last: NaN,
       }, body)
     } catch (err) {
-      // The disk refused: the batch is sent from memory, and flush() says it is not durable.
+      // The disk refused: the batch is sent from memory (which bounds producers again while
+      // such batches wait), and flush() says it is not durable.
       this.#writeError = err as SpoolError
       this.#warn(`${(err as Error).message}; requests are held in memory until it works again`)
+      this.#memoryOnly.add(batch)
       this.#queue(batch)
       return
     }
     batch.entry = e
-    batch.ack = this.spool.slot(batch.shard.index, e.id)
-    // While sending keeps up, producers wait for a full memory window (see #full), so a batch
-    // already counted in memory joins the window whatever its level.
-    if ((keepingUp ? this.#sameEra(e) : this.#room(e)) && this.spool.take(e)) {
+    batch.ack = slot(batch.shard.index, e.id)
+    // The batch is counted in memory already: it joins the window if memory without it is
+    // within the bounds (producers that heed backpressure keep it so; others spill to disk).
+    const l = this.#ledger
+    const fits = this.#window.size === 0 || (this.#sameEra(e) && l.bufferedSamples - batch.samples < this.#o.maxBufferedSamples && l.bufferedBytes - batch.bytes < this.#o.maxBufferedBytes)
+    if (fits && this.spool.take(e)) {
       this.#era = e.h.shards
       this.#window.set(e.id, batch)
       this.#queue(batch)
@@ -191,6 +200,11 @@ export class SpoolFeed {
 
   /** No more loading from disk (the writer was aborted, or is closing after its deadline). */
   stop (): void {
+    if (!this.#stopped) {
+      // send() calls whose requests wait on disk: they stay there, and the callers are told.
+      for (const trackers of this.#trackers.values()) this.#ledger.leaveTrackers(trackers, 'the writer stopped before this request was sent')
+      this.#trackers.clear()
+    }
     this.#stopped = true
     if (this.#sweep !== undefined) clearInterval(this.#sweep)
     this.#sweep = undefined
@@ -204,7 +218,7 @@ export class SpoolFeed {
   stats (): SpoolStats {
     const s = this.spool
     return {
-      dir: s.dir, bytes: s.bytes, maxBytes: s.maxBytes, pending: { ...s.pending }, found: { ...s.found },
+      dir: s.dir, bytes: s.bytes, maxBytes: s.maxBytes, full: s.onFull === 'block' && s.full(), pending: { ...s.pending }, found: { ...s.found },
       replayed: { ...this.replayed }, dropped: { ...this.dropped }, expired: { ...this.expired }, corrupt: { ...s.corrupt }, appended: { ...s.appended }, syncs: s.syncs,
     }
   }
@@ -250,7 +264,7 @@ export class SpoolFeed {
         }
         const batch = Batch.fromSpool(e, body, shard)
         batch.pooled = pooled
-        batch.ack = this.spool.slot(shard.index, e.id)
+        batch.ack = slot(shard.index, e.id)
         const trackers = this.#trackers.get(e.id)
         if (trackers !== undefined) batch.trackers = trackers
         this.#trackers.delete(e.id)
@@ -269,7 +283,10 @@ export class SpoolFeed {
   /** The ledger settled a batch: done ones leave the spool; the window is refilled. */
   #settled (batch: Batch, how: 'ok' | 'failed' | 'left'): void {
     const e = batch.entry
-    if (e === undefined) return
+    if (e === undefined) {
+      this.#memoryOnly.delete(batch)
+      return
+    }
     this.#window.delete(e.id)
     this.#trackers.delete(e.id)
     if (how !== 'left') {

@@ -287,8 +287,16 @@ export class RemoteWriter extends EventEmitter {
     }
     this.#closing ??= (async () => {
       const feed = this.#feed
+      // With a spool: the disk failed since the last flush(). Shut down all the same (what is
+      // held in memory is delivered or reported), then say so if anything was left.
+      let spoolError: unknown
       try {
-        await this.flush()
+        try {
+          await this.flush()
+        } catch (err) {
+          if (feed === undefined) throw err
+          spoolError = err
+        }
         // With a spool, flush() made it durable: now it is delivered, or left at the deadline.
         if (feed !== undefined) await this.#delivered()
       } finally {
@@ -298,6 +306,9 @@ export class RemoteWriter extends EventEmitter {
       if (feed !== undefined) {
         feed.stop()
         await feed.emptied()
+        // Everything not done now stays in the spool: in the window when the deadline came, or on disk.
+        const { requests, series, samples } = feed.spool.pending
+        Object.assign(this.#ledger.left, { requests, series, samples })
       }
       this.#batcher.stop()
       // After an abort (a deadline that passed), nothing is left to wait for: connections are dropped.
@@ -307,6 +318,7 @@ export class RemoteWriter extends EventEmitter {
       await feed?.close()
       const summary = this.#ledger.summary()
       if (summary.failed.samples > 0) throw new LostDataError(summary)
+      if (spoolError !== undefined && (summary.left?.samples ?? 0) > 0) throw spoolError
       return summary
     })()
     this.#closed = true
