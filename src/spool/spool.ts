@@ -387,7 +387,9 @@ export class Spool {
     const path = join(this.dir, segName(firstId))
     const seg = new Segment(firstId, path, openSync(path, 'w+', 0o644))
     this.#segs.push(seg)
-    this.#syncer.dirDirty = true
+    // 'always': its name is on disk before a record in it counts as durable.
+    if (this.syncMode === 'always') syncDir(this.dir)
+    else this.#syncer.dirDirty = true
     return seg
   }
 
