@@ -317,12 +317,13 @@ export class Spool {
   }
 
   /**
-   * A disk error where nothing can throw: kept, warned about (onWarning), and thrown by the
-   * next sync() (flush() rejects with it), until then.
+   * A disk error where nothing can throw: warned about (onWarning) and, unless it is a read
+   * error, thrown by the next sync() (flush() rejects with it).
    */
   #failed (err: unknown, what: string): void {
     const e = new SpoolError(`cannot ${what} spool ${this.dir}: ${(err as Error)?.message ?? err}`, this.dir, { cause: err })
-    this.#syncer.fail(e)
+    // A read error costs what could not be read (reported as such), not durability.
+    if (what !== 'read') this.#syncer.fail(e)
     this.onWarning(e)
   }
 
