@@ -3,9 +3,9 @@
  * each header checked; a torn or damaged end is cut off, damage in the middle skipped up to the
  * next good header; both are counted and reported.
  */
-import { ftruncateSync, fstatSync, mkdirSync, openSync, readSync, readdirSync } from 'node:fs'
+import { closeSync, ftruncateSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, unlinkSync } from 'node:fs'
 import { SpoolError } from '../errors.js'
-import { readAcks, readSlots } from './ack-log.js'
+import { readAcks, readSlots, syncDir } from './ack-log.js'
 import { lockDir } from './lock.js'
 import { join } from 'node:path'
 import { HEADER_BYTES, MAGIC, bodyMatches, decodeHeader } from './record.js'
@@ -145,7 +145,10 @@ export function findHeader (fd: number, from: number, size: number): number {
   return -1
 }
 
-/** The records of a segment that `done` does not rule out, in order (a read error ends the list, and is told). */
+/**
+ * The records of a segment that `done` does not rule out, in order. A damaged header is passed
+ * over to the next good one; a read error ends the list, and is told.
+ */
 export function readEntries (seg: Segment, done: (id: number, at: number) => boolean, failed: (err: unknown) => void): Entry[] {
   const out: Entry[] = []
   const head = new Uint8Array(HEADER_BYTES)
@@ -159,10 +162,16 @@ export function readEntries (seg: Segment, done: (id: number, at: number) => boo
     let h: RecordHeader | undefined
     try {
       h = headerAt(seg, at, head)
+      if (h === undefined) {
+        const next = findHeader(seg.fd, at + 1, seg.size)
+        if (next < 0) break
+        at = next
+        continue
+      }
     } catch (err) {
       failed(err)
+      break
     }
-    if (h === undefined) break
     if (!done(h.id, at)) out.push({ id: h.id, seg, offset: at, h })
     at += HEADER_BYTES + h.bodyBytes
   }
@@ -194,7 +203,9 @@ export function segmentOf (segs: readonly Segment[], id: number): Segment | unde
 export function lostBefore (seg: Segment, end: number, entries: readonly Entry[]): Counts {
   const after = noCounts()
   for (const e of entries) if (e.offset >= end) count(after, 1, e.h, HEADER_BYTES + e.h.bodyBytes)
-  return add(add(noCounts(), seg.left), add(add(noCounts(), seg.out), after), -1)
+  const lost = add(add(noCounts(), seg.left), add(add(noCounts(), seg.out), after), -1)
+  for (const k of ['requests', 'series', 'samples', 'bytes'] as const) lost[k] = Math.max(0, lost[k])
+  return lost
 }
 
 /**
@@ -220,4 +231,18 @@ export function openDir (dir: string, slotsPath: string, damage: Damage): { rele
     if (err instanceof SpoolError) throw err
     throw new SpoolError(`cannot open spool ${dir}: ${(err as Error).message}`, dir, { cause: err })
   }
+}
+
+/** A new, empty segment file; with `syncName`, its name is fsynced into the directory first. */
+export function createSegment (dir: string, firstId: number, syncName: boolean): Segment {
+  const path = join(dir, segName(firstId))
+  const seg = new Segment(firstId, path, openSync(path, 'w+', 0o644))
+  try {
+    if (syncName) syncDir(dir)
+  } catch (err) {
+    closeSync(seg.fd)
+    unlinkSync(path)
+    throw err
+  }
+  return seg
 }

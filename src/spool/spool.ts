@@ -20,7 +20,7 @@
  * next good header; both are reported (`warnings`, `corrupt`). A body is checked again when it
  * is read, so nothing damaged is ever sent.
  */
-import { closeSync, fdatasyncSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync, writevSync } from 'node:fs'
+import { closeSync, fdatasyncSync, ftruncateSync, readSync, unlinkSync, writeSync, writevSync } from 'node:fs'
 import { join } from 'node:path'
 import { SpoolError } from '../errors.js'
 import { rewriteAcks, syncDir, writeSlots } from './ack-log.js'
@@ -29,7 +29,7 @@ import type { RecordHeader, RecordInfo } from './record.js'
 import { Syncer } from './syncer.js'
 import { add, count, noCounts } from './types.js'
 import type { Counts, SpoolOptions } from './types.js'
-import { Segment, findHeader, headerAt, lostBefore, markDamaged, openDir, readEntries, segName, segmentOf } from './segment.js'
+import { Segment, createSegment, findHeader, headerAt, lostBefore, markDamaged, openDir, readEntries, segmentOf } from './segment.js'
 import type { Damage, Entry } from './segment.js'
 
 export type { RecordHeader, RecordInfo } from './record.js'
@@ -283,7 +283,8 @@ export class Spool {
     if (this.passed(e)) count(seg.out, -1, e.h, n)
     else this.#done.add(e.id)
     try {
-      if (seg.live === 0 && seg !== this.#active) this.#delete(seg)
+      // (Never while a request of it is on its way: its file is its only durable copy.)
+      if (seg.live === 0 && seg.out.requests <= 0 && seg !== this.#active) this.#delete(seg)
       if (this.#acksBytes > 2 * this.#acksBase + MiB) this.#rewriteAcks()
     } catch (err) {
       this.#failed(err, 'clean up')
@@ -313,7 +314,7 @@ export class Spool {
       this.onLost(lost)
     }
     this.onWarning(new SpoolError(`spool ${this.dir}: ${this.warnings[this.warnings.length - 1]}; ${lost.requests} requests (${lost.samples} samples) in them are lost`, seg.path))
-    if (seg.live === 0 && seg !== this.#active) this.#delete(seg)
+    if (seg.live === 0 && seg.out.requests <= 0 && seg !== this.#active) this.#delete(seg)
   }
 
   /**
@@ -385,12 +386,10 @@ export class Spool {
   }
 
   #create (firstId: number): Segment {
-    const path = join(this.dir, segName(firstId))
-    const seg = new Segment(firstId, path, openSync(path, 'w+', 0o644))
-    this.#segs.push(seg)
     // 'always': its name is on disk before a record in it counts as durable.
-    if (this.syncMode === 'always') syncDir(this.dir)
-    else this.#syncer.dirDirty = true
+    const seg = createSegment(this.dir, firstId, this.syncMode === 'always')
+    this.#segs.push(seg)
+    this.#syncer.dirDirty = true
     return seg
   }
 

@@ -315,7 +315,11 @@ export class RemoteWriter extends EventEmitter {
       const force = this.#abort.signal.aborted
       await this.#sender.close(force)
       await this.#transport.close(force)
-      await feed?.close()
+      try {
+        await feed?.close()
+      } catch (err) {
+        spoolError ??= err // its last fsync: the summary comes first, below
+      }
       const summary = this.#ledger.summary()
       if (summary.failed.samples > 0) throw new LostDataError(summary)
       if (spoolError !== undefined && (summary.left?.samples ?? 0) > 0) throw spoolError

@@ -438,3 +438,35 @@ describe('the shard file', () => {
     await s3.close()
   })
 })
+
+describe('damage met while running', () => {
+  it.each([
+    ['one header behind the cursor and one ahead', [0, 1], [2]],
+    ['two headers ahead, with a good record between them', [1, 3], [1, 3]],
+  ])('%s: exactly the unreadable records ahead are counted lost, the rest still come, and the segment stays until every record handed out is done', (_, damaged, lostIdx) => {
+    const dir = freshDir()
+    const s = open(dir, { segmentBytes: 1 << 16, sync: 'none' })
+    const lost: number[] = []
+    s.onLost = (l) => lost.push(l.requests)
+    s.onWarning = () => {}
+    const es = [0, 1, 2, 3, 4].map((i) => s.append(info(0, 1, 10), bodyFor(7, i + 1, 100)))
+    s.roll()
+    const first = s.next() as Entry
+    expect(first.id).toBe(es[0].id)
+    const fd = openSync(first.seg.path, 'r+')
+    for (const i of damaged) writeSync(fd, Buffer.from('XXXX'), 0, 4, es[i].offset)
+    closeSync(fd)
+    const got: Entry[] = []
+    for (let e = s.next(); e !== undefined; e = s.next()) got.push(e)
+    const expected = es.slice(1).filter((_, j) => !damaged.includes(j + 1)).map((e) => e.id)
+    expect(got.map((e) => e.id)).toEqual(expected)
+    expect(lost.reduce((a, b) => a + b, 0)).toBe(lostIdx.filter((i) => i > 0).length)
+    expect(lost.every((n) => n >= 0)).toBe(true)
+    // The first record is still on its way: its segment (its only durable copy) stays.
+    for (const e of got) s.done(e)
+    expect(existsSync(first.seg.path)).toBe(true)
+    s.done(first)
+    expect(existsSync(first.seg.path)).toBe(false)
+    expect(s.pending).toEqual({ requests: 0, series: 0, samples: 0, bytes: 0 })
+  })
+})
