@@ -136,11 +136,11 @@ async function demo (args: string[]): Promise<number> {
   const report = await runDemo({
     url,
     writer,
-    backfillSeries: int(values['backfill-series'], 200),
-    backfillSamples: int(values['backfill-samples'], 10_000),
-    iotSeries: int(values['iot-series'], 100_000),
-    iotRounds: int(values['iot-rounds'], 10),
-    faults: { failRate: num(values['fail-rate'], 0), dropRequest: values['drop-request'] === undefined ? undefined : int(values['drop-request'], 0) },
+    backfillSeries: int(values['backfill-series'], 200, '--backfill-series'),
+    backfillSamples: int(values['backfill-samples'], 10_000, '--backfill-samples'),
+    iotSeries: int(values['iot-series'], 100_000, '--iot-series'),
+    iotRounds: int(values['iot-rounds'], 10, '--iot-rounds'),
+    faults: { failRate: num(values['fail-rate'], 0, '--fail-rate', 1), dropRequest: values['drop-request'] === undefined ? undefined : int(values['drop-request'], 0, '--drop-request') },
   })
   if (report.stats.failed.samples > 0) return 1
   if (report.verified && !report.verified.ok) return 1
@@ -191,7 +191,7 @@ async function backfillCommand (args: string[]): Promise<number> {
       metricName: values['csv-metric-name'],
       delimiter: values['csv-delimiter'],
     },
-    windowSamples: int(values.window, 200_000),
+    windowSamples: int(values.window, 200_000, '--window'),
     dryRun: values['dry-run'] === true,
     checkpoint: values.checkpoint,
     report: (line) => bar.print(line),
@@ -240,15 +240,15 @@ async function benchCommand (args: string[]): Promise<number> {
   const tty = process.stderr.isTTY
   const report = await runLoad({
     url,
-    writer: { ...writer, maxSamplesPerRequest: int(values.batch, 2000), autoConvertSecondsToMs: false },
-    series: int(values.series, 10_000),
-    metrics: int(values.metrics, 10),
-    labels: int(values.labels, 5),
-    labelCardinality: int(values['label-cardinality'], 10),
-    churn: int(values.churn, 0),
-    churnInterval: int(values['churn-interval'], 10_000),
-    rate: num(values.rate, 0),
-    duration: num(values.duration, 30) * 1000,
+    writer: { ...writer, maxSamplesPerRequest: int(values.batch, 2000, '--batch'), autoConvertSecondsToMs: false },
+    series: int(values.series, 10_000, '--series'),
+    metrics: int(values.metrics, 10, '--metrics'),
+    labels: int(values.labels, 5, '--labels'),
+    labelCardinality: int(values['label-cardinality'], 10, '--label-cardinality'),
+    churn: int(values.churn, 0, '--churn'),
+    churnInterval: int(values['churn-interval'], 10_000, '--churn-interval'),
+    rate: num(values.rate, 0, '--rate'),
+    duration: num(values.duration, 30, '--duration') * 1000,
     onTick: (s, t) => {
       const line = `${s.second}s  ${Math.round(s.samples)} samples/s  ${s.requests} req/s  p50 ${s.p50.toFixed(1)} ms  p99 ${s.p99.toFixed(1)} ms  ${s.errors} errors  behind ${t.behind}`
       process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`)
@@ -325,13 +325,13 @@ async function receive (args: string[]): Promise<number> {
   const { createWriteStream } = await import('node:fs')
   const out = values.out ? createWriteStream(values.out, { flags: 'a' }) : undefined
   const receiver = await startReceiver({
-    port: int(values.port, 9201),
+    port: int(values.port, 9201, '--port'),
     host: values.host ?? '127.0.0.1',
-    failRate: num(values['fail-rate'], 0),
-    status: int(values.status, 503),
-    retryAfter: values['retry-after'] === undefined ? undefined : int(values['retry-after'], 1),
-    latency: num(values.latency, 0),
-    resetRate: num(values['reset-rate'], 0),
+    failRate: num(values['fail-rate'], 0, '--fail-rate', 1),
+    status: int(values.status, 503, '--status'),
+    retryAfter: values['retry-after'] === undefined ? undefined : int(values['retry-after'], 1, '--retry-after'),
+    latency: num(values.latency, 0, '--latency'),
+    resetRate: num(values['reset-rate'], 0, '--reset-rate', 1),
     decodeLimits,
     onItems: out && ((items) => {
       for (const it of items) {

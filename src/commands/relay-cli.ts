@@ -53,13 +53,13 @@ export async function relayCommand (args: string[]): Promise<number> {
   if (values.spool === undefined) throw new Error('relay needs --spool DIR: where what devices send is kept until upstream acknowledges it')
   const listen = /^(.*):(\d+)$/.exec(values.listen ?? '127.0.0.1:9201')
   if (listen === null || Number(listen[2]) > 65535) throw new Error(`--listen must be HOST:PORT with a port from 0 to 65535, got ${JSON.stringify(values.listen)}`)
-  const maxBytes = int(values['max-spool-bytes'], 1 << 30)
+  const maxBytes = int(values['max-spool-bytes'], 1 << 30, '--max-spool-bytes')
   if (maxBytes < 1 << 20) throw new Error(`--max-spool-bytes must be at least 1048576 (1 MiB), got ${JSON.stringify(values['max-spool-bytes'])}`)
   const sync = values.sync ?? 'batch'
   if (sync !== 'always' && sync !== 'batch' && sync !== 'none') throw new Error('--sync must be always, batch or none')
   const onFull = values['on-full'] ?? 'block'
   if (onFull !== 'block' && onFull !== 'drop-oldest') throw new Error('--on-full must be block or drop-oldest')
-  const maxAge = values['max-age'] === undefined ? undefined : num(values['max-age'], 0) * 1000
+  const maxAge = values['max-age'] === undefined ? undefined : num(values['max-age'], 0, '--max-age') * 1000
   if (maxAge !== undefined && !(maxAge > 0)) throw new Error(`--max-age must be a number of seconds > 0, got ${JSON.stringify(values['max-age'])}`)
   const closeTimeout = writer.closeTimeout ?? 5000
   const relay = await startRelay({

@@ -77,35 +77,42 @@ export function sendOptions (v: SendValues): { url: string | undefined, writer: 
   }
   const protocol = v.protocol ?? 'v1'
   if (protocol !== 'v1' && protocol !== 'v2' && protocol !== 'auto') throw new Error('--protocol must be v1, v2 or auto')
+  const url = v.url ?? process.env.PROMETHEUS_REMOTE_WRITE_URL
+  // Not echoed: a URL may carry credentials.
+  if (url !== undefined && !/^https?:\/\/./i.test(url)) {
+    throw new Error(`${v.url === undefined ? 'PROMETHEUS_REMOTE_WRITE_URL' : '--url'} must be a whole URL starting with http:// or https://, e.g. http://127.0.0.1:9090/api/v1/write`)
+  }
   return {
-    url: v.url ?? process.env.PROMETHEUS_REMOTE_WRITE_URL,
+    url,
     writer: {
       protocol,
       headers,
       auth,
       tenant: v.tenant,
       tls,
-      timeout: v.timeout === undefined ? undefined : int(v.timeout, 30_000),
-      closeTimeout: v['close-timeout'] === undefined ? undefined : int(v['close-timeout'], 0),
-      concurrency: int(v.concurrency, 4),
+      timeout: v.timeout === undefined ? undefined : int(v.timeout, 30_000, '--timeout'),
+      closeTimeout: v['close-timeout'] === undefined ? undefined : int(v['close-timeout'], 0, '--close-timeout'),
+      concurrency: int(v.concurrency, 4, '--concurrency'),
       proxy: v.proxy,
       useEnvProxy: v['env-proxy'] === true,
     },
   }
 }
 
-/** A whole number flag (>= 0), or `fallback` when absent. */
-export function int (v: string | undefined, fallback: number): number {
+/** A whole number flag (>= 0), or `fallback` when absent. The message names `flag`. */
+export function int (v: string | undefined, fallback: number, flag = 'the value'): number {
   if (v === undefined) return fallback
   const n = Number(v)
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number, got ${JSON.stringify(v)}`)
+  if (v.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new Error(`${flag} must be a whole number >= 0, got ${JSON.stringify(v)}`)
   return n
 }
 
-/** A number flag (>= 0), or `fallback` when absent. */
-export function num (v: string | undefined, fallback: number): number {
+/** A number flag (>= 0, and at most `max`), or `fallback` when absent. The message names `flag`. */
+export function num (v: string | undefined, fallback: number, flag = 'the value', max = Infinity): number {
   if (v === undefined) return fallback
   const n = Number(v)
-  if (!Number.isFinite(n) || n < 0) throw new Error(`expected a number, got ${JSON.stringify(v)}`)
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > max) {
+    throw new Error(`${flag} must be a number ${max === Infinity ? '>= 0' : `from 0 to ${max}`}, got ${JSON.stringify(v)}`)
+  }
   return n
 }
