@@ -2,12 +2,12 @@
  * A spool belongs to one process at a time: `lock` in its directory names the owner (pid, boot
  * id and the process's start time, so a pid reused by another process, or a lock from before a
  * reboot, is not taken for its owner). It appears whole, by link(2) of a file written first,
- * so nobody reads it empty. A lock whose owner is gone (a crash, a power cut) is taken over:
- * renamed away first (only one process can), and given back if it turns out to be a fresh one.
- * A lock whose owner runs is refused with a SpoolError naming it. Within a process, a
+ * so nobody reads it empty. A lock whose owner is gone (a crash, a power cut) is taken over,
+ * by one process at a time (see lockDir). A lock whose owner runs is refused with a SpoolError
+ * naming it. Within a process, a
  * directory is held by one spool at a time.
  */
-import { linkSync, readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { SpoolError } from '../errors.js'
@@ -52,64 +52,99 @@ function owner (text: string): number | undefined {
   return pid
 }
 
-/** Takes the directory's lock; returns what releases it. Throws SpoolError when it is held. */
+/** link(2) `from` to `to`: true, or false when `to` exists. */
+function linked (from: string, to: string): boolean {
+  try {
+    linkSync(from, to)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  }
+}
+
+const pause = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms) }
+
+/** A takeover left behind by a process that died in it (microseconds long when it works). */
+const STALE_TAKEOVER_MS = 5000
+
+/**
+ * Takes the directory's lock; returns what releases it. Throws SpoolError when it is held.
+ *
+ * Creating `lock` needs nothing more: link(2) fails when it exists. Removing a stale one is done
+ * only while holding `lock.takeover` (itself created by link): then nobody else removes, and
+ * nobody can create `lock` while the stale one is there, so what is removed is what was read.
+ */
 export function lockDir (dir: string): { release: () => void, tookOver: number | undefined } {
   const real = realpathSync(dir)
   const path = join(dir, 'lock')
+  const takeover = join(dir, 'lock.takeover')
   if (held.has(real)) throw new SpoolError(`spool ${dir} is in use by another writer in this process (pid ${process.pid}); give each writer its own spool directory`, dir)
   const mine = `${process.pid} ${bootId()} ${startTime(process.pid)}\n`
-  const unique = (what: string): string => join(dir, `lock.${what}.${process.pid}.${randomBytes(6).toString('hex')}`)
+  const tmp = join(dir, `lock.new.${process.pid}.${randomBytes(6).toString('hex')}`)
   let tookOver: number | undefined
-  for (let tries = 0; ; tries++) {
-    const tmp = unique('new')
-    try {
-      writeFileSync(tmp, mine, { mode: 0o644 })
-      linkSync(tmp, path)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || tries > 5) {
-        throw new SpoolError(`cannot lock spool ${dir}: ${(err as Error).message}`, dir, { cause: err })
-      }
+  try {
+    writeFileSync(tmp, mine, { mode: 0o644 })
+    for (let tries = 0; ; tries++) {
+      if (linked(tmp, path)) break
       const text = readOr(path, '')
       const pid = owner(text)
       if (pid !== undefined) {
         throw new SpoolError(`spool ${dir} is in use by process ${pid} (its lock file ${path}); give each writer its own spool directory, or stop that process`, dir)
       }
-      // Gone: take it over. Only one process can rename it away; the one that did makes sure
-      // it moved the stale lock it read, and gives back a fresh one it moved by mistake.
-      const stale = unique('stale')
+      if (tries > 1000) throw new SpoolError(`cannot lock spool ${dir}: its stale lock could not be taken over`, dir)
+      if (!linked(tmp, takeover)) {
+        // Another process is taking it over; unless it died doing so, wait for it.
+        const other = readOr(takeover, '')
+        let age = 0
+        try {
+          age = Date.now() - statSync(takeover).mtimeMs
+        } catch { /* gone: go again */ }
+        if (other !== '' && owner(other) === undefined && age > STALE_TAKEOVER_MS) {
+          const aside = join(dir, `lock.stale.${process.pid}.${randomBytes(6).toString('hex')}`)
+          try {
+            renameSync(takeover, aside)
+            if (readOr(aside, '') !== other) linked(aside, takeover) // a live one, moved by mistake: back
+            unlinkSync(aside)
+          } catch { /* moved by another process first */ }
+        }
+        pause(5)
+        continue
+      }
       try {
-        renameSync(path, stale)
-        if (readOr(stale, '') === text) {
-          const was = Number.parseInt(text, 10)
+        // Under the takeover lock: what `lock` holds now is what is removed.
+        const now = readOr(path, '')
+        if (owner(now) === undefined) {
+          unlinkSync(path)
+          const was = Number.parseInt(now, 10)
           tookOver = Number.isSafeInteger(was) && was > 0 ? was : undefined
-        } else {
-          try {
-            linkSync(stale, path)
-          } catch { /* a third process holds it now: the next round says so */ }
         }
-        unlinkSync(stale)
-      } catch { /* renamed by another process first: the next round says who holds it */ }
-      continue
-    } finally {
-      try {
-        unlinkSync(tmp)
-      } catch { /* not written */ }
+      } catch { /* gone meanwhile: go again */ } finally {
+        unlinkSync(takeover)
+      }
     }
-    held.add(real)
-    let released = false
-    return {
-      tookOver,
-      release: () => {
-        if (released) return
-        released = true
-        held.delete(real)
-        // Only our own lock: a process that took it over since (we were taken for dead) keeps it.
-        if (readOr(path, '') === mine) {
-          try {
-            unlinkSync(path)
-          } catch { /* removed by hand */ }
-        }
-      },
-    }
+  } catch (err) {
+    if (err instanceof SpoolError) throw err
+    throw new SpoolError(`cannot lock spool ${dir}: ${(err as Error).message}`, dir, { cause: err })
+  } finally {
+    try {
+      unlinkSync(tmp)
+    } catch { /* not written */ }
+  }
+  held.add(real)
+  let released = false
+  return {
+    tookOver,
+    release: () => {
+      if (released) return
+      released = true
+      held.delete(real)
+      // Only our own lock: a process that took it over since (we were taken for dead) keeps it.
+      if (readOr(path, '') === mine) {
+        try {
+          unlinkSync(path)
+        } catch { /* removed by hand */ }
+      }
+    },
   }
 }
