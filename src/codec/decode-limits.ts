@@ -95,6 +95,9 @@ export const DECODE_LIMITS: Readonly<Required<DecodeLimits>> = {
   maxExpansion: 256,
 }
 
+/** Every limit lifted: for bodies this process built itself (they bound untrusted ones). */
+export const NO_LIMITS: Readonly<Required<DecodeLimits>> = Object.fromEntries(Object.keys(DECODE_LIMITS).map((k) => [k, Infinity])) as Required<DecodeLimits>
+
 /** Object bytes any body may take, whatever its size. */
 export const EXPANSION_FLOOR = 4 << 20
 

@@ -340,14 +340,13 @@ export class Spool {
 
   /** Every record of a segment not done, in order: the ones the cursor passed and the ones ahead. */
   entries (seg: Segment): Entry[] {
-    const c = this.#cursor
     // Behind the cursor, a record not done is held by the writer; ahead, the done set knows.
-    const done = (id: number, at: number): boolean => (seg.firstId > c.seg.firstId || (seg === c.seg && at >= c.offset)) && this.#done.has(id)
+    const done = (id: number, offset: number): boolean => !this.passed({ seg, offset }) && this.#done.has(id)
     return readEntries(seg, done, (err) => this.#failed(err, 'read'))
   }
 
   /** Whether the cursor is past an entry (it was handed out by next() or take()). */
-  passed (e: Entry): boolean {
+  passed (e: Pick<Entry, 'seg' | 'offset'>): boolean {
     const c = this.#cursor
     return e.seg.firstId < c.seg.firstId || (e.seg === c.seg && e.offset < c.offset)
   }

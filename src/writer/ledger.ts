@@ -47,7 +47,7 @@ export class Ledger {
    * from it, which keeps no label entries.
    */
   spool: { full: (memory: boolean) => boolean, settled: (batch: Batch, how: 'ok' | 'failed' | 'left') => void, series: (batch: Batch) => FailedSeries[] } | undefined
-  /** With a spool: requests close() or an abort left in it, for the next writer. */
+  /** With a spool: requests close() or an abort left in it, for the next writer (set by close()). */
   readonly left = { requests: 0, series: 0, samples: 0 }
 
   constructor (limits: { maxBufferedSamples: number, maxBufferedBytes: number }, events: Events, pool: BodyPool, url: string, onError: ((err: BatchError) => void) | undefined) {
@@ -142,9 +142,6 @@ export class Ledger {
    * send() callers are told so; the writer's failed counts do not take it.
    */
   leave (batch: Batch, reason: FailureReason, message: string, attempts: number, cause?: unknown): void {
-    this.left.requests++
-    this.left.series += batch.series
-    this.left.samples += batch.samples
     if (batch.trackers.size > 0) {
       const err = new BatchError(`${this.#url}: ${message}; the request stays in the spool and is sent when a writer opens it again`, { reason, attempts, series: [], samples: batch.samples, cause })
       this.#failTrackers(batch, err)

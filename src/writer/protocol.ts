@@ -5,8 +5,7 @@
  * the process, and re-encodes each 2.0 batch still waiting as 1.0 before it is sent again.
  */
 import { Codec } from '../codec/codec.js'
-import { DECODE_LIMITS } from '../codec/decode-limits.js'
-import type { DecodeLimits } from '../codec/decode-limits.js'
+import { NO_LIMITS } from '../codec/decode-limits.js'
 import type { Batch } from './batch.js'
 import type { Events, Ledger } from './ledger.js'
 
@@ -74,6 +73,3 @@ export class Protocol {
     }
   }
 }
-
-/** Every decode limit lifted. */
-const NO_LIMITS: DecodeLimits = Object.fromEntries(Object.keys(DECODE_LIMITS).map((k) => [k, Infinity]))

@@ -16,8 +16,7 @@
  * each series stays in order.
  */
 import { Codec } from '../codec/codec.js'
-import { DECODE_LIMITS } from '../codec/decode-limits.js'
-import type { DecodeLimits } from '../codec/decode-limits.js'
+import { NO_LIMITS } from '../codec/decode-limits.js'
 import { SpoolError } from '../errors.js'
 import type { FailedSeries, FailureReason } from '../errors.js'
 import { slot } from '../spool/record.js'
@@ -53,7 +52,6 @@ export interface SpoolStats {
   syncs: number
 }
 
-const NO_LIMITS: DecodeLimits = Object.fromEntries(Object.keys(DECODE_LIMITS).map((k) => [k, Infinity]))
 
 export class SpoolFeed {
   readonly spool: Spool

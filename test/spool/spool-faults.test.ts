@@ -6,7 +6,6 @@ import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import fs, { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { syncBuiltinESMExports } from 'node:module'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -20,7 +19,7 @@ import type { ReceiverOptions } from '../../src/commands/receiver.js'
 import { startRelay } from '../../src/commands/relay.js'
 import type { Relay, RelayOptions } from '../../src/commands/relay.js'
 import { HEADER_BYTES } from '../../src/spool/record.js'
-import { accepted, gate, startReceiver } from '../support/fake-server.js'
+import { accepted, deadUrl, gate, startReceiver } from '../support/fake-server.js'
 import type { Handler } from '../support/fake-server.js'
 import { rng } from '../support/helpers.js'
 
@@ -45,14 +44,6 @@ function tempDir (): string {
   const dir = mkdtempSync(join(tmpdir(), 'prw-faults-'))
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-async function deadUrl (): Promise<string> {
-  const srv = net.createServer()
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as net.AddressInfo).port
-  await new Promise((resolve) => srv.close(resolve))
-  return `http://127.0.0.1:${port}/api/v1/write`
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -247,3 +247,12 @@ export function gate (): { wait: Promise<void>, open: () => void, isOpen: () => 
 export function accepted (r: CapturedRequest): boolean {
   return r.status !== undefined && r.status >= 200 && r.status < 300
 }
+
+/** A URL nobody listens on: a port the OS gave us, closed again (connections are refused). */
+export async function deadUrl (): Promise<string> {
+  const srv = http.createServer()
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  const port = (srv.address() as AddressInfo).port
+  await new Promise((resolve) => srv.close(resolve))
+  return `http://127.0.0.1:${port}/api/v1/write`
+}

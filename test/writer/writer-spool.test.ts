@@ -7,14 +7,13 @@
 // damaged record) is reported as a BatchError with its reason, exactly the samples missing at
 // the receiver, never sent.
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { BatchError, InvalidArgumentError, LostDataError, RemoteWriter, SpoolError } from '../../src/index.js'
 import type { Item, RemoteWriterOptions, SpoolOptions, WriterSummary } from '../../src/index.js'
 import { HEADER_BYTES } from '../../src/spool/record.js'
-import { accepted, decodeBody, gate, startReceiver } from '../support/fake-server.js'
+import { accepted, deadUrl, decodeBody, gate, startReceiver } from '../support/fake-server.js'
 import type { CapturedRequest, Handler, Receiver, ReceivedSeries } from '../support/fake-server.js'
 import { bitsOf, rng, thrown } from '../support/helpers.js'
 
@@ -36,15 +35,6 @@ function tempDir (): string {
   const dir = mkdtempSync(join(tmpdir(), 'prw-spool-'))
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-/** A URL nobody listens on: a port the OS gave us, closed again (connections are refused). */
-async function deadUrl (): Promise<string> {
-  const srv = net.createServer()
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  const port = (srv.address() as net.AddressInfo).port
-  await new Promise((resolve) => srv.close(resolve))
-  return `http://127.0.0.1:${port}/api/v1/write`
 }
 
 async function receiver (handler?: Handler): Promise<Receiver> {
