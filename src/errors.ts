@@ -238,7 +238,6 @@ export interface FailedSeries {
   samples: number
 }
 
-/** Why a batch failed for good. */
 /**
  * Why a batch failed for good. With a spool: 'spool-full' (dropped by onFull 'dropOldest'),
  * 'expired' (older than maxAge), 'corrupt' (damaged on disk, never sent).
@@ -257,6 +256,57 @@ export interface WriterSummary extends SendResult {
   left?: FailedCounts
 }
 
+/** What went wrong, in kinds a user acts on differently. */
+export type FailureCause =
+  /** Nothing listens at the host and port (ECONNREFUSED). */
+  | 'refused'
+  /** The host name does not resolve (ENOTFOUND; EAI_AGAIN is 'dns-retry'). */
+  | 'dns'
+  /** The resolver did not answer this time (EAI_AGAIN). */
+  | 'dns-retry'
+  /** No route to the host or network. */
+  | 'unreachable'
+  /** The connection was closed or reset before an answer. */
+  | 'reset'
+  /** No answer within the timeout. */
+  | 'timeout'
+  /** The server's certificate is not trusted: self-signed, unknown CA, expired. */
+  | 'tls-untrusted'
+  /** The certificate is valid but not for the host name in the URL. */
+  | 'tls-name'
+  /** https:// to a port that does not speak TLS. */
+  | 'tls-not-tls'
+  /** The answer is not HTTP/1.1 (e.g. http:// to a TLS port, or another protocol). */
+  | 'not-http'
+  /** Any other transport error. */
+  | 'network'
+  /** 401 or 403: credentials missing or refused. */
+  | 'auth'
+  /** 404: nothing at this path. */
+  | 'not-found'
+  /** 405: the path does not take POST. */
+  | 'method'
+  /** 413: the request is too large for the server. */
+  | 'too-large'
+  /** 415, or a 2.0 answer that wrote nothing: the server does not take this protocol. */
+  | 'protocol'
+  /** Samples refused for their time: out of bounds, too old, out of order. */
+  | 'too-old'
+  /** Any other 4xx (invalid labels, duplicate labels, ...). */
+  | 'rejected'
+  /** 429. */
+  | 'throttled'
+  /** Any other 5xx. */
+  | 'server-error'
+
+/** A cause, whether it can heal by waiting, and a short title such as "connection refused". */
+export interface Diagnosis {
+  cause: FailureCause
+  /** True when retrying the same request cannot succeed until someone changes something. */
+  permanent: boolean
+  title: string
+}
+
 /**
  * A batch (one request's worth of samples) that was not acknowledged and will not be
  * retried. Carries the HTTP status and the first 1 KiB of the body when there was an answer.
@@ -270,8 +320,10 @@ export class BatchError extends RemoteWriteError {
   readonly sampleCount: number
   /** The series of the batch (labels and sample counts). */
   readonly series: FailedSeries[]
+  /** Why the last attempt failed, as a user acts on it; undefined when no attempt failed (encode, aborted, spool). */
+  readonly diagnosis: Diagnosis | undefined
   constructor (message: string, info: {
-    reason: FailureReason, status?: number, body?: string, attempts: number, series: FailedSeries[], samples: number, cause?: unknown
+    reason: FailureReason, status?: number, body?: string, attempts: number, series: FailedSeries[], samples: number, cause?: unknown, diagnosis?: Diagnosis
   }) {
     const first = info.series[0]
     const which = first ? `; series ${describeLabels(first.labels)}${info.series.length > 1 ? ` and ${info.series.length - 1} more` : ''}` : ''
@@ -285,6 +337,7 @@ export class BatchError extends RemoteWriteError {
     this.series = info.series
     this.seriesCount = info.series.length
     this.sampleCount = info.samples
+    this.diagnosis = info.diagnosis
   }
 }
 

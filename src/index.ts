@@ -11,12 +11,12 @@ export { STALE } from './types.js'
 export { nativeHistogram } from './codec/histogram.js'
 export type { BucketSpan, HistogramCounts, NativeHistogram, ResetHint } from './types.js'
 export { RemoteWriter } from './writer/writer.js'
-export type { RemoteWriterOptions, WriterStats, ResponseEvent, SpoolOptions, SpoolStats } from './writer/writer.js'
+export type { RemoteWriterOptions, WriterStats, ResponseEvent, RetryEvent, SpoolOptions, SpoolStats } from './writer/writer.js'
 export type { Auth, TlsOptions } from './transport/http.js'
 export type { LatencySummary } from './stats.js'
 export {
   AbortedError, BatchError, CoreTrapError, DecodeError, ERRORS, InternalError, InvalidArgumentError, IoError, IoThreadError,
   ListenerError, LostDataError, RemoteWriteError, SendError, SnappyError, SpoolError, TimeoutError, ValidationError, WriterClosedError,
 } from './errors.js'
-export type { ErrorCode, FailedCounts, FailedSeries, FailureReason, SendResult, ValidationField, WriterSummary } from './errors.js'
+export type { Diagnosis, ErrorCode, FailedCounts, FailedSeries, FailureCause, FailureReason, SendResult, ValidationField, WriterSummary } from './errors.js'
 export type { DecodedItem, EncodeOptions, Exemplar, Item, Labels, Metadata, MetricType, SeriesRef, Timestamps, Values } from './types.js'

@@ -13,10 +13,11 @@ import { describeLabels } from '../errors.js'
 import { detectFormat, maybeGunzip, openInput, readItems, regroup } from '../input/index.js'
 import type { InputFormat, InputItem, InputRecord, ReadOptions } from '../input/index.js'
 import type { CsvOptions } from '../input/csv.js'
-import { RemoteWriter, SendError, ValidationError, createCodec } from '../index.js'
-import type { Codec, RemoteWriterOptions } from '../index.js'
-import { FileProgress, loadCheckpoint, saveCheckpoint } from './checkpoint.js'
-import type { CheckpointFile, Chunk, FilePlace } from './checkpoint.js'
+import { BatchError, RemoteWriter, SendError, ValidationError, createCodec } from '../index.js'
+import type { Codec, RemoteWriterOptions, RetryEvent } from '../index.js'
+import { FileProgress, Saver, loadCheckpoint } from './checkpoint.js'
+import type { Chunk, FilePlace } from './checkpoint.js'
+import { Feedback, SecondsNotice, Watchdog, rangeOf } from './feedback.js'
 
 export interface BackfillOptions {
   /** Files to read; '-' is stdin. */
@@ -41,6 +42,12 @@ export interface BackfillOptions {
   report?: (line: string) => void
   /** Progress updates (about every 200 ms). */
   onProgress?: (p: BackfillProgress) => void
+  /** Report every problem, not only the first few of each cause. */
+  verbose?: boolean
+  /** Stop when nothing was acknowledged for this long while requests wait. Default 180000 ms. */
+  giveUpAfterMs?: number
+  /** Stops the run (Ctrl-C): what is in flight is failed, the checkpoint keeps what was acknowledged. */
+  signal?: AbortSignal
 }
 
 export interface BackfillProgress {
@@ -51,6 +58,8 @@ export interface BackfillProgress {
   samplesRead: number
   samplesSent: number
   elapsedMs: number
+  /** The live retry state ("connection refused: retrying (3), next in 2 s"), or ''. */
+  retrying: string
 }
 
 export interface BackfillSummary {
@@ -65,7 +74,20 @@ export interface BackfillSummary {
   rejectedSeries: number
   failedSamples: number
   failedRequests: number
+  /** Requests acknowledged. */
   requests: number
+  /** Attempts made (requests, retries and failed attempts). */
+  attempts: number
+  /** Retries by cause (see FailureCause). */
+  retries: Record<string, number>
+  /** Failed requests by cause. */
+  failures: Record<string, number>
+  /** Set when the run stopped before the end: why (a failure that cannot heal, nothing accepted for too long, interrupted). */
+  stopped?: string
+  /** True when the run was stopped by the caller's signal (Ctrl-C). */
+  interrupted?: boolean
+  /** The grouped problems and one hint per cause, for the end of the run. */
+  causes: string[]
   elapsedMs: number
 }
 
@@ -75,8 +97,17 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`))
   if (!dryRun && options.url === undefined) throw new Error('backfill needs --url (or --dry-run)')
   await RemoteWriter.init()
-  const writer = dryRun ? undefined : new RemoteWriter({ ...options.writer, url: options.url as string })
+  const stop = new AbortController()
+  const feedback = new Feedback({ print: report, verbose: options.verbose, url: options.url, onStop: (why) => stop.abort(new Error(why)) })
+  const onInterrupt = (): void => { feedback.giveUp('interrupted', false) }
+  if (options.signal?.aborted === true) onInterrupt()
+  options.signal?.addEventListener('abort', onInterrupt, { once: true })
+  const writer = dryRun ? undefined : new RemoteWriter({ ...options.writer, url: options.url as string, signal: stop.signal })
+  let attempts = 0
+  writer?.on('retry', (e: RetryEvent) => feedback.retry(e))
+  writer?.on('response', () => { attempts++ })
   const codec = dryRun ? await createCodec(options.writer) : undefined
+  const seconds = new SecondsNotice(options.writer?.autoConvertSecondsToMs ?? true, report)
   const checkpoint = options.checkpoint === undefined ? undefined : loadCheckpoint(options.checkpoint)
   const saver = checkpoint === undefined ? undefined : new Saver(options.checkpoint as string, checkpoint, report)
   // A chunk is a few requests' worth, so the checkpoint follows the acknowledgements closely;
@@ -88,8 +119,9 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   const t0 = Date.now()
   const summary: BackfillSummary = {
     files: 0, lines: 0, samplesRead: 0, samplesSent: 0, samplesSkipped: 0, rejectedLines: 0, rejectedSeries: 0,
-    failedSamples: 0, failedRequests: 0, requests: 0, elapsedMs: 0,
+    failedSamples: 0, failedRequests: 0, requests: 0, attempts: 0, retries: {}, failures: {}, causes: [], elapsedMs: 0,
   }
+  const giveUp = writer === undefined ? undefined : new Watchdog(writer, options.giveUpAfterMs ?? 180_000, feedback)
 
   /**
    * The writer's close(), started once nothing more will be sent (after the last chunk of the
@@ -116,7 +148,7 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
       const progress = new FileProgress(start, windowSamples, (place) => saver?.set(file, place))
       /** Where to resume inside the first window: usable only if it was cut the same way. */
       let resume = start.window?.samples === windowSamples ? start.window : undefined
-      const sender = new ChunkSender(writer, progress, maxPending, input.name, report, summary)
+      const sender = new ChunkSender(writer, progress, maxPending, input.name, feedback, summary, options.writer?.autoConvertSecondsToMs ?? true)
       let lastLine = 0
 
       const ticker = setInterval(() => {
@@ -127,21 +159,30 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
           samplesRead: summary.samplesRead,
           samplesSent: summary.samplesSent,
           elapsedMs: Date.now() - t0,
+          retrying: feedback.live(),
         })
       }, 200)
 
       try {
         for await (const out of ahead(regroup(records, { windowSamples }))) {
+          if (stop.signal.aborted) break
           if ('error' in out) {
             summary.rejectedLines++
-            report(`${input.name}:${out.error.line}: ${out.error.message}`)
+            if (out.error.line > lastLine) {
+              summary.lines += out.error.line - lastLine
+              lastLine = out.error.line
+            }
+            feedback.problem(out.error.message, `${input.name}:${out.error.line}`, lineHint(out.error.message, format))
             continue
           }
-          summary.lines += out.line - lastLine
-          lastLine = out.line
+          seconds.check(out.items, input.name)
+          if (out.line > lastLine) {
+            summary.lines += out.line - lastLine
+            lastLine = out.line
+          }
           summary.samplesRead += out.samples
           if (codec !== undefined) {
-            summary.samplesSent += validateOnly(codec, out.items, input.name, report, summary)
+            summary.samplesSent += validateOnly(codec, out.items, input.name, feedback, summary)
             continue
           }
           progress.open(out.offset, out.line, out.samples)
@@ -158,11 +199,14 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
           }
           resume = undefined
           for (const [items, end, endSample] of chunks(out.items, first, firstSample, chunkSamples)) {
+            if (stop.signal.aborted) break
             await sender.send(items, progress.chunk(end, endSample))
           }
+          // A window cut short stays open: the checkpoint never passes what was not handed over.
+          if (stop.signal.aborted) break
           progress.close()
         }
-        if (n === files.length - 1) closeSoon()
+        if (n === files.length - 1 || stop.signal.aborted) closeSoon()
       } catch (err) {
         closeSoon()
         throw err
@@ -171,15 +215,34 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
         // Whatever ended the file, what is in flight settles first (and moves the checkpoint).
         await sender.drain()
       }
+      if (stop.signal.aborted) break
     }
   } finally {
     startClose()
     await closing
+    giveUp?.stop()
+    options.signal?.removeEventListener('abort', onInterrupt)
   }
   if (writer !== undefined) summary.requests = writer.stats().sent.requests
+  summary.attempts = attempts
+  summary.retries = feedback.counts(feedback.retries)
+  summary.failures = feedback.counts(feedback.failures)
+  summary.causes = feedback.summary()
+  summary.stopped = feedback.stopped
+  if (options.signal?.aborted === true) summary.interrupted = true
   saver?.check()
   summary.elapsedMs = Date.now() - t0
   return summary
+}
+
+/** A hint for a malformed line's cause: the flag that changes how it is read. */
+function lineHint (message: string, format: string): string | undefined {
+  if (/timestamp/i.test(message)) {
+    return format === 'csv'
+      ? 'Set how timestamps are written with --csv-timestamp-unit ms|s|iso.'
+      : 'Timestamps must be numbers (milliseconds, or seconds below 1e10) or RFC 3339 dates.'
+  }
+  return undefined
 }
 
 /**
@@ -235,30 +298,6 @@ function * chunks (items: InputItem[], first: number, firstSample: number, size:
 }
 
 /**
- * Writes the checkpoint at every new place: chunks are a few requests each, so that is tens of
- * small writes a second at full speed, and a kill never loses an acknowledged chunk.
- */
-class Saver {
-  #error: Error | undefined
-  constructor (readonly path: string, readonly data: CheckpointFile, readonly report: (l: string) => void) {}
-  set (file: string, place: FilePlace): void {
-    this.data.files[file] = place
-    try {
-      saveCheckpoint(this.path, this.data)
-    } catch (err) {
-      // Reported once; the backfill goes on and fails at its end (a resume would re-send more).
-      if (this.#error === undefined) this.report(`cannot write checkpoint ${this.path}: ${(err as Error).message}`)
-      this.#error ??= err as Error
-    }
-  }
-
-  /** Throws if the checkpoint could not be written. */
-  check (): void {
-    if (this.#error !== undefined) throw new Error(`cannot write checkpoint ${this.path}: ${this.#error.message}`)
-  }
-}
-
-/**
  * Hands chunks to the writer, at most `max` unacknowledged at once, and tells the file's
  * progress how each settled.
  */
@@ -269,14 +308,14 @@ class ChunkSender {
   readonly #rejected = new WeakSet<object>()
   constructor (
     readonly writer: RemoteWriter | undefined, readonly progress: FileProgress, readonly max: number,
-    readonly name: string, readonly report: (l: string) => void, readonly summary: BackfillSummary,
+    readonly name: string, readonly feedback: Feedback, readonly summary: BackfillSummary, readonly seconds: boolean,
   ) {}
 
   async send (items: InputItem[], chunk: Chunk): Promise<void> {
     while (this.#pending >= this.max) await new Promise<void>((resolve) => { this.#wake = resolve })
     this.#pending++
     void this.#sendChunk(items).then((ok) => this.#settle(chunk, ok), (err: unknown) => {
-      this.report(`${this.name}: ${(err as Error).message}`)
+      this.feedback.problem((err as Error).message, this.name)
       this.#settle(chunk, false)
     })
   }
@@ -303,25 +342,29 @@ class ChunkSender {
       try {
         const r = await (this.writer as RemoteWriter).send(list)
         this.summary.samplesSent += r.samples
+        this.feedback.accepted += r.requests
         return true
       } catch (err) {
         if (err instanceof ValidationError) {
           const bad = list[err.seriesIndex]
           this.#rejected.add(bad.metric)
           this.summary.rejectedSeries++
-          this.report(`${this.name}: series ${describeLabels(bad.metric)}: ${err.detail}`)
+          this.feedback.problem(err.detail, `${this.name}: series ${describeLabels(bad.metric)}`)
           list = list.filter((it) => it.metric !== bad.metric)
           continue
         }
         if (err instanceof SendError) {
           this.summary.samplesSent += err.result.samples
+          this.feedback.accepted += err.result.requests
           this.summary.failedSamples += err.failed.samples
           this.summary.failedRequests += err.failed.requests
-          for (const e of err.errors) this.report(`${this.name}: ${e.message}`)
+          const range = rangeOf(list, this.seconds)
+          for (const e of err.errors) this.feedback.failed(e, range)
           return false
         }
         // Anything else (the writer closed by its deadline, aborted): the chunk's samples failed.
-        this.report(`${this.name}: ${(err as Error).message}`)
+        if (err instanceof BatchError) this.feedback.failed(err, rangeOf(list, this.seconds))
+        else if (this.feedback.stopped === undefined) this.feedback.problem((err as Error).message, this.name)
         this.summary.failedRequests++
         for (const it of list) this.summary.failedSamples += it.values.length
         return false
@@ -342,7 +385,7 @@ async function * skipDone (records: AsyncIterable<InputRecord>, done: number, su
 }
 
 /** Dry run: encodes each item to validate it; returns the samples that passed. */
-function validateOnly (codec: Codec, items: InputItem[], name: string, report: (l: string) => void, summary: BackfillSummary): number {
+function validateOnly (codec: Codec, items: InputItem[], name: string, feedback: Feedback, summary: BackfillSummary): number {
   let ok = 0
   for (const item of items) {
     try {
@@ -352,7 +395,7 @@ function validateOnly (codec: Codec, items: InputItem[], name: string, report: (
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err
       summary.rejectedSeries++
-      report(`${name}: series ${describeLabels(item.metric)}: ${err.detail}`)
+      feedback.problem(err.detail, `${name}: series ${describeLabels(item.metric)}`)
     }
   }
   return ok

@@ -11,7 +11,8 @@
 import { LatencyHistogram } from '../stats.js'
 import type { LatencySummary } from '../stats.js'
 import { LostDataError, RemoteWriter } from '../index.js'
-import type { Item, RemoteWriterOptions, ResponseEvent } from '../index.js'
+import type { BatchError, Item, RemoteWriterOptions, ResponseEvent, RetryEvent } from '../index.js'
+import { Feedback, Watchdog } from './feedback.js'
 
 export interface LoadOptions {
   url: string
@@ -34,6 +35,19 @@ export interface LoadOptions {
   duration?: number
   /** Called about once a second with the last second's numbers. */
   onTick?: (t: LoadSecond, total: LoadTotals) => void
+  /** Problems, one message per cause as they first happen. Default: stderr. */
+  report?: (line: string) => void
+  /** Every failure, not only the first few of each cause. */
+  verbose?: boolean
+  /** Stop when nothing was accepted for this long while requests wait. Default 180000 ms. */
+  giveUpAfterMs?: number
+  /**
+   * After `duration`, how long what is still unacknowledged may take before it counts as failed.
+   * Default: the writer's closeTimeout, else 5000 ms.
+   */
+  drainMs?: number
+  /** Stops the run early (Ctrl-C); the report covers what ran. */
+  signal?: AbortSignal
 }
 
 /** One second of the run. */
@@ -52,6 +66,8 @@ export interface LoadTotals {
   samplesSent: number
   behind: number
   elapsedMs: number
+  /** The live retry state ("connection refused: retrying (3), next in 2 s"), or ''. */
+  retrying: string
 }
 
 export interface LoadReport {
@@ -64,8 +80,16 @@ export interface LoadReport {
   requestsPerSecond: number
   bytesPerSecond: number
   latency: LatencySummary
-  /** Failed attempts by HTTP status, or by error kind ('network', 'timeout'). */
+  /** Failed attempts by cause ('HTTP 503', 'connection refused', 'answered 2xx without writing every sample', ...). */
   errors: Record<string, number>
+  /** Attempts made: accepted, failed and retried. */
+  attempts: number
+  /** Requests that failed for good, by cause. */
+  failures: Record<string, number>
+  /** One line per cause with what to do, for the end of the run. */
+  causes: string[]
+  /** Set when the run stopped early: why (a failure that cannot heal, nothing accepted for too long, interrupted). */
+  stopped?: string
   cpu: { userMs: number, systemMs: number, percentOfOneCore: number }
   seconds: LoadSecond[]
   config: Record<string, unknown>
@@ -77,6 +101,15 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
     series = 10_000, metrics = 10, labels = 5, labelCardinality = 10, churn = 0, churnInterval = 10_000,
     rate = 0, duration = 30_000,
   } = options
+  const stop = new AbortController()
+  const feedback = new Feedback({
+    print: options.report ?? ((line) => process.stderr.write(`${line}\n`)),
+    verbose: options.verbose,
+    url: options.url,
+    onStop: () => stop.abort(),
+  })
+  const onSignal = (): void => { feedback.giveUp('interrupted', false) }
+  options.signal?.addEventListener('abort', onSignal, { once: true })
   const writer = new RemoteWriter({ ...options.writer, url: options.url })
   const fleet: Array<Record<string, string>> = []
   let nextId = 0
@@ -96,19 +129,25 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
   const errors: Record<string, number> = {}
   const seconds: LoadSecond[] = []
   let cur = { samples: 0, requests: 0, bytes: 0, errors: 0, hist: new LatencyHistogram() }
+  let attempts = 0
   writer.on('response', (e: ResponseEvent) => {
-    if (e.status !== undefined && e.status >= 200 && e.status < 300) {
+    attempts++
+    if (e.error === undefined && e.status !== undefined && e.status >= 200 && e.status < 300) {
       cur.samples += e.samples
       cur.requests++
       cur.bytes += e.bytes
       cur.hist.record(e.latencyMs)
+      feedback.accepted++
     } else {
-      const key = e.status !== undefined ? String(e.status) : /within/.test(e.error ?? '') ? 'timeout' : 'network'
+      // A 2xx that did not write every sample of a 2.0 request is a failure too.
+      const key = e.diagnosis?.title ?? (e.status !== undefined ? `HTTP ${e.status}` : 'network')
       errors[key] = (errors[key] ?? 0) + 1
       cur.errors++
     }
   })
-  writer.on('error', () => {}) // counted in the report, not thrown
+  writer.on('retry', (e: RetryEvent) => feedback.retry(e))
+  writer.on('error', (err: BatchError) => feedback.failed(err)) // reported once per cause, counted in the report
+  const watchdog = new Watchdog(writer, options.giveUpAfterMs ?? 180_000, feedback)
 
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
@@ -117,9 +156,12 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
   let cursor = 0
   let lastChurn = t0
   let value = 0
-  const totals = (): LoadTotals => ({ samplesGenerated: generated, samplesSent: writer.stats().sent.samples, behind, elapsedMs: performance.now() - t0 })
+  const totals = (): LoadTotals => ({
+    samplesGenerated: generated, samplesSent: writer.stats().sent.samples, behind, elapsedMs: performance.now() - t0, retrying: feedback.live(),
+  })
 
-  const ticker = setInterval(() => {
+  const tick = (): void => {
+    if (cur.samples === 0 && cur.errors === 0 && cur.requests === 0 && seconds.length > 0) return
     const s = cur.hist.summary()
     const second: LoadSecond = {
       second: seconds.length + 1, samples: cur.samples, requests: cur.requests, bytes: cur.bytes, errors: cur.errors, p50: s.p50, p99: s.p99,
@@ -127,7 +169,8 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
     seconds.push(second)
     cur = { samples: 0, requests: 0, bytes: 0, errors: 0, hist: new LatencyHistogram() }
     options.onTick?.(second, totals())
-  }, 1000)
+  }
+  const ticker = setInterval(tick, 1000)
 
   /**
    * The next `n` samples of the fleet, round robin, timestamped now, and always after the
@@ -163,7 +206,7 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
       // Open loop: every 10 ms, queue what the schedule says is due; what cannot be queued is behind.
       const TICK = 10
       let due = 0
-      while (performance.now() - t0 < duration) {
+      while (performance.now() - t0 < duration && !stop.signal.aborted) {
         const elapsed = performance.now() - t0
         const target = Math.floor((elapsed / 1000) * rate)
         due = target - generated - behind
@@ -182,7 +225,7 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
       }
     } else {
       // Closed loop: as fast as the backend takes it.
-      while (performance.now() - t0 < duration) {
+      while (performance.now() - t0 < duration && !stop.signal.aborted) {
         churnStep()
         const ok = writer.write(batch(2000))
         generated += 2000
@@ -190,13 +233,18 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
         else await new Promise<void>((resolve) => setImmediate(resolve))
       }
     }
-    // close() flushes: within the writer's closeTimeout (--close-timeout), when it has one.
-    await writer.close()
+    // The run ends at its duration: what is not acknowledged within the drain time (or at once,
+    // when it stopped for a cause that cannot heal) counts as failed.
+    const drain = stop.signal.aborted ? 0 : options.drainMs ?? options.writer?.closeTimeout ?? 5000
+    await writer.close({ timeout: drain })
   } catch (err) {
     if (!(err instanceof LostDataError)) throw err
     failed = err.summary.failed.samples
   } finally {
     clearInterval(ticker)
+    tick() // the last, partial second: what failed at the end shows on the live line too
+    watchdog.stop()
+    options.signal?.removeEventListener('abort', onSignal)
   }
   const elapsedMs = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
@@ -213,6 +261,10 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
     bytesPerSecond: stats.sent.bytesCompressed / secs,
     latency: stats.latency,
     errors,
+    attempts,
+    failures: feedback.counts(feedback.failures),
+    causes: feedback.summary(),
+    ...(feedback.stopped !== undefined ? { stopped: feedback.stopped } : {}),
     cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000, percentOfOneCore: (100 * (cpu.user + cpu.system) / 1000) / elapsedMs },
     seconds,
     config: { series, metrics, labels, labelCardinality, churn, churnInterval, rate, duration, concurrency: options.writer?.concurrency ?? 4 },

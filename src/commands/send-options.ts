@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import type { ParseArgsConfig } from 'node:util'
 import type { Auth, RemoteWriterOptions, TlsOptions } from '../index.js'
+import { UsageError } from './args.js'
 
 export const SEND_USAGE = `sending options (every command that sends):
   --url URL                  endpoint (env PROMETHEUS_REMOTE_WRITE_URL)
@@ -51,16 +52,16 @@ export function sendOptions (v: SendValues): { url: string | undefined, writer: 
   const headers: Record<string, string> = {}
   for (const h of v.header ?? []) {
     const i = h.indexOf(':')
-    if (i <= 0) throw new Error(`--header must be 'Name: value', got a value without a name`)
+    if (i <= 0) throw new UsageError(`--header must be 'Name: value', got a value without a name`)
     headers[h.slice(0, i).trim()] = h.slice(i + 1).trim()
   }
   let auth: Auth | undefined
-  const token = v['bearer-token'] ?? (v['bearer-token-file'] ? readFileSync(v['bearer-token-file'], 'utf8').trim() : undefined) ??
+  const token = v['bearer-token'] ?? (v['bearer-token-file'] ? readFlagFile(v['bearer-token-file'], '--bearer-token-file', 'utf8').trim() : undefined) ??
     process.env.PROMETHEUS_REMOTE_WRITE_TOKEN
-  const basic = v['basic-auth'] ?? (v['basic-auth-file'] ? readFileSync(v['basic-auth-file'], 'utf8').trim() : undefined)
+  const basic = v['basic-auth'] ?? (v['basic-auth-file'] ? readFlagFile(v['basic-auth-file'], '--basic-auth-file', 'utf8').trim() : undefined)
   if (basic !== undefined) {
     const i = basic.indexOf(':')
-    if (i < 0) throw new Error('--basic-auth must be USER:PASS')
+    if (i < 0) throw new UsageError('--basic-auth must be USER:PASS')
     auth = { username: basic.slice(0, i), password: basic.slice(i + 1) }
   } else if (token) {
     auth = { bearerToken: token }
@@ -68,19 +69,19 @@ export function sendOptions (v: SendValues): { url: string | undefined, writer: 
   let tls: TlsOptions | undefined
   if (v['ca-file'] || v['cert-file'] || v['key-file'] || v['server-name'] || v.insecure) {
     tls = {
-      ca: v['ca-file'] ? readFileSync(v['ca-file']) : undefined,
-      cert: v['cert-file'] ? readFileSync(v['cert-file']) : undefined,
-      key: v['key-file'] ? readFileSync(v['key-file']) : undefined,
+      ca: v['ca-file'] ? readFlagFile(v['ca-file'], '--ca-file') : undefined,
+      cert: v['cert-file'] ? readFlagFile(v['cert-file'], '--cert-file') : undefined,
+      key: v['key-file'] ? readFlagFile(v['key-file'], '--key-file') : undefined,
       servername: v['server-name'],
       rejectUnauthorized: v.insecure ? false : undefined,
     }
   }
   const protocol = v.protocol ?? 'v1'
-  if (protocol !== 'v1' && protocol !== 'v2' && protocol !== 'auto') throw new Error('--protocol must be v1, v2 or auto')
+  if (protocol !== 'v1' && protocol !== 'v2' && protocol !== 'auto') throw new UsageError('--protocol must be v1, v2 or auto')
   const url = v.url ?? process.env.PROMETHEUS_REMOTE_WRITE_URL
   // Not echoed: a URL may carry credentials.
   if (url !== undefined && !/^https?:\/\/./i.test(url)) {
-    throw new Error(`${v.url === undefined ? 'PROMETHEUS_REMOTE_WRITE_URL' : '--url'} must be a whole URL starting with http:// or https://, e.g. http://127.0.0.1:9090/api/v1/write`)
+    throw new UsageError(`${v.url === undefined ? 'PROMETHEUS_REMOTE_WRITE_URL' : '--url'} must be a whole URL starting with http:// or https://, e.g. http://127.0.0.1:9090/api/v1/write`)
   }
   return {
     url,
@@ -99,11 +100,23 @@ export function sendOptions (v: SendValues): { url: string | undefined, writer: 
   }
 }
 
+/** A file a flag names, read whole; a plain message naming the flag when it cannot be read (never its content). */
+function readFlagFile (path: string, flag: string): Buffer
+function readFlagFile (path: string, flag: string, encoding: 'utf8'): string
+function readFlagFile (path: string, flag: string, encoding?: 'utf8'): Buffer | string {
+  try {
+    return encoding === undefined ? readFileSync(path) : readFileSync(path, encoding)
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    throw new UsageError(`${flag}: cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message}`)
+  }
+}
+
 /** A whole number flag (>= 0), or `fallback` when absent. The message names `flag`. */
 export function int (v: string | undefined, fallback: number, flag = 'the value'): number {
   if (v === undefined) return fallback
   const n = Number(v)
-  if (v.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new Error(`${flag} must be a whole number >= 0, got ${JSON.stringify(v)}`)
+  if (v.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new UsageError(`${flag} must be a whole number >= 0, got ${JSON.stringify(v)}`)
   return n
 }
 
@@ -112,7 +125,7 @@ export function num (v: string | undefined, fallback: number, flag = 'the value'
   if (v === undefined) return fallback
   const n = Number(v)
   if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > max) {
-    throw new Error(`${flag} must be a number ${max === Infinity ? '>= 0' : `from 0 to ${max}`}, got ${JSON.stringify(v)}`)
+    throw new UsageError(`${flag} must be a number ${max === Infinity ? '>= 0' : `from 0 to ${max}`}, got ${JSON.stringify(v)}`)
   }
   return n
 }

@@ -167,6 +167,11 @@ export class Transport {
         headers.authorization = `Basic ${basic}`
         secrets.push(basic, String(auth.password ?? ''))
         if (!auth.password) secrets.push(auth.username) // a token as the user name
+      } else if ('bearerToken' in auth) {
+        // Most often `process.env.TOKEN` with TOKEN not set: say so, not that the shape is wrong.
+        throw new InvalidArgumentError(`auth.bearerToken must be a string, got ${auth.bearerToken === null ? 'null' : typeof auth.bearerToken} (is the variable it is read from set?)`)
+      } else if ('username' in auth) {
+        throw new InvalidArgumentError(`auth.username must be a string, got ${auth.username === null ? 'null' : typeof auth.username} (is the variable it is read from set?)`)
       } else {
         throw new InvalidArgumentError('auth must be { username, password } or { bearerToken }')
       }

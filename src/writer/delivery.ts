@@ -7,8 +7,9 @@
  */
 import type { Outcome, Sender } from '../transport/attempt.js'
 import { accepted, holds, shortfall } from '../transport/attempt.js'
+import { diagnoseAnswer, diagnoseError } from '../transport/diagnose.js'
 import { TimeoutError } from '../errors.js'
-import type { FailureReason } from '../errors.js'
+import type { Diagnosis, FailureReason } from '../errors.js'
 import { LatencyHistogram } from '../stats.js'
 import type { Batch, Shard } from './batch.js'
 import type { Events, Ledger } from './ledger.js'
@@ -25,9 +26,29 @@ export interface ResponseEvent {
   series: number
   samples: number
   bytes: number
-  /** For failed attempts: why. */
+  /** For failed attempts (a 2xx that did not write everything too): why. */
   error?: string
+  /** For failed attempts: why, as a user acts on it. */
+  diagnosis?: Diagnosis
 }
+
+/** A failed attempt that will be retried, emitted as 'retry'. */
+export interface RetryEvent {
+  /** The attempt that failed (1 for the first). */
+  attempt: number
+  /** How long the writer waits before the next attempt. */
+  delayMs: number
+  /** The HTTP status, when there was an answer. */
+  status?: number
+  error: string
+  /** Why, as a user acts on it; `permanent` says waiting cannot heal it (the writer retries anyway). */
+  diagnosis: Diagnosis
+}
+
+/** A 2.0 request answered 2xx that did not write all it carried. */
+const SHORT: Diagnosis = { cause: 'protocol', permanent: true, title: 'answered 2xx without writing every sample' }
+/** An 'auto' writer's 2.0 request that a 1.0 receiver answered: re-sent as 1.0. */
+const NOT_V2: Diagnosis = { cause: 'protocol', permanent: false, title: 'no Remote Write 2.0 here: falling back to 1.0' }
 
 /** Batches per shard handed to a pipelined sender ahead of their turn. */
 const PIPELINE_DEPTH = 8
@@ -184,12 +205,13 @@ export class Delivery {
         let reason: FailureReason
         let message: string
         let retryAfter: number | undefined
+        let diagnosis: Diagnosis
         const { status, body } = outcome
         if (outcome.kind === 'answer') {
           this.latency.record(ms)
           if (this.#protocol.notV2(batch, outcome.status, outcome.written.samples)) {
             // Not a 2.0 receiver: 415, or a 1.0 receiver that stored nothing. Resend as 1.0.
-            this.#response(batch, status, attempt, ms, 'no Remote Write 2.0 here: falling back to 1.0')
+            this.#response(batch, status, attempt, ms, 'no Remote Write 2.0 here: falling back to 1.0', NOT_V2)
             this.#protocol.fallBack()
             this.#protocol.toV1(batch)
             if (batch.encodeError !== undefined) {
@@ -200,35 +222,39 @@ export class Delivery {
           }
           if (status !== undefined && status >= 200 && status < 300) {
             batch.acked = outcome.acked === true
-            this.#response(batch, status, attempt, ms)
             const short = batch.v2 ? shortfall(outcome.written, expect.floats, expect.histograms) : undefined
+            this.#response(batch, status, attempt, ms, short, short === undefined ? undefined : SHORT)
             if (short === undefined) ledger.succeed(batch)
-            else fail('http', short, attempt, status, body)
+            else fail('http', short, attempt, status, body, undefined, SHORT)
             return
           }
           retryAfter = parseRetryAfter(outcome.retryAfter)
           retryable = retryableStatus(outcome.status, outcome.body, this.#o.retryOn429)
           reason = 'http'
           message = `server returned HTTP ${status}${body ? `: ${body.trim()}` : ''}`
+          diagnosis = diagnoseAnswer(outcome.status, outcome.body, retryable)
         } else {
           retryable = true
           reason = outcome.kind
           message = outcome.kind === 'timeout'
             ? `no answer within ${this.#o.timeout} ms`
             : `request failed: ${(outcome.error as Error)?.message ?? outcome.error}`
+          diagnosis = diagnoseError(outcome.error, outcome.kind === 'timeout')
         }
-        this.#response(batch, status, attempt, ms, message)
+        this.#response(batch, status, attempt, ms, message, diagnosis)
         if (!retryable) {
-          fail(reason, message, attempt, status, body, outcome.error)
+          fail(reason, message, attempt, status, body, outcome.error, diagnosis)
           return
         }
         const delay = retryAfter ?? backoff(attempt, this.#o.minBackoff, this.#o.maxBackoff)
         if (attempt > this.#o.maxRetries || Date.now() + delay - started > this.#o.maxRetryDuration) {
-          fail('retries-exhausted', `gave up retrying: ${message}`, attempt, status, body, outcome.error)
+          fail('retries-exhausted', `gave up retrying: ${message}`, attempt, status, body, outcome.error, diagnosis)
           return
         }
         ledger.retry(batch)
-        this.#events.emit('retry', { attempt, delayMs: delay, status, error: message })
+        const event: RetryEvent = { attempt, delayMs: delay, error: message, diagnosis }
+        if (status !== undefined) event.status = status
+        this.#events.emit('retry', event)
         try {
           await sleep(delay, signal)
         } catch {
@@ -259,12 +285,13 @@ export class Delivery {
     else this.#ledger.fail(batch, 'aborted', 'aborted', attempts, status, body)
   }
 
-  #response (batch: Batch, status: number | undefined, attempt: number, latencyMs: number, error?: string): void {
+  #response (batch: Batch, status: number | undefined, attempt: number, latencyMs: number, error?: string, diagnosis?: Diagnosis): void {
     if (!this.#events.listens('response')) return
     const event: ResponseEvent = {
       status, attempt, latencyMs, series: batch.entries.length, samples: batch.samples, bytes: batch.body?.length ?? 0,
     }
     if (error !== undefined) event.error = error
+    if (diagnosis !== undefined) event.diagnosis = diagnosis
     this.#events.emit('response', event)
   }
 }

@@ -6,7 +6,7 @@
  * is returned and its send() callers settle.
  */
 import { BatchError, LostDataError } from '../errors.js'
-import type { FailedCounts, FailedSeries, FailureReason, SendResult, WriterSummary } from '../errors.js'
+import type { Diagnosis, FailedCounts, FailedSeries, FailureReason, SendResult, WriterSummary } from '../errors.js'
 import type { Batch, BodyPool, Tracker } from './batch.js'
 
 /** How the writer's parts emit events: never throwing (a listener's error becomes a warning). */
@@ -119,11 +119,11 @@ export class Ledger {
   }
 
   /** The batch failed for good: reported with its reason, its series and their counts. */
-  fail (batch: Batch, reason: FailureReason, message: string, attempts: number, status?: number, body?: string, cause?: unknown): void {
+  fail (batch: Batch, reason: FailureReason, message: string, attempts: number, status?: number, body?: string, cause?: unknown, diagnosis?: Diagnosis): void {
     const series = batch.entries.length === 0 && batch.entry !== undefined && this.spool !== undefined
       ? this.spool.series(batch)
       : batch.entries.map((e, i) => ({ labels: Object.fromEntries(e.names.map((k, j) => [k, e.values[j]]).filter(([, v]) => v !== '')), samples: batch.counts[i] }))
-    const err = new BatchError(`${this.#url}: ${message}`, { reason, status, body, attempts, series, samples: batch.samples, cause })
+    const err = new BatchError(`${this.#url}: ${message}`, { reason, status, body, attempts, series, samples: batch.samples, cause, diagnosis })
     this.failed.requests++
     this.failed.series += batch.series
     this.failed.samples += batch.samples

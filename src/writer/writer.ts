@@ -46,7 +46,7 @@ import { WriteCall } from './write-call.js'
 
 export type { RemoteWriterOptions, SpoolOptions } from './options.js'
 export type { SpoolStats } from './spooled.js'
-export type { ResponseEvent } from './delivery.js'
+export type { ResponseEvent, RetryEvent } from './delivery.js'
 
 /** Counters of a writer. */
 export interface WriterStats {

@@ -13,17 +13,17 @@ describe('the command line: bad flag values', () => {
     [['demo', '--iot-rounds', '1.5'], '--iot-rounds must be a whole number >= 0, got "1.5"'],
     [['backfill', '--url', 'http://127.0.0.1:1/api/v1/write', '--window=-5', 'x.jsonl'], '--window must be a whole number >= 0, got "-5"'],
     [['bench', '--url', '127.0.0.1:48207'], '--url must be a whole URL starting with http:// or https://, e.g. http://127.0.0.1:9090/api/v1/write'],
-  ])('prw %j: exit 1, the flag named', async (args, message) => {
+  ])('prw %j: exit 2, the flag named', async (args, message) => {
     const r = await prw(args)
-    expect(r.code).toBe(1)
-    expect(r.stderr.trim()).toBe(message)
+    expect(r.code).toBe(2)
+    expect(r.stderr.trim()).toBe(`prw: ${message}\nrun 'prw ${args[0]} --help' for the options`)
     expect(r.stdout).toBe('')
   })
 
   it('a URL without a scheme from the environment names the variable, and is not echoed (it may hold credentials)', async () => {
     const r = await prw(['bench', '--duration', '1'], { env: { PROMETHEUS_REMOTE_WRITE_URL: 'user:pw-SECRET@host:9090/api/v1/write' } })
-    expect(r.code).toBe(1)
-    expect(r.stderr).toMatch(/^PROMETHEUS_REMOTE_WRITE_URL must be a whole URL starting with http:\/\/ or https:\/\//)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/^prw: PROMETHEUS_REMOTE_WRITE_URL must be a whole URL starting with http:\/\/ or https:\/\//)
     expect(r.stderr + r.stdout).not.toContain('SECRET')
   })
 })

@@ -68,14 +68,14 @@ describe('prw and secrets', () => {
     writeFileSync(f, JSON.stringify({ metric: { __name__: 'm' }, values: [1], timestamps: [1_700_000_000_000] }))
     const bad = 'http://user:pw-SECRET-7@[not-a-host/api/v1/write'
     const runs: Array<[string[], RegExp]> = [
-      [['bench', '--url', bad, '--duration', '1'], /^invalid url: /m],
-      [['backfill', '--url', bad, f], /^invalid url: /m],
-      [['backfill', '--url', ok.url, '--proxy', 'http://user:pw-SECRET-7@[bad', f], /^invalid proxy: /m],
-      [['demo', '--url', bad], /^invalid url: /m],
+      [['bench', '--url', bad, '--duration', '1'], /^prw: invalid url: /m],
+      [['backfill', '--url', bad, f], /^prw: invalid url: /m],
+      [['backfill', '--url', ok.url, '--proxy', 'http://user:pw-SECRET-7@[bad', f], /^prw: invalid proxy: /m],
+      [['demo', '--url', bad], /^prw: invalid url: /m],
     ]
     for (const [args, message] of runs) {
       const r = await prw(args)
-      expect(r.code, args[0]).toBe(1)
+      expect(r.code, args[0]).toBe(2) // a usage error: nothing was sent
       expect(r.stderr, args[0]).toMatch(message)
       expectClean(r)
     }

@@ -128,7 +128,7 @@ describe('prw backfill', () => {
     writeFileSync(f, jsonl().text)
     const r = await prw(['backfill', '--dry-run', f])
     expect(r.code, r.stderr).toBe(0)
-    expect(r.stdout).toMatch(/10000 samples validated/)
+    expect(r.stdout).toMatch(/^parsed 10000 samples from 40 lines in 1 file, encoded 10000, in [\d.]+ s \(\d+ samples\/s\); nothing sent \(--dry-run\)$/m)
   })
 
   it('a run killed midway resumes from its checkpoint: nothing lost, and only what was in flight sent twice', async () => {
@@ -215,7 +215,8 @@ describe('prw bench', () => {
       expect(report.samplesSent).toBeGreaterThan(0)
       expect(report.samplesSent).toBe(counted.samples)
       expect(report.requests).toBe(counted.accepted)
-      expect(r.stdout).toContain(`(${report.samplesSent} sent, 0 failed`)
+      expect(r.stdout).toContain(`(${report.samplesSent} accepted, 0 failed`)
+      expect(r.stdout).toMatch(/^errors      none \(failed attempts\)$/m)
       const page = readFileSync(html, 'utf8')
       expect(page).toContain('uPlot')
       expect(page).not.toMatch(/<script src=|<link [^>]*href=/) // nothing fetched from the network

@@ -5,22 +5,57 @@ import { spawn } from 'node:child_process'
 export const CLI = new URL('../../src/cli.ts', import.meta.url).pathname
 
 /** What a run printed, and how it ended. */
-export interface Run { code: number | null, stdout: string, stderr: string }
+export interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+  /** Milliseconds from the start to the end of the run. */
+  ms?: number
+  /** Milliseconds from the start to the first output on stderr (Infinity if none). */
+  firstStderrMs?: number
+}
 
-/** Runs `prw ...args`; `killAfterStdout` sends SIGINT once stdout matches it. */
-export function prw (args: string[], opts: { killAfterStdout?: RegExp, env?: Record<string, string> } = {}): Promise<Run> {
+/**
+ * Runs `prw ...args`; `killAfterStdout` (or `killAfterStderr`) sends SIGINT once stdout (stderr)
+ * matches it; `stdin` is written to its standard input.
+ */
+export function prw (args: string[], opts: {
+  killAfterStdout?: RegExp
+  killAfterStderr?: RegExp
+  /** Polled every 50 ms: SIGINT once it returns true. */
+  killWhen?: () => boolean
+  env?: Record<string, string>
+  stdin?: string | Buffer
+} = {}): Promise<Run> {
   return new Promise((resolve) => {
+    const t0 = performance.now()
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
       env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     })
+    if (opts.stdin !== undefined) child.stdin?.end(opts.stdin)
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (d: Buffer) => {
+    let firstStderrMs = Infinity
+    let killed = false
+    const kill = (): void => {
+      if (killed) return
+      killed = true
+      child.kill('SIGINT')
+    }
+    child.stdout?.on('data', (d: Buffer) => {
       stdout += d.toString()
-      if (opts.killAfterStdout?.test(stdout)) child.kill('SIGINT')
+      if (opts.killAfterStdout?.test(stdout) === true) kill()
     })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
+    child.stderr?.on('data', (d: Buffer) => {
+      if (firstStderrMs === Infinity) firstStderrMs = performance.now() - t0
+      stderr += d.toString()
+      if (opts.killAfterStderr?.test(stderr) === true) kill()
+    })
+    const poll = opts.killWhen === undefined ? undefined : setInterval(() => { if (opts.killWhen?.() === true) kill() }, 50)
+    child.on('close', (code) => {
+      clearInterval(poll)
+      resolve({ code, stdout, stderr, ms: performance.now() - t0, firstStderrMs })
+    })
   })
 }

@@ -1,0 +1,175 @@
+/**
+ * The command line's own rules: usage errors (exit 2) that name the flag and suggest the
+ * closest one for a typo, files checked before anything is sent, the exit codes, the words of
+ * library messages turned into flags, and the command that resumes a run.
+ */
+import { statSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import type { ParseArgsConfig } from 'node:util'
+import { InvalidArgumentError } from '../index.js'
+
+/** Exit codes, as `--help` and the README document them. */
+export const EXIT = {
+  /** Every sample was accepted. */
+  ok: 0,
+  /** Something was not accepted (rejected lines or series, failed requests). */
+  notAccepted: 1,
+  /** The command line was wrong (a flag, a value, a missing file); nothing was sent. */
+  usage: 2,
+  /** Gave up: unreachable, or a failure that cannot heal; a checkpoint makes the run resumable. */
+  gaveUp: 3,
+  /** Interrupted (Ctrl-C). */
+  interrupted: 130,
+} as const
+
+export const EXIT_USAGE = `exit status: 0 every sample accepted; 1 something not accepted; 2 usage error (nothing sent);
+             3 gave up (unreachable, or a failure that cannot heal); 130 interrupted`
+
+/** A wrong command line: printed with a pointer to --help, exit status 2. */
+export class UsageError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'UsageError'
+  }
+}
+
+/** node:util parseArgs, with its errors as UsageErrors that name the flag and suggest the closest. */
+export function parseFlags<O extends NonNullable<ParseArgsConfig['options']>> (args: string[], options: O, allowPositionals = false): ReturnType<typeof parseArgs<{ options: O, allowPositionals: boolean, args: string[] }>> {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true })
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    const message = (err as Error).message
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const flag = /'([^']+)'/.exec(message)?.[1] ?? message
+      const name = flag.replace(/^-+/, '').replace(/=.*$/, '')
+      const near = suggest(name, Object.keys(options))
+      throw new UsageError(`unknown option ${flag}${near === undefined ? '' : ` (did you mean --${near}?)`}`)
+    }
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      const arg = /'([^']+)'/.exec(message)?.[1]
+      throw new UsageError(`unexpected argument${arg === undefined ? '' : ` ${JSON.stringify(arg)}`}: this command takes flags only`)
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      const flag = /--[\w-]+/.exec(message)?.[0]
+      const spec = flag === undefined ? undefined : options[flag.slice(2)]
+      throw new UsageError(spec?.type === 'boolean' ? `${flag} takes no value` : `${flag ?? 'an option'} needs a value`)
+    }
+    throw err
+  }
+}
+
+/** The candidate closest to `word` (edit distance at most 2, or a prefix), if any. */
+export function suggest (word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestD = Infinity
+  for (const c of candidates) {
+    const d = c.startsWith(word) && word.length >= 3 ? 1 : distance(word, c)
+    if (d < bestD) {
+      bestD = d
+      best = c
+    }
+  }
+  return bestD <= Math.min(2, Math.max(1, Math.floor(word.length / 3))) ? best : undefined
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours. */
+function distance (a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)])
+  for (let j = 1; j <= b.length; j++) d[0][j] = j
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
+    }
+  }
+  return d[a.length][b.length]
+}
+
+/** Every file can be read (stdin, '-', always can): a plain message naming the first that cannot. */
+export function checkFiles (files: readonly string[]): void {
+  for (const f of files) {
+    if (f === '-') continue
+    let st
+    try {
+      st = statSync(f)
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      throw new UsageError(`cannot read ${f}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`)
+    }
+    if (st.isDirectory()) throw new UsageError(`cannot read ${f}: it is a directory (give the files in it)`)
+  }
+}
+
+/** Library option names in a message, as the flags that set them. */
+const FLAG_WORDS: ReadonlyArray<[RegExp, string]> = [
+  [/\btimestampUnit '(\w+)'/g, '--csv-timestamp-unit $1'],
+  [/\btimestampUnit\b/g, '--csv-timestamp-unit'],
+  [/\btimestampColumn\b/g, '--csv-timestamp-column'],
+  [/\bvalueColumns\b/g, '--csv-value-columns'],
+  [/\blabelColumns\b/g, '--csv-label-columns'],
+  [/\bmetricName\b/g, '--csv-metric-name'],
+  [/\bprotocol: '(v1|v2|auto)'/g, '--protocol $1'],
+  [/\bmaxSamplesPerRequest\b/g, '--batch'],
+]
+
+/** A library message in the command line's words: option names become the flags that set them. */
+export function flagWords (message: string): string {
+  let out = message
+  for (const [re, flag] of FLAG_WORDS) out = out.replace(re, flag)
+  return out
+}
+
+/** Whether an error is the user's command line: a usage error, or an option value the library refused. */
+export function isUsage (err: unknown): boolean {
+  return err instanceof UsageError || err instanceof InvalidArgumentError
+}
+
+/** Flags whose value is a secret: shown as a placeholder in a printed command. */
+const SECRET_FLAGS = new Set(['--bearer-token', '--basic-auth', '--header'])
+
+/**
+ * The command line that resumes this run (`prw` and the same arguments), quoted for a POSIX
+ * shell, with secret values replaced by placeholders the user fills in again.
+ */
+export function resumeCommand (argv: readonly string[]): string {
+  const out: string[] = ['prw']
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const eq = a.indexOf('=')
+    const flag = eq > 0 ? a.slice(0, eq) : a
+    if (SECRET_FLAGS.has(flag)) {
+      const holder = `<${flag.slice(2).toUpperCase().replace(/-/g, '_')}>`
+      out.push(eq > 0 ? `${flag}=${holder}` : `${flag} ${holder}`)
+      if (eq < 0) i++
+      continue
+    }
+    if (flag === '--url' || (i > 0 && argv[i - 1] === '--url')) {
+      out.push(quote(eq > 0 && flag === '--url' ? `--url=${redactUrl(a.slice(eq + 1))}` : flag === '--url' ? a : redactUrl(a)))
+      continue
+    }
+    out.push(quote(a))
+  }
+  return out.join(' ')
+}
+
+/** A URL without user info (kept as a placeholder) and without its query's values. */
+function redactUrl (s: string): string {
+  try {
+    const u = new URL(s)
+    if (u.username || u.password) {
+      u.username = 'USER'
+      u.password = u.password ? 'PASSWORD' : ''
+    }
+    for (const k of [...u.searchParams.keys()]) u.searchParams.set(k, 'VALUE')
+    return u.href
+  } catch {
+    return '<URL>'
+  }
+}
+
+function quote (s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`
+}

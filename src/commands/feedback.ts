@@ -1,0 +1,305 @@
+/**
+ * What the commands tell the user while they run: one message per cause, at once, with what
+ * to do. Retries, failed requests and input problems are grouped by cause; the first few
+ * instances of each are printed (every one with verbose), the rest only counted, and the end
+ * gives a count and one hint per cause. The progress line gets the live retry state
+ * ("connection refused: retrying (3), next in 2 s").
+ *
+ * It also decides when a run should stop instead of retrying: a transport failure that cannot
+ * heal (an untrusted certificate, https:// to a plain port, ...), or the first requests all
+ * refused for the same permanent cause. Nothing heard for too long is the caller's timer.
+ */
+import { safeUrl } from '../redact.js'
+import type { BatchError, Diagnosis, FailureCause, RemoteWriter, RetryEvent } from '../index.js'
+
+export interface FeedbackOptions {
+  /** Where messages go, one line each. */
+  print: (line: string) => void
+  /** Every instance, not only the first few of each cause. */
+  verbose?: boolean
+  /** Instances printed per cause. Default 3. */
+  examples?: number
+  /** The endpoint, for hints (shown as host only). */
+  url?: string
+  /** Failed requests, all of one permanent cause and none accepted, that stop the run. Default 5. */
+  stopAfter?: number
+  /** Called once, when the run should stop: `why` is the message already printed. */
+  onStop?: (why: string) => void
+}
+
+/** One cause's tally. */
+export interface CauseCount {
+  title: string
+  /** Retries, failed requests or input problems of this cause. */
+  count: number
+  /** Samples in the failed requests (failures only). */
+  samples: number
+  hint: string | undefined
+}
+
+interface Tally extends CauseCount {
+  shown: number
+  oldest: number
+  newest: number
+}
+
+/** Samples refused for their time: the range, for the hint. */
+export interface TimeRange { oldest: number, newest: number }
+
+const TRANSPORT: ReadonlySet<FailureCause> = new Set(['dns', 'tls-untrusted', 'tls-name', 'tls-not-tls', 'not-http'])
+
+export class Feedback {
+  readonly retries = new Map<string, Tally>()
+  readonly failures = new Map<string, Tally>()
+  readonly problems = new Map<string, Tally>()
+  /** Requests accepted so far (told by the caller). */
+  accepted = 0
+  /** Why the run stopped, once it should. */
+  stopped: string | undefined
+  readonly #o: FeedbackOptions
+  readonly #examples: number
+  readonly #host: { host: string, hostname: string }
+  #last: { title: string, count: number, until: number } | undefined
+
+  constructor (options: FeedbackOptions) {
+    this.#o = options
+    this.#examples = options.examples ?? 3
+    this.#host = hostOf(options.url)
+  }
+
+  /** A failed attempt that the writer retries. The first of each cause is told at once. */
+  retry (e: RetryEvent): void {
+    const d = e.diagnosis
+    const t = this.#tally(this.retries, d.cause, d.title, this.hint(d.cause))
+    t.count++
+    this.#last = { title: d.title, count: t.count, until: Date.now() + e.delayMs }
+    if (TRANSPORT.has(d.cause) && d.permanent) {
+      this.#stop(`${d.title}${detail(d, e.error)}: this cannot heal by retrying, giving up.${t.hint ? ` ${t.hint}` : ''}`)
+      return
+    }
+    if (t.count === 1 || this.#o.verbose === true) {
+      const first = t.count === 1 ? `; retrying, next in ${seconds(e.delayMs)}` : ` (retry ${t.count})`
+      this.#o.print(`${d.title}${detail(d, e.error)}${first}${t.count === 1 && t.hint ? `. ${t.hint}` : ''}`)
+    }
+  }
+
+  /** A request that failed for good; `range` is the time range of its samples when known. */
+  failed (err: BatchError, range?: TimeRange): void {
+    const d: Diagnosis = err.diagnosis ?? { cause: 'network', permanent: false, title: err.reason }
+    // What the run's own stop failed (aborted, or not acknowledged at its deadline) is one cause.
+    const key = err.diagnosis?.cause ?? (this.stopped !== undefined ? 'stopped' : err.reason)
+    const t = this.#tally(this.failures, key, err.diagnosis?.title ?? reasonTitle(key), err.diagnosis === undefined ? undefined : this.hint(d.cause))
+    t.count++
+    t.samples += err.sampleCount
+    if (range !== undefined) {
+      t.oldest = Math.min(t.oldest, range.oldest)
+      t.newest = Math.max(t.newest, range.newest)
+    }
+    const consequence = this.stopped !== undefined && err.diagnosis === undefined
+    if (!consequence && (t.shown < this.#examples || this.#o.verbose === true)) {
+      t.shown++
+      this.#o.print(`${clip(err.message, 400)}${t.shown === this.#examples && this.#o.verbose !== true ? ' (more like this are counted, not shown; --verbose shows all)' : ''}`)
+    }
+    const stopAfter = this.#o.stopAfter ?? 5
+    if (this.accepted === 0 && err.diagnosis?.permanent === true && this.failures.size === 1 && t.count >= stopAfter) {
+      this.#stop(`the first ${t.count} requests were all refused (${t.title}): stopping early, nothing was accepted.${this.#hintOf(key, t)}`)
+    }
+  }
+
+  /** An input problem (a malformed line, an invalid series): `where` is file:line or the series. */
+  problem (message: string, where: string, hint?: string): void {
+    const key = causeOf(message)
+    const t = this.#tally(this.problems, key, key, hint)
+    t.count++
+    if (t.shown < this.#examples || this.#o.verbose === true) {
+      t.shown++
+      this.#o.print(`${where}: ${message}${t.shown === this.#examples && this.#o.verbose !== true ? ' (more like this are counted, not shown; --verbose shows all)' : ''}`)
+    }
+  }
+
+  /** The live retry state for a progress line, while retries are going on; '' otherwise. */
+  live (): string {
+    const l = this.#last
+    if (l === undefined) return ''
+    const wait = l.until - Date.now()
+    if (wait < -10_000) return ''
+    return `${l.title}: retrying (${l.count})${wait > 0 ? `, next in ${seconds(wait)}` : ''}`
+  }
+
+  /** The end of the run: per cause, the count and one hint. */
+  summary (): string[] {
+    const out: string[] = []
+    for (const t of this.problems.values()) out.push(`${t.count} × ${t.title}${t.hint ? `. ${t.hint}` : ''}`)
+    for (const [key, t] of this.failures) out.push(`${t.count} request${t.count === 1 ? '' : 's'} (${t.samples} samples) failed: ${t.title}.${this.#hintOf(key, t)}`)
+    if (this.retries.size > 0) out.push(`retries: ${[...this.retries.values()].map((t) => `${t.title} ${t.count}`).join(', ')}`)
+    return out
+  }
+
+  /** Counts by cause, for reports. */
+  counts (map: Map<string, Tally>): Record<string, number> {
+    return Object.fromEntries([...map].map(([k, t]) => [k, t.count]))
+  }
+
+  /** What to do about a cause, in the command line's words. */
+  hint (cause: FailureCause): string | undefined {
+    const { host, hostname } = this.#host
+    switch (cause) {
+      case 'refused': return `Nothing listens at ${host}: is the server up, and the port right?`
+      case 'dns': return `${hostname} does not resolve: check the host name in --url.`
+      case 'dns-retry': return `The name lookup of ${hostname} failed: is DNS reachable from here?`
+      case 'unreachable': return `No route to ${host}: check the network and the address in --url.`
+      case 'reset': return `The server closed the connection without answering (if ${host} speaks TLS, use https://).`
+      case 'timeout': return 'The server may be overloaded or far away: raise --timeout, or lower --concurrency.'
+      case 'tls-untrusted': return "Pass the server's CA certificate with --ca-file FILE (or --insecure to skip verification, for tests only)."
+      case 'tls-name': return `Use the name the certificate was issued for in --url, or --server-name NAME.`
+      case 'tls-not-tls': return `${host} does not speak TLS: use http:// instead of https://.`
+      case 'not-http': return `${host} does not answer HTTP/1.1: if it speaks TLS use https://, and check the port.`
+      case 'auth': return 'Check --bearer-token, --basic-auth and --tenant.'
+      case 'not-found':
+      case 'method': return 'Check the path in --url: Prometheus takes /api/v1/write (started with --web.enable-remote-write-receiver), Mimir and Cortex /api/v1/push, VictoriaMetrics /api/v1/write.'
+      case 'too-large': return 'The server takes smaller requests: lower --batch (bench), or raise its limit.'
+      case 'protocol': return 'This server does not take Remote Write 2.0: use --protocol v1 (or auto).'
+      case 'too-old': return TOO_OLD_HINT
+      case 'throttled': return 'The server asks to slow down: lower --concurrency (or --rate).'
+      default: return undefined
+    }
+  }
+
+  #hintOf (key: string, t: Tally): string {
+    let hint = t.hint ?? ''
+    if (key === 'too-old' && t.oldest <= t.newest) hint = `The refused requests held samples from ${iso(t.oldest)} to ${iso(t.newest)}. ${hint}`
+    return hint ? ` ${hint}` : ''
+  }
+
+  #tally (map: Map<string, Tally>, key: string, title: string, hint: string | undefined): Tally {
+    let t = map.get(key)
+    if (t === undefined) {
+      t = { title, hint, count: 0, samples: 0, shown: 0, oldest: Infinity, newest: -Infinity }
+      map.set(key, t)
+    }
+    return t
+  }
+
+  /** Stops the run for a reason found outside (nothing accepted for too long; interrupted, not printed). */
+  giveUp (why: string, print = true): void {
+    this.#stop(why, print)
+  }
+
+  #stop (why: string, print = true): void {
+    if (this.stopped !== undefined) return
+    this.stopped = why
+    if (print) this.#o.print(why)
+    this.#o.onStop?.(why)
+  }
+}
+
+/**
+ * Stops the run when nothing was acknowledged for `ms` while requests wait (a server that
+ * stays down): the checkpoint keeps what was acknowledged, so a rerun resumes.
+ */
+export class Watchdog {
+  readonly #timer: NodeJS.Timeout
+  constructor (writer: RemoteWriter, ms: number, feedback: Feedback) {
+    let acked = -1
+    let since = Date.now()
+    this.#timer = setInterval(() => {
+      const s = writer.stats()
+      const waiting = s.buffered.samples > 0 || s.inFlight > 0
+      if (s.sent.requests !== acked || !waiting) {
+        acked = s.sent.requests
+        since = Date.now()
+        return
+      }
+      if (Date.now() - since >= ms) {
+        const live = feedback.live()
+        feedback.giveUp(`nothing was accepted for ${Math.round(ms / 1000)} s${live ? ` (${live})` : ''}: giving up (--give-up-after).`)
+      }
+    }, Math.min(1000, Math.max(50, ms / 4)))
+    this.#timer.unref()
+  }
+
+  stop (): void { clearInterval(this.#timer) }
+}
+
+/**
+ * Says once that timestamps below 1e10 are read as seconds (the writer converts them, as the
+ * library does), or, with --milliseconds, that they go out as 1970 dates: never silently.
+ */
+export class SecondsNotice {
+  #told = false
+  constructor (readonly convert: boolean, readonly report: (l: string) => void) {}
+  check (items: ReadonlyArray<{ timestamps: ArrayLike<number> }>, file: string): void {
+    if (this.#told) return
+    for (const it of items) {
+      const t = it.timestamps[0]
+      if (t === undefined || !(t < 1e10)) continue
+      this.#told = true
+      this.report(this.convert
+        ? `${file}: timestamps below 1e10 are read as seconds (${t} is ${iso(t * 1000)}); pass --milliseconds if they are milliseconds`
+        : `${file}: timestamps below 1e10 are sent as milliseconds (--milliseconds): ${t} is ${iso(t)}`)
+      return
+    }
+  }
+}
+
+
+/** The time range of a chunk's samples, in milliseconds (seconds converted as the writer does). */
+export function rangeOf (items: ReadonlyArray<{ timestamps: ArrayLike<number> }>, seconds: boolean): TimeRange {
+  let oldest = Infinity
+  let newest = -Infinity
+  for (const it of items) {
+    const n = it.timestamps.length
+    if (n === 0) continue
+    const scale = seconds && it.timestamps[0] < 1e10 ? 1000 : 1
+    oldest = Math.min(oldest, it.timestamps[0] * scale)
+    newest = Math.max(newest, it.timestamps[n - 1] * scale)
+  }
+  return { oldest, newest }
+}
+
+const TOO_OLD_HINT = 'Prometheus refuses samples more than about an hour older than its newest unless out_of_order_time_window is set (tsdb: { out_of_order_time_window: 30d } in prometheus.yml, 2.39 or later); Mimir and Cortex: -ingester.out-of-order-time-window; or write blocks with promtool tsdb create-blocks-from openmetrics.'
+
+function hostOf (url: string | undefined): { host: string, hostname: string } {
+  try {
+    const u = new URL(url ?? '')
+    return { host: u.host, hostname: u.hostname }
+  } catch {
+    return { host: url === undefined ? 'the server' : safeUrl(url), hostname: 'the host' }
+  }
+}
+
+/** The error's own words after the title, when they add something (an HTTP body, an OpenSSL reason). */
+function detail (d: Diagnosis, error: string): string {
+  if (d.cause === 'tls-untrusted' || d.cause === 'refused' || d.cause === 'tls-not-tls') return ''
+  const m = /^server returned HTTP \d+: (.*)$/s.exec(error)
+  if (m !== null) return ` (${clip(m[1], 200)})`
+  return ''
+}
+
+function clip (s: string, max: number): string {
+  const one = s.replace(/\s+/g, ' ').trim()
+  return one.length > max ? `${one.slice(0, max)}…` : one
+}
+
+function reasonTitle (reason: string): string {
+  switch (reason) {
+    case 'stopped':
+    case 'aborted': return 'not sent: the run stopped'
+    case 'timeout': return 'not acknowledged before the deadline'
+    case 'encode': return 'could not be encoded'
+    default: return reason
+  }
+}
+
+/** A message's cause: its words with the instance's values (quoted text, numbers) taken out. */
+export function causeOf (message: string): string {
+  return message.replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\b\d[\d.e+-]*\b/g, 'N').slice(0, 200)
+}
+
+function seconds (ms: number): string {
+  return ms < 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`
+}
+
+function iso (ms: number): string {
+  return Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? new Date(ms).toISOString() : String(ms)
+}
