@@ -95,4 +95,25 @@ describe.skipIf(backends === undefined)('prw backfill into Prometheus and Victor
       }
     })
   }
+
+  it('samples Prometheus refuses for their time: the run stops after the first requests with one message, the time range and the setting', async () => {
+    // 1900: before the 100-year out-of-order window of the Prometheus under test, which answers
+    // 500 `too old sample` (a stock Prometheus answers 400 `out of bounds` to anything an hour
+    // older than its head: the same cause, tested against a scripted server in
+    // test/commands/cli-feedback.test.ts). 50 series × 400 samples: 10 requests of 2000.
+    const t1900 = Date.UTC(1900, 0, 1)
+    const lines = Array.from({ length: 50 }, (_, s) => JSON.stringify({
+      metric: { __name__: 'prw_e2e_too_old', run: RUN, s: String(s) },
+      values: Array.from({ length: 400 }, (_, i) => i),
+      timestamps: Array.from({ length: 400 }, (_, i) => t1900 + i * 15_000),
+    }))
+    const path = join(dir, 'too-old.jsonl')
+    writeFileSync(path, `${lines.join('\n')}\n`)
+    const r = await prw(['backfill', '--url', `${backends!.prometheus}/api/v1/write`, '--milliseconds', '--concurrency', '1', path])
+    expect(r.code, r.stdout + r.stderr).toBe(3)
+    expect(r.stderr).toMatch(/timestamps below 1e10 are sent as milliseconds \(--milliseconds\): -2208988800000 is 1900-01-01T00:00:00\.000Z/)
+    expect(r.stderr).toMatch(/server returned HTTP 500: too old sample/)
+    expect(r.stdout).toMatch(/GAVE UP: the first 5 requests were all refused \(samples refused for their time\): stopping early, nothing was accepted\. The refused requests held samples from 1900-01-01T00:00:00\.000Z to 1900-01-01T\d\d:\d\d:\d\d\.000Z\. Prometheus refuses .*out_of_order_time_window/)
+    expect(r.stdout.split('\n').length + r.stderr.split('\n').length).toBeLessThan(25)
+  })
 })
