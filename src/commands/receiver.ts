@@ -3,9 +3,11 @@
  * WebAssembly decompressor and the project's decoder. It checks what a strict backend
  * checks and answers as the spec says: 204, or 400 with the reason as text (415 for a
  * content type or encoding it does not speak, 405 for other methods, 413 past a size
- * limit: the body, its decoded length, or what decoding it would build). It counts series,
- * samples and bytes, keeps an order-independent checksum of what it accepted (checksum.ts),
- * and can inject faults for testing clients.
+ * limit: the body, its decoded length, or what decoding it would build). It counts requests by
+ * what became of them (accepted; rejected, by reason; injected faults, by kind; other answers,
+ * such as 405), distinct series (distinct-series.ts), samples and bytes, keeps an
+ * order-independent checksum of what it accepted (checksum.ts), and can inject faults for
+ * testing clients.
  *
  * Decoding is synchronous, so what one request may cost is bounded before it is decoded
  * (the codec's DecodeOptions limits, `decodeLimits` here): a small body of millions of empty
@@ -14,10 +16,11 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { CoreCode, SnappyError } from '../errors.js'
+import { CoreCode, DecodeError, SnappyError } from '../errors.js'
 import { DECODE_LIMITS, createCodec } from '../index.js'
 import type { DecodedItem, DecodeLimits, DecodeOptions } from '../index.js'
 import { addSamples, labelsHash } from './checksum.js'
+import { DistinctSeries } from './distinct-series.js'
 
 /** Faults to inject, for testing clients. Rates are probabilities in [0, 1]. */
 export interface FaultOptions {
@@ -61,15 +64,55 @@ export interface ReceiverOptions extends FaultOptions {
   forward?: (items: DecodedItem[], counts: { samples: number, histograms: number, exemplars: number }) => Promise<void>
   /** Answers to GET, by path (e.g. `/metrics`): a body and its content type. */
   get?: Record<string, () => { type: string, body: string }>
+  /** Distinct series are counted exactly up to this many (16 bytes each at most), then estimated. Default 1,000,000. */
+  exactSeries?: number
 }
 
-/** What a receiver has seen. */
+/** Why a request was rejected: what its sender must fix (it is answered 400, 413 or 415). */
+export type RejectReason =
+  /** 415: a Content-Type that is not Remote Write 1.0 or 2.0. */
+  | 'content-type'
+  /** 415: a Content-Encoding other than snappy. */
+  | 'content-encoding'
+  /** 413: a body, or its decoded length, past its limit, or past a decode limit (the answer names it). */
+  | 'too-large'
+  /** 400: not valid snappy. */
+  | 'snappy'
+  /** 400: not a valid protobuf request (truncated, wrong wire types, bad symbol refs, not UTF-8, ...). */
+  | 'protobuf'
+  /** 400: labels not sorted, duplicated, invalid names, empty values, no metric name. */
+  | 'labels'
+  /** 400: samples out of order, a series carrying nothing, invalid native histograms. */
+  | 'samples'
+  /** 400: refused as invalid by `forward` (the relay's writer). */
+  | 'invalid'
+  /** 400: decoding failed otherwise. */
+  | 'error'
+
+/** Requests answered neither 2xx nor as bad requests. */
+export type OtherReason =
+  /** 405: not a POST (a browser's GET, say). */
+  | 'method'
+  /** `forward` could not take the request now (the relay's full spool): answered with its status, 503. */
+  | 'unavailable'
+
+/** What a receiver has seen. Each `...By` has an entry for each reason that happened. */
 export interface ReceiverStats {
+  /** Every request but the `get` pages; when all are answered, accepted + rejected + injected + other. */
   requests: number
   accepted: number
+  /** Bad requests: the sender must change them (injected faults are not among them). */
   rejected: number
+  rejectedBy: Partial<Record<RejectReason, number>>
+  /** Faults injected (FaultOptions): answered `status`, or the connection reset. */
   injected: number
+  injectedBy: Partial<Record<'status' | 'reset', number>>
+  other: number
+  otherBy: Partial<Record<OtherReason, number>>
+  /** Distinct series (label sets, in any label order) accepted over the run; see `seriesApproximate`. */
   series: number
+  /** True once more than `exactSeries` series were seen: `series` is then an estimate (standard error 0.8%). */
+  seriesApproximate: boolean
   samples: number
   bytes: number
   /** Native histogram samples accepted. */
@@ -78,7 +121,7 @@ export interface ReceiverStats {
   exemplars: number
   /** Order-independent checksum of accepted samples (uint32). */
   checksum: number
-  /** Rejections by status. */
+  /** Every answer of 300 or more, by status: rejected, injected (but resets) and other together. */
   statuses: Record<number, number>
 }
 
@@ -110,26 +153,42 @@ export function parseDecodeLimits (specs: readonly string[]): NonNullable<Receiv
   return out
 }
 
-/** A body refused for its size: decoded past maxDecodedBytes, or past a decode limit (the error names it). */
-function tooLarge (err: unknown): boolean {
-  if (err instanceof SnappyError) return err.coreCode === CoreCode.TOO_LARGE
-  return err instanceof Error && typeof (err as { limit?: unknown }).limit === 'string'
+/** What a DecodeError's message says is wrong with the labels, or with the samples (decode-parts.ts, decode.ts, decode-v2.ts). */
+const LABEL_PROBLEM = /: (?:labels not sorted|invalid label name|empty value for label|missing __name__|invalid metric name)/
+const SAMPLE_PROBLEM = /: (?:samples out of order|carries (?:no|both) samples|item: histograms\[)/
+
+/** The status and reason of a body that did not decode: 413 past a size or decode limit (the error names it), else 400. */
+function decodeFailure (err: unknown): { code: number, reason: RejectReason } {
+  if (err instanceof SnappyError) return err.coreCode === CoreCode.TOO_LARGE ? { code: 413, reason: 'too-large' } : { code: 400, reason: 'snappy' }
+  if (!(err instanceof DecodeError)) return { code: 400, reason: 'error' }
+  if (typeof (err as { limit?: unknown }).limit === 'string') return { code: 413, reason: 'too-large' }
+  if (LABEL_PROBLEM.test(err.message)) return { code: 400, reason: 'labels' }
+  return { code: 400, reason: SAMPLE_PROBLEM.test(err.message) ? 'samples' : 'protobuf' }
 }
 
 /** The Content-Type of Remote Write 2.0, exactly (protocol.md §2.2). */
 const V2_TYPE = 'application/x-protobuf;proto=io.prometheus.write.v2.Request'
 
+const bump = <K extends PropertyKey>(by: Partial<Record<K, number>>, key: K): void => { by[key] = (by[key] ?? 0) + 1 }
+
 /** Starts a receiver and resolves once it listens. */
 export async function startReceiver (options: ReceiverOptions = {}): Promise<Receiver> {
   const {
     port = 0, host = '127.0.0.1', maxBodyBytes = 32 << 20, maxDecodedBytes = 32 << 20, failRate = 0, status = 503, retryAfter,
-    latency = 0, resetRate = 0, dropRequest, seed = 1, onItems, decodeLimits = {}, forward, get,
+    latency = 0, resetRate = 0, dropRequest, seed = 1, onItems, decodeLimits = {}, forward, get, exactSeries,
   } = options
   const codec = await createCodec({ seriesCacheBytes: 0, maxDecodedBytes })
   // Only the limits: strict, counts and bigint are the receiver's to set.
   const limits: DecodeOptions = { ...decodeLimits, bigint: false, strict: true, counts: undefined }
   codec.decode(new Uint8Array(1), limits) // an empty request: throws InvalidArgumentError now for a bad limit, not on every request
-  let rng = seed >>> 0 || 1
+  const distinct = new DistinctSeries(exactSeries)
+  /** Requests that passed the checks, for dropRequest. */
+  let passed = 0
+  // A small seed taken as it is starts xorshift near 0: its first draws (0.0001, 0.016 for
+  // seed 1) would inject a fault into the first requests whatever the rate. Mixed first.
+  let rng = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b)
+  rng = Math.imul(rng ^ (rng >>> 13), 0xc2b2ae35)
+  rng = (rng ^ (rng >>> 16)) >>> 0 || 1
   const draw = (): number => {
     rng ^= rng << 13
     rng >>>= 0
@@ -139,39 +198,57 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
     return rng / 4294967296
   }
   const stats: ReceiverStats = {
-    requests: 0, accepted: 0, rejected: 0, injected: 0, series: 0, samples: 0, bytes: 0, histograms: 0, exemplars: 0, checksum: 0, statuses: {},
+    requests: 0, accepted: 0, rejected: 0, rejectedBy: {}, injected: 0, injectedBy: {}, other: 0, otherBy: {},
+    series: 0, seriesApproximate: false, samples: 0, bytes: 0, histograms: 0, exemplars: 0, checksum: 0, statuses: {},
   }
 
-  const answer = (res: ServerResponse, code: number, text = '', headers: Record<string, string> = {}): void => {
+  /** Answers after `latency`; `tally` counts the request then, in its category. */
+  const answer = (res: ServerResponse, code: number, tally: () => void, text = '', headers: Record<string, string> = {}): void => {
     const send = (): void => {
-      if (code >= 300) {
-        stats.rejected++
-        stats.statuses[code] = (stats.statuses[code] ?? 0) + 1
-      }
+      tally()
+      if (code >= 300) bump(stats.statuses, code)
       res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', ...headers })
       res.end(text === '' ? undefined : `${text}\n`)
     }
     if (latency > 0) setTimeout(send, latency)
     else send()
   }
+  const accept = (res: ServerResponse, written: Record<string, string>): void => answer(res, 204, () => stats.accepted++, '', written)
+  const reject = (res: ServerResponse, code: number, reason: RejectReason, text: string): void => answer(res, code, () => {
+    stats.rejected++
+    bump(stats.rejectedBy, reason)
+  }, text)
+  const otherwise = (res: ServerResponse, code: number, reason: OtherReason, text: string, headers: Record<string, string>): void => answer(res, code, () => {
+    stats.other++
+    bump(stats.otherBy, reason)
+  }, text, headers)
+  const inject = (kind: 'status' | 'reset'): void => {
+    stats.injected++
+    bump(stats.injectedBy, kind)
+  }
 
-  const handle = (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
+  /** Draws the faults to inject into this request; true when one was (and answered). */
+  const drawFault = (req: IncomingMessage, res: ServerResponse): boolean => {
     if (resetRate > 0 && draw() < resetRate) {
-      stats.injected++
+      inject('reset')
       req.socket.destroy()
-      return
+      return true
     }
     if (failRate > 0 && draw() < failRate) {
-      stats.injected++
-      answer(res, status, 'injected failure', retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) })
-      return
+      answer(res, status, () => inject('status'), 'injected failure', retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) })
+      return true
     }
+    return false
+  }
+
+  const handle = (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
+    if (drawFault(req, res)) return
     const encoding = req.headers['content-encoding']
-    if (encoding !== undefined && encoding !== 'snappy') return answer(res, 415, `unsupported Content-Encoding ${JSON.stringify(encoding)}`)
+    if (encoding !== undefined && encoding !== 'snappy') return reject(res, 415, 'content-encoding', `unsupported Content-Encoding ${JSON.stringify(encoding)}`)
     const type = req.headers['content-type']
     const v2 = type === V2_TYPE
     if (type !== undefined && !v2 && type !== 'application/x-protobuf' && type !== 'application/x-protobuf;proto=prometheus.WriteRequest') {
-      return answer(res, 415, `unsupported Content-Type ${JSON.stringify(type)}`)
+      return reject(res, 415, 'content-type', `unsupported Content-Type ${JSON.stringify(type)}`)
     }
     let items: DecodedItem[]
     let histograms = 0
@@ -188,9 +265,9 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
         exemplars = counts.exemplars
       }
     } catch (err) {
-      return answer(res, tooLarge(err) ? 413 : 400, (err as Error).message)
+      const { code, reason } = decodeFailure(err)
+      return reject(res, code, reason, (err as Error).message)
     }
-    stats.accepted++
     // The written counts a 2.0 sender reads (and a 1.0 sender may): what was stored, or, for
     // the dropped request, what a lying server claims it stored.
     let samples = 0
@@ -200,27 +277,27 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
       'x-prometheus-remote-write-histograms-written': String(histograms),
       'x-prometheus-remote-write-exemplars-written': String(exemplars),
     }
-    if (dropRequest !== undefined && stats.accepted === dropRequest) return answer(res, 204, '', written)
-    if (forward !== undefined) {
-      stats.accepted--
-      forward(items, { samples, histograms, exemplars }).then(() => {
-        stats.accepted++
-        count(items, body.length, histograms, exemplars)
-        answer(res, 204, '', written)
-      }, (err: { status?: unknown, retryAfter?: unknown, name?: unknown, message?: unknown }) => {
-        const code = typeof err?.status === 'number' ? err.status : err?.name === 'ValidationError' ? 400 : 503
-        const headers: Record<string, string> = typeof err?.retryAfter === 'number' ? { 'retry-after': String(err.retryAfter) } : {}
-        answer(res, code, String(err?.message ?? err), headers)
-      })
-      return
+    // Numbered as they pass the checks: `accepted` counts answers, late with --latency.
+    if (++passed === dropRequest) return accept(res, written)
+    if (forward === undefined) {
+      count(items, body.length, histograms, exemplars)
+      return accept(res, written)
     }
-    count(items, body.length, histograms, exemplars)
-    answer(res, 204, '', written)
+    forward(items, { samples, histograms, exemplars }).then(() => {
+      count(items, body.length, histograms, exemplars)
+      accept(res, written)
+    }, (err: { status?: unknown, retryAfter?: unknown, name?: unknown, message?: unknown }) => {
+      const code = typeof err?.status === 'number' ? err.status : err?.name === 'ValidationError' ? 400 : 503
+      const text = String(err?.message ?? err)
+      // A 4xx is the request's fault; anything else is the forward's, for now.
+      if (code >= 400 && code < 500) return reject(res, code, 'invalid', text)
+      otherwise(res, code, 'unavailable', text, typeof err?.retryAfter === 'number' ? { 'retry-after': String(err.retryAfter) } : {})
+    })
   }
 
   const count = (items: DecodedItem[], bytes: number, histograms: number, exemplars: number): void => {
     for (const it of items) {
-      stats.series++
+      distinct.add(it.metric)
       stats.samples += it.values.length
       stats.checksum = addSamples(stats.checksum, labelsHash(it.metric), it.values, it.timestamps)
     }
@@ -242,7 +319,7 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
     stats.requests++
     if (req.method !== 'POST') {
       req.resume()
-      return answer(res, 405, 'method not allowed', { allow: 'POST' })
+      return otherwise(res, 405, 'method', 'method not allowed', { allow: 'POST' })
     }
     const chunks: Buffer[] = []
     let size = 0
@@ -253,7 +330,7 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
       else chunks.push(chunk)
     })
     req.on('end', () => {
-      if (tooBig) return answer(res, 413, `body larger than ${maxBodyBytes} bytes`)
+      if (tooBig) return reject(res, 413, 'too-large', `body larger than ${maxBodyBytes} bytes`)
       handle(req, res, Buffer.concat(chunks, size))
     })
     req.on('error', () => {})
@@ -267,7 +344,15 @@ export async function startReceiver (options: ReceiverOptions = {}): Promise<Rec
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}/api/v1/write`,
     port: actual,
-    stats: () => ({ ...stats, statuses: { ...stats.statuses } }),
+    stats: () => ({
+      ...stats,
+      rejectedBy: { ...stats.rejectedBy },
+      injectedBy: { ...stats.injectedBy },
+      otherBy: { ...stats.otherBy },
+      statuses: { ...stats.statuses },
+      series: distinct.count,
+      seriesApproximate: distinct.approximate,
+    }),
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections()
       server.close(() => resolve())

@@ -66,7 +66,7 @@ describe('receiver bounds', () => {
         expect(r.text).toMatch(/^protobuf: the request .* \(raise the max\w+ decode option\)\n$/)
       }
       const s = receiver.stats()
-      expect(s).toMatchObject({ requests: 4, accepted: 0, rejected: 4, series: 0, samples: 0, statuses: { 413: 4 } })
+      expect(s).toMatchObject({ requests: 4, accepted: 0, rejected: 4, rejectedBy: { 'too-large': 4 }, series: 0, samples: 0, statuses: { 413: 4 } })
       await expectServing(receiver, 0)
     } finally {
       await receiver.close()
@@ -84,7 +84,7 @@ describe('receiver bounds', () => {
       expect((await post(receiver.url, codec.encode(series(100)))).status).toBe(204)
       const long: Item[] = [{ metric: { __name__: 'up' }, values: new Float64Array(1001), timestamps: Float64Array.from({ length: 1001 }, (_, i) => T + i) }]
       expect((await post(receiver.url, codec.encode(long))).text).toContain('more than 1000 samples')
-      expect(receiver.stats()).toMatchObject({ accepted: 1, rejected: 2, series: 100, statuses: { 413: 2 } })
+      expect(receiver.stats()).toMatchObject({ accepted: 1, rejected: 2, rejectedBy: { 'too-large': 2 }, series: 100, statuses: { 413: 2 } })
     } finally {
       await receiver.close()
     }
@@ -100,6 +100,7 @@ describe('receiver bounds', () => {
       const bare = compressSync(Buffer.from([0x22, 0x00, 0x22, 0x08, ...Buffer.from('__name__'), 0x22, 0x01, 0x61, 0x2a, 0x04, 0x0a, 0x02, 0x01, 0x02]))
       expect(await post(receiver.url, bare, true)).toEqual({ status: 400, text: 'protobuf: series 0 a{}: carries no samples or histograms\n' })
       expect(receiver.stats().statuses).toEqual({ 400: 2, 413: 1 })
+      expect(receiver.stats().rejectedBy).toEqual({ 'too-large': 1, protobuf: 1, samples: 1 })
       await expectServing(receiver, 0)
     } finally {
       await receiver.close()
@@ -149,13 +150,13 @@ describe('prw receive --limit, with --out', () => {
     expect(statuses).toEqual([413, 413, 204])
     const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { metric: Record<string, string> })
     expect(lines.map((l) => l.metric.i)).toEqual(Array.from({ length: 10 }, (_, i) => String(i)))
-    expect(r.stdout).toMatch(/received 10 samples of 10 series in 1 requests; 2 rejected/)
+    expect(r.stdout).toMatch(/received 10 samples of 10 series; requests: 1 accepted, 2 rejected \(too-large 2\), 0 injected, 0 other/)
   })
 
   it('refuses a --limit it cannot read, naming it', async () => {
     for (const bad of ['maxSerie=5', 'maxSeries', 'maxSeries=-1', 'maxSeries=']) {
       const r = await receive(['--limit', bad])
-      expect(r.code).toBe(1)
+      expect(r.code).toBe(2) // a usage error
       expect(r.stderr).toContain(`invalid --limit ${JSON.stringify(bad)}`)
     }
   })
