@@ -126,7 +126,7 @@ function within (n: number, min: number, max: number, flag: string): number {
 }
 
 /** The --limit flags, a spec it cannot read a usage error (relay-cli shares parseDecodeLimits). */
-function limitsFlag (specs: string[]): ReturnType<typeof parseDecodeLimits> {
+export function limitsFlag (specs: string[]): ReturnType<typeof parseDecodeLimits> {
   try {
     return parseDecodeLimits(specs)
   } catch (err) {

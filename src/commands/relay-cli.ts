@@ -3,10 +3,10 @@
  * rates every 5 s, and on SIGINT or SIGTERM a close that leaves in the spool what upstream has
  * not acknowledged by --close-timeout.
  */
-import { parseArgs } from 'node:util'
 import { safeUrl } from '../redact.js'
 import type { WriterSummary } from '../index.js'
-import { parseDecodeLimits } from './receiver.js'
+import { EXIT_USAGE, UsageError, parseFlags } from './args.js'
+import { limitsFlag } from './receive-cli.js'
 import { startRelay } from './relay.js'
 import { SEND_OPTIONS, SEND_USAGE, int, num, sendOptions } from './send-options.js'
 
@@ -26,41 +26,40 @@ A device is answered 204 only once what it sent is in the spool on disk. On SIGI
 SIGTERM the relay stops receiving and waits --close-timeout (default 5000) ms for the
 upstream; what is not acknowledged by then stays in the spool for the next start.
 
+${EXIT_USAGE}
+
 ${SEND_USAGE}`
 
 /** Runs `prw relay` until SIGINT or SIGTERM; the exit status. */
 export async function relayCommand (args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ...SEND_OPTIONS,
-      help: { type: 'boolean', short: 'h' },
-      listen: { type: 'string' },
-      spool: { type: 'string' },
-      'max-spool-bytes': { type: 'string' },
-      'max-age': { type: 'string' },
-      sync: { type: 'string' },
-      'on-full': { type: 'string' },
-      limit: { type: 'string', multiple: true },
-    },
+  const { values } = parseFlags(args, {
+    ...SEND_OPTIONS,
+    help: { type: 'boolean', short: 'h' },
+    listen: { type: 'string' },
+    spool: { type: 'string' },
+    'max-spool-bytes': { type: 'string' },
+    'max-age': { type: 'string' },
+    sync: { type: 'string' },
+    'on-full': { type: 'string' },
+    limit: { type: 'string', multiple: true },
   })
-  if (values.help) {
+  if (values.help === true) {
     console.log(RELAY_USAGE)
     return 0
   }
   const { url, writer } = sendOptions(values)
-  if (url === undefined) throw new Error('relay needs --url UPSTREAM (or PROMETHEUS_REMOTE_WRITE_URL)')
-  if (values.spool === undefined) throw new Error('relay needs --spool DIR: where what devices send is kept until upstream acknowledges it')
+  if (url === undefined) throw new UsageError('relay needs --url UPSTREAM (or PROMETHEUS_REMOTE_WRITE_URL)')
+  if (values.spool === undefined) throw new UsageError('relay needs --spool DIR: where what devices send is kept until upstream acknowledges it')
   const listen = /^(.*):(\d+)$/.exec(values.listen ?? '127.0.0.1:9201')
-  if (listen === null || Number(listen[2]) > 65535) throw new Error(`--listen must be HOST:PORT with a port from 0 to 65535, got ${JSON.stringify(values.listen)}`)
+  if (listen === null || Number(listen[2]) > 65535) throw new UsageError(`--listen must be HOST:PORT with a port from 0 to 65535, got ${JSON.stringify(values.listen)}`)
   const maxBytes = int(values['max-spool-bytes'], 1 << 30, '--max-spool-bytes')
-  if (maxBytes < 1 << 20) throw new Error(`--max-spool-bytes must be at least 1048576 (1 MiB), got ${JSON.stringify(values['max-spool-bytes'])}`)
+  if (maxBytes < 1 << 20) throw new UsageError(`--max-spool-bytes must be at least 1048576 (1 MiB), got ${JSON.stringify(values['max-spool-bytes'])}`)
   const sync = values.sync ?? 'batch'
-  if (sync !== 'always' && sync !== 'batch' && sync !== 'none') throw new Error('--sync must be always, batch or none')
+  if (sync !== 'always' && sync !== 'batch' && sync !== 'none') throw new UsageError('--sync must be always, batch or none')
   const onFull = values['on-full'] ?? 'block'
-  if (onFull !== 'block' && onFull !== 'drop-oldest') throw new Error('--on-full must be block or drop-oldest')
+  if (onFull !== 'block' && onFull !== 'drop-oldest') throw new UsageError('--on-full must be block or drop-oldest')
   const maxAge = values['max-age'] === undefined ? undefined : num(values['max-age'], 0, '--max-age') * 1000
-  if (maxAge !== undefined && !(maxAge > 0)) throw new Error(`--max-age must be a number of seconds > 0, got ${JSON.stringify(values['max-age'])}`)
+  if (maxAge !== undefined && !(maxAge > 0)) throw new UsageError(`--max-age must be a number of seconds > 0, got ${JSON.stringify(values['max-age'])}`)
   const closeTimeout = writer.closeTimeout ?? 5000
   const relay = await startRelay({
     host: listen[1].replace(/^\[(.*)\]$/, '$1'),
@@ -68,7 +67,7 @@ export async function relayCommand (args: string[]): Promise<number> {
     url,
     writer: { ...writer, closeTimeout: undefined },
     spool: { dir: values.spool, maxBytes, maxAge, sync, onFull: onFull === 'drop-oldest' ? 'dropOldest' : 'block' },
-    decodeLimits: parseDecodeLimits(values.limit ?? []),
+    decodeLimits: limitsFlag(values.limit ?? []),
     onError: (err) => console.error(`upstream: ${err.message}`),
     onWarning: (err) => console.error(`spool: ${err.message}`),
   })

@@ -713,7 +713,7 @@ describe('prw relay: upstream down, then up', () => {
 })
 
 describe('prw relay: the command line', () => {
-  it('refuses missing and bad flags by name, exiting 1 without starting', async () => {
+  it('refuses missing and bad flags by name (exit 2) and a spool in use (exit 1), without starting', async () => {
     const dir = newDir()
     const url = 'http://127.0.0.1:9/api/v1/write'
     const held = newDir()
@@ -733,7 +733,7 @@ describe('prw relay: the command line', () => {
     for (const [i, r] of results.entries()) {
       const [args, message] = runs[i]
       // soft: every case is reported, not only the first that fails
-      expect.soft(r.code, args.join(' ')).toBe(1)
+      expect.soft(r.code, args.join(' ')).toBe(i === runs.length - 1 ? 1 : 2) // a usage error, or the spool's holder
       expect.soft(r.stderr, args.join(' ')).toMatch(message)
       expect.soft(r.stdout, args.join(' ')).not.toMatch(/^relaying /m)
     }
