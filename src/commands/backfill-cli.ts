@@ -116,7 +116,8 @@ function finish (summary: BackfillSummary, dryRun: boolean, checkpoint: string |
   } else {
     console.log(`${summary.samplesSent} samples accepted of ${summary.samplesRead} read from ${files} in ${secs.toFixed(1)} s (${rate} samples/s)`)
     const retries = Object.values(summary.retries).reduce((a, b) => a + b, 0)
-    console.log(`requests: ${summary.requests} accepted, ${summary.failedRequests} failed, ${summary.attempts} attempts, ${retries} retries`)
+    const unsent = summary.failures.stopped ?? 0
+    console.log(`requests: ${summary.requests} accepted, ${summary.failedRequests - unsent} failed${unsent > 0 ? `, ${unsent} not sent (the run stopped)` : ''}; ${summary.attempts} attempts, ${retries} retries`)
   }
   if (summary.samplesSkipped > 0) console.log(`${summary.samplesSkipped} samples skipped: acknowledged before the checkpoint`)
   for (const line of summary.causes) console.log(flagWords(line))

@@ -365,7 +365,7 @@ class ChunkSender {
         // Anything else (the writer closed by its deadline, aborted): the chunk's samples failed.
         if (err instanceof BatchError) this.feedback.failed(err, rangeOf(list, this.seconds))
         else if (this.feedback.stopped === undefined) this.feedback.problem((err as Error).message, this.name)
-        this.summary.failedRequests++
+        if (this.feedback.stopped === undefined) this.summary.failedRequests++ // how many requests it would have made is not known
         for (const it of list) this.summary.failedSamples += it.values.length
         return false
       }

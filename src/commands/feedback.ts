@@ -23,7 +23,7 @@ export interface FeedbackOptions {
   url?: string
   /** Failed requests, all of one permanent cause and none accepted, that stop the run. Default 5. */
   stopAfter?: number
-  /** Called once, when the run should stop: `why` is the message already printed. */
+  /** Called once, when the run should stop: `why` is the reason (printed already, with its hint). */
   onStop?: (why: string) => void
 }
 
@@ -60,6 +60,7 @@ export class Feedback {
   readonly #examples: number
   readonly #host: { host: string, hostname: string }
   #last: { title: string, count: number, until: number } | undefined
+  #stopHint = ''
 
   constructor (options: FeedbackOptions) {
     this.#o = options
@@ -74,7 +75,7 @@ export class Feedback {
     t.count++
     this.#last = { title: d.title, count: t.count, until: Date.now() + e.delayMs }
     if (TRANSPORT.has(d.cause) && d.permanent) {
-      this.#stop(`${d.title}${detail(d, e.error)}: this cannot heal by retrying, giving up.${t.hint ? ` ${t.hint}` : ''}`)
+      this.#stop(`${d.title}${detail(d, e.error)}: this cannot heal by retrying, giving up.`, t.hint ? ` ${t.hint}` : '')
       return
     }
     if (t.count === 1 || this.#o.verbose === true) {
@@ -102,7 +103,7 @@ export class Feedback {
     }
     const stopAfter = this.#o.stopAfter ?? 5
     if (this.accepted === 0 && err.diagnosis?.permanent === true && this.failures.size === 1 && t.count >= stopAfter) {
-      this.#stop(`the first ${t.count} requests were all refused (${t.title}): stopping early, nothing was accepted.${this.#hintOf(key, t)}`)
+      this.#stop(`the first ${t.count} requests were all refused (${t.title}): stopping early, nothing was accepted.`, this.#hintOf(key, t))
     }
   }
 
@@ -130,8 +131,13 @@ export class Feedback {
   summary (): string[] {
     const out: string[] = []
     for (const t of this.problems.values()) out.push(`${t.count} × ${t.title}${t.hint ? `. ${t.hint}` : ''}`)
-    for (const [key, t] of this.failures) out.push(`${t.count} request${t.count === 1 ? '' : 's'} (${t.samples} samples) failed: ${t.title}.${this.#hintOf(key, t)}`)
+    for (const [key, t] of this.failures) {
+      const what = `${t.count} request${t.count === 1 ? '' : 's'} (${t.samples} samples)`
+      out.push(key === 'stopped' ? `${what} not sent: the run stopped.` : `${what} failed: ${t.title}.${this.#hintOf(key, t)}`)
+    }
     if (this.retries.size > 0) out.push(`retries: ${[...this.retries.values()].map((t) => `${t.title} ${t.count}`).join(', ')}`)
+    // What to do about what stopped the run, unless a cause's line above says it already.
+    if (this.#stopHint !== '' && !out.some((l) => l.includes(this.#stopHint))) out.push(this.#stopHint)
     return out
   }
 
@@ -182,13 +188,15 @@ export class Feedback {
 
   /** Stops the run for a reason found outside (nothing accepted for too long; interrupted, not printed). */
   giveUp (why: string, print = true): void {
-    this.#stop(why, print)
+    this.#stop(why, '', print)
   }
 
-  #stop (why: string, print = true): void {
+  /** Stops the run: `why` is kept (for the end of the run), printed now with what to do about it. */
+  #stop (why: string, hint: string, print = true): void {
     if (this.stopped !== undefined) return
     this.stopped = why
-    if (print) this.#o.print(why)
+    this.#stopHint = hint.trim()
+    if (print) this.#o.print(`${why}${hint}`)
     this.#o.onStop?.(why)
   }
 }

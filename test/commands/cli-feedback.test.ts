@@ -98,7 +98,9 @@ describe('prw backfill when the server refuses the data', () => {
       expect(r.code).toBe(3)
       expect(rx.requests.length).toBeLessThan(60) // what was in flight when it stopped
       expect(r.stdout).toMatch(/GAVE UP: the first 5 requests were all refused \(samples refused for their time\): stopping early/)
-      expect(r.stdout).toMatch(/held samples from 20\d\d-\d\d-\d\dT.*Z to 20\d\d-.*out_of_order_time_window/)
+      expect(r.stderr).toMatch(/stopping early, nothing was accepted\. The refused requests held samples from 20\d\d-\d\d-\d\dT.*Z to 20\d\d-.*out_of_order_time_window/)
+      expect(r.stdout).toMatch(/^\d+ requests \(\d+ samples\) failed: samples refused for their time\. The refused requests held samples from 20\d\d-.*out_of_order_time_window/m)
+      expect(r.stdout).toMatch(/^\d+ requests \(\d+ samples\) not sent: the run stopped\.$/m)
       expect(lineCount(r.stdout) + lineCount(r.stderr)).toBeLessThan(25)
     } finally {
       await rx.close()

@@ -40,7 +40,7 @@ describe('Feedback', () => {
     const { fb, stops } = collect()
     fb.retry(retry({ cause: 'tls-untrusted', permanent: true, title: 'certificate not trusted (self-signed certificate)' }))
     expect(stops).toHaveLength(1)
-    expect(stops[0]).toMatch(/cannot heal by retrying, giving up\. Pass the server's CA certificate with --ca-file/)
+    expect(stops[0]).toBe('certificate not trusted (self-signed certificate): this cannot heal by retrying, giving up.')
     expect(fb.stopped).toBe(stops[0])
   })
 
@@ -52,7 +52,8 @@ describe('Feedback', () => {
     expect(lines[2]).toMatch(/more like this are counted, not shown; --verbose shows all/)
     expect(stops).toHaveLength(0)
     fb.failed(failure(tooOld), { oldest: Date.UTC(2025, 11, 31), newest: Date.UTC(2026, 0, 1) })
-    expect(stops[0]).toMatch(/^the first 5 requests were all refused \(samples refused for their time\): stopping early, nothing was accepted\. The refused requests held samples from 2025-12-31T00:00:00\.000Z to 2026-01-02T00:00:00\.000Z\. Prometheus refuses/)
+    expect(stops[0]).toBe('the first 5 requests were all refused (samples refused for their time): stopping early, nothing was accepted.')
+    expect(lines[3]).toMatch(/^the first 5 requests were all refused \(samples refused for their time\): stopping early, nothing was accepted\. The refused requests held samples from 2025-12-31T00:00:00\.000Z to 2026-01-02T00:00:00\.000Z\. Prometheus refuses/)
     expect(fb.summary()[0]).toMatch(/^5 requests \(50 samples\) failed: samples refused for their time\. The refused requests held samples from 2025-12-31/)
   })
 
