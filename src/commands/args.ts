@@ -3,7 +3,8 @@
  * closest one for a typo, files checked before anything is sent, the exit codes, the words of
  * library messages turned into flags, and the command that resumes a run.
  */
-import { statSync } from 'node:fs'
+import { accessSync, constants, existsSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
 import { InvalidArgumentError } from '../index.js'
@@ -35,6 +36,13 @@ export class UsageError extends Error {
 
 /** node:util parseArgs, with its errors as UsageErrors that name the flag and suggest the closest. */
 export function parseFlags<O extends NonNullable<ParseArgsConfig['options']>> (args: string[], options: O, allowPositionals = false): ReturnType<typeof parseArgs<{ options: O, allowPositionals: boolean, args: string[] }>> {
+  // `--rate -5`: parseArgs takes -5 for an option and says the value is missing.
+  for (let i = 0; i + 1 < args.length; i++) {
+    const spec = args[i].startsWith('--') ? options[args[i].slice(2)] : undefined
+    if (spec?.type === 'string' && /^-\d|^-\.\d|^-Infinity$/.test(args[i + 1])) {
+      throw new UsageError(`${args[i]} must not be negative, got ${JSON.stringify(args[i + 1])}`)
+    }
+  }
   try {
     return parseArgs({ args, options, allowPositionals, strict: true })
   } catch (err) {
@@ -103,6 +111,27 @@ export function checkFiles (files: readonly string[]): void {
   }
 }
 
+/** A file a flag will write at the end of the run: its folder must exist now, not after the run. */
+export function checkWritable (path: string | undefined, flag: string): void {
+  if (path === undefined) return
+  const dir = dirname(resolve(path))
+  try {
+    accessSync(dir, constants.W_OK)
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    throw new UsageError(`${flag} ${path}: cannot write there (${code === 'ENOENT' ? `no folder ${dir}` : code === 'EACCES' ? 'permission denied' : (err as Error).message})`)
+  }
+  if (existsSync(path) && statSync(path).isDirectory()) throw new UsageError(`${flag} ${path}: it is a directory`)
+}
+
+/** --give-up-after S in ms: 0 is never (Infinity); otherwise at least 1 s, so a slow answer is not taken for an outage. */
+export function giveUpFlag (v: string | undefined): number {
+  if (v === undefined) return 180_000
+  const n = Number(v)
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (n > 0 && n < 1)) throw new UsageError(`--give-up-after must be 0 (never) or a number of seconds >= 1, got ${JSON.stringify(v)}`)
+  return n === 0 ? Infinity : n * 1000
+}
+
 /** Library option names in a message, as the flags that set them. */
 const FLAG_WORDS: ReadonlyArray<[RegExp, string]> = [
   [/\btimestampUnit '(\w+)'/g, '--csv-timestamp-unit $1'],
@@ -113,6 +142,8 @@ const FLAG_WORDS: ReadonlyArray<[RegExp, string]> = [
   [/\bmetricName\b/g, '--csv-metric-name'],
   [/\bprotocol: '(v1|v2|auto)'/g, '--protocol $1'],
   [/\bmaxSamplesPerRequest\b/g, '--batch'],
+  [/\binvalid (concurrency|timeout|proxy)\b/g, 'invalid --$1'],
+  [/\bwindowSamples\b/g, '--window'],
 ]
 
 /** A library message in the command line's words: option names become the flags that set them. */
@@ -129,6 +160,8 @@ export function isUsage (err: unknown): boolean {
 
 /** Flags whose value is a secret: shown as a placeholder in a printed command. */
 const SECRET_FLAGS = new Set(['--bearer-token', '--basic-auth', '--header'])
+/** Flags whose value is a URL: shown without user info or query values. */
+const URL_FLAGS = new Set(['--url', '--proxy'])
 
 /**
  * The command line that resumes this run (`prw` and the same arguments), quoted for a POSIX
@@ -140,17 +173,18 @@ export function resumeCommand (argv: readonly string[]): string {
     const a = argv[i]
     const eq = a.indexOf('=')
     const flag = eq > 0 ? a.slice(0, eq) : a
-    if (SECRET_FLAGS.has(flag)) {
-      const holder = `<${flag.slice(2).toUpperCase().replace(/-/g, '_')}>`
-      out.push(eq > 0 ? `${flag}=${holder}` : `${flag} ${holder}`)
-      if (eq < 0) i++
+    if (!SECRET_FLAGS.has(flag) && !URL_FLAGS.has(flag)) {
+      out.push(quote(a))
       continue
     }
-    if (flag === '--url' || (i > 0 && argv[i - 1] === '--url')) {
-      out.push(quote(eq > 0 && flag === '--url' ? `--url=${redactUrl(a.slice(eq + 1))}` : flag === '--url' ? a : redactUrl(a)))
+    const value = eq > 0 ? a.slice(eq + 1) : argv[++i]
+    if (value === undefined) {
+      out.push(quote(a))
       continue
     }
-    out.push(quote(a))
+    // A URL keeps its shape; a secret becomes a placeholder, quoted so that a pasted line is no shell redirection.
+    const shown = URL_FLAGS.has(flag) ? quote(redactUrl(value)) : `'<${flag.slice(2).toUpperCase().replace(/-/g, '_')}>'`
+    out.push(eq > 0 ? `${flag}=${shown}` : `${flag} ${shown}`)
   }
   return out.join(' ')
 }

@@ -5,8 +5,8 @@
  */
 import { backfill } from './backfill.js'
 import type { BackfillProgress, BackfillSummary } from './backfill.js'
-import { EXIT, EXIT_USAGE, UsageError, checkFiles, flagWords, parseFlags, resumeCommand } from './args.js'
-import { SEND_OPTIONS, SEND_USAGE, int, num, sendOptions } from './send-options.js'
+import { EXIT, EXIT_USAGE, UsageError, checkFiles, checkWritable, flagWords, giveUpFlag, parseFlags, resumeCommand } from './args.js'
+import { SEND_OPTIONS, SEND_USAGE, int, sendOptions } from './send-options.js'
 import type { InputFormat } from '../input/index.js'
 import type { TimestampUnit } from '../input/csv.js'
 
@@ -18,7 +18,8 @@ export const BACKFILL_USAGE = `usage: prw backfill --url URL [options] FILE... (
   --checkpoint FILE          record progress; a rerun resumes after what was acknowledged
   --milliseconds             timestamps below 1e10 are milliseconds (default: seconds, converted
                              to milliseconds as the library does, and said once)
-  --give-up-after S          stop when nothing was accepted for S seconds (default 180)
+  --give-up-after S          stop when nothing was accepted for S seconds (default 180; 0: never)
+  --batch N                  samples per request (default 2000)
   --verbose                  print every problem, not only the first 3 of each cause
   --csv-timestamp-column C   (default timestamp)   --csv-timestamp-unit ms|s|iso (default ms)
   --csv-value-columns A,B    (default value)       --csv-label-columns A,B (default: the rest)
@@ -42,6 +43,7 @@ export async function backfillCommand (args: string[]): Promise<number> {
     milliseconds: { type: 'boolean' },
     'give-up-after': { type: 'string' },
     verbose: { type: 'boolean' },
+    batch: { type: 'string' },
     'csv-timestamp-column': { type: 'string' },
     'csv-timestamp-unit': { type: 'string' },
     'csv-value-columns': { type: 'string' },
@@ -62,9 +64,13 @@ export async function backfillCommand (args: string[]): Promise<number> {
   const { url, writer } = sendOptions(values)
   const dryRun = values['dry-run'] === true
   if (!dryRun && url === undefined) throw new UsageError('backfill needs --url (or PROMETHEUS_REMOTE_WRITE_URL), or --dry-run')
-  const giveUpAfterMs = num(values['give-up-after'], 180, '--give-up-after') * 1000
+  const giveUpAfterMs = giveUpFlag(values['give-up-after'])
   const windowSamples = int(values.window, 200_000, '--window')
+  if (windowSamples === 0) throw new UsageError('--window must be at least 1')
+  const batch = int(values.batch, 2000, '--batch')
+  if (batch === 0) throw new UsageError('--batch must be at least 1')
   checkFiles(positionals)
+  checkWritable(values.checkpoint, '--checkpoint')
   const list = (v: string | undefined): string[] | undefined => v?.split(',').map((x) => x.trim()).filter(Boolean)
 
   const bar = progressLine(process.stderr, dryRun)
@@ -80,7 +86,7 @@ export async function backfillCommand (args: string[]): Promise<number> {
     summary = await backfill({
       files: positionals,
       url,
-      writer: { ...writer, autoConvertSecondsToMs: values.milliseconds !== true },
+      writer: { ...writer, autoConvertSecondsToMs: values.milliseconds !== true, maxSamplesPerRequest: batch },
       format,
       csv: {
         timestampColumn: values['csv-timestamp-column'],
@@ -120,6 +126,8 @@ function finish (summary: BackfillSummary, dryRun: boolean, checkpoint: string |
     console.log(`requests: ${summary.requests} accepted, ${summary.failedRequests - unsent} failed${unsent > 0 ? `, ${unsent} not sent (the run stopped)` : ''}; ${summary.attempts} attempts, ${retries} retries`)
   }
   if (summary.samplesSkipped > 0) console.log(`${summary.samplesSkipped} samples skipped: acknowledged before the checkpoint`)
+  const unsent = summary.samplesRead - summary.samplesSent - summary.failedSamples - summary.rejectedSamples
+  if (summary.stopped !== undefined && unsent > 0) console.log(`${unsent} samples read but not sent: the run stopped`)
   for (const line of summary.causes) console.log(flagWords(line))
   const resume = checkpoint !== undefined && summary.stopped !== undefined ? `resume with: ${resumeCommand(process.argv.slice(2))}` : undefined
   if (summary.interrupted === true) {

@@ -13,7 +13,7 @@ import { describeLabels } from '../errors.js'
 import { detectFormat, maybeGunzip, openInput, readItems, regroup } from '../input/index.js'
 import type { InputFormat, InputItem, InputRecord, ReadOptions } from '../input/index.js'
 import type { CsvOptions } from '../input/csv.js'
-import { BatchError, RemoteWriter, SendError, ValidationError, createCodec } from '../index.js'
+import { BatchError, InvalidArgumentError, RemoteWriter, SendError, ValidationError, createCodec } from '../index.js'
 import type { Codec, RemoteWriterOptions, RetryEvent } from '../index.js'
 import { FileProgress, Saver, loadCheckpoint } from './checkpoint.js'
 import type { Chunk, FilePlace } from './checkpoint.js'
@@ -72,6 +72,8 @@ export interface BackfillSummary {
   samplesSkipped: number
   rejectedLines: number
   rejectedSeries: number
+  /** Samples of the rejected series. */
+  rejectedSamples: number
   failedSamples: number
   failedRequests: number
   /** Requests acknowledged. */
@@ -107,6 +109,9 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   writer?.on('retry', (e: RetryEvent) => feedback.retry(e))
   writer?.on('response', () => { attempts++ })
   const codec = dryRun ? await createCodec(options.writer) : undefined
+  let screening: Promise<Codec> | undefined
+  /** A codec that checks items one by one, made when a chunk first holds an invalid series. */
+  const screen = (): Promise<Codec> => (screening ??= createCodec(options.writer))
   const seconds = new SecondsNotice(options.writer?.autoConvertSecondsToMs ?? true, report)
   const checkpoint = options.checkpoint === undefined ? undefined : loadCheckpoint(options.checkpoint)
   const saver = checkpoint === undefined ? undefined : new Saver(options.checkpoint as string, checkpoint, report)
@@ -118,7 +123,7 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   const maxPending = options.inFlight ?? 2
   const t0 = Date.now()
   const summary: BackfillSummary = {
-    files: 0, lines: 0, samplesRead: 0, samplesSent: 0, samplesSkipped: 0, rejectedLines: 0, rejectedSeries: 0,
+    files: 0, lines: 0, samplesRead: 0, samplesSent: 0, samplesSkipped: 0, rejectedLines: 0, rejectedSeries: 0, rejectedSamples: 0,
     failedSamples: 0, failedRequests: 0, requests: 0, attempts: 0, retries: {}, failures: {}, causes: [], elapsedMs: 0,
   }
   const giveUp = writer === undefined ? undefined : new Watchdog(writer, options.giveUpAfterMs ?? 180_000, feedback)
@@ -137,9 +142,29 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   }
   const closeSoon = (): void => { setImmediate(startClose) }
 
+  /** The file being read, for the progress ticker. */
+  let current: { name: string, stream: unknown, size: number | undefined } | undefined
+  // Until the end of the run, close included: the retry state stays on screen while the last requests drain.
+  const ticker = options.onProgress === undefined ? undefined : setInterval(() => {
+    if (current === undefined) return
+    options.onProgress?.({
+      file: current.name,
+      bytesRead: (current.stream as ReadStream).bytesRead ?? 0,
+      bytesTotal: current.size,
+      samplesRead: summary.samplesRead,
+      samplesSent: summary.samplesSent,
+      elapsedMs: Date.now() - t0,
+      retrying: feedback.live(),
+    })
+  }, 200)
+
   try {
     for (const [n, file] of files.entries()) {
       const input = openInput(file)
+      current = input
+      // A stop ends reading too: a stdin that stays open must not hold the run.
+      const endInput = (): void => { input.stream.destroy() }
+      stop.signal.addEventListener('abort', endInput, { once: true })
       const format = options.format ?? detectFormat(input.name) ?? 'jsonl'
       const start: FilePlace = checkpoint?.files[file] ?? { offset: 0, line: 0 }
       summary.files++
@@ -148,23 +173,11 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
       const progress = new FileProgress(start, windowSamples, (place) => saver?.set(file, place))
       /** Where to resume inside the first window: usable only if it was cut the same way. */
       let resume = start.window?.samples === windowSamples ? start.window : undefined
-      const sender = new ChunkSender(writer, progress, maxPending, input.name, feedback, summary, options.writer?.autoConvertSecondsToMs ?? true)
+      const sender = new ChunkSender(writer, progress, maxPending, input.name, feedback, summary, options.writer?.autoConvertSecondsToMs ?? true, screen)
       let lastLine = 0
 
-      const ticker = setInterval(() => {
-        options.onProgress?.({
-          file: input.name,
-          bytesRead: (input.stream as ReadStream).bytesRead ?? 0,
-          bytesTotal: input.size,
-          samplesRead: summary.samplesRead,
-          samplesSent: summary.samplesSent,
-          elapsedMs: Date.now() - t0,
-          retrying: feedback.live(),
-        })
-      }, 200)
-
       try {
-        for await (const out of ahead(regroup(records, { windowSamples }))) {
+        for await (const out of ahead(regroup(records, { windowSamples }), stop.signal)) {
           if (stop.signal.aborted) break
           if ('error' in out) {
             summary.rejectedLines++
@@ -182,7 +195,7 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
           }
           summary.samplesRead += out.samples
           if (codec !== undefined) {
-            summary.samplesSent += validateOnly(codec, out.items, input.name, feedback, summary)
+            for (const it of validateOnly(codec, out.items, input.name, feedback, summary)) summary.samplesSent += it.values.length
             continue
           }
           progress.open(out.offset, out.line, out.samples)
@@ -209,9 +222,12 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
         if (n === files.length - 1 || stop.signal.aborted) closeSoon()
       } catch (err) {
         closeSoon()
-        throw err
+        if (stop.signal.aborted && input.stream.destroyed) break // reading ended by the stop: not an error
+        // Named by file; once anything was sent it is no usage error (exit 1, not 2).
+        const message = `${input.name}: ${(err as Error).message}`
+        throw n > 0 || attempts > 0 || !(err instanceof InvalidArgumentError) ? new Error(message, { cause: err }) : new InvalidArgumentError(message)
       } finally {
-        clearInterval(ticker)
+        stop.signal.removeEventListener('abort', endInput)
         // Whatever ended the file, what is in flight settles first (and moves the checkpoint).
         await sender.drain()
       }
@@ -220,6 +236,7 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   } finally {
     startClose()
     await closing
+    clearInterval(ticker)
     giveUp?.stop()
     options.signal?.removeEventListener('abort', onInterrupt)
   }
@@ -235,12 +252,10 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   return summary
 }
 
-/** A hint for a malformed line's cause: the flag that changes how it is read. */
+/** A hint for a malformed line's cause, where its message does not name the flag that changes how it is read. */
 function lineHint (message: string, format: string): string | undefined {
-  if (/timestamp/i.test(message)) {
-    return format === 'csv'
-      ? 'Set how timestamps are written with --csv-timestamp-unit ms|s|iso.'
-      : 'Timestamps must be numbers (milliseconds, or seconds below 1e10) or RFC 3339 dates.'
+  if (format === 'csv' && /invalid timestamp/.test(message) && !/--csv-timestamp-unit|timestampUnit/.test(message)) {
+    return 'Set how timestamps are written with --csv-timestamp-unit ms|s|iso.'
   }
   return undefined
 }
@@ -249,12 +264,19 @@ function lineHint (message: string, format: string): string | undefined {
  * The values of `source`, each asked for as soon as the previous one is taken: the next window
  * is read and regrouped while the current one's chunks wait for their acknowledgements.
  */
-async function * ahead<T> (source: AsyncIterable<T>): AsyncGenerator<T> {
+async function * ahead<T> (source: AsyncIterable<T>, stop: AbortSignal): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]()
   let next = it.next()
+  // A read that never ends (a stdin left open) must not hold a stopped run.
+  let onStop: (() => void) | undefined
+  const stopped = new Promise<IteratorResult<T>>((resolve) => {
+    onStop = () => resolve({ done: true, value: undefined })
+    if (stop.aborted) onStop()
+    else stop.addEventListener('abort', onStop, { once: true })
+  })
   try {
     for (;;) {
-      const r = await next
+      const r = await Promise.race([next, stopped])
       if (r.done === true) return
       next = it.next()
       // Handled here, so that a read failing while nobody awaits it yet is no unhandled
@@ -263,6 +285,7 @@ async function * ahead<T> (source: AsyncIterable<T>): AsyncGenerator<T> {
       yield r.value
     }
   } finally {
+    stop.removeEventListener('abort', onStop as () => void)
     // Stopped early (an error): the source is closed once its read under way ends; not
     // awaited, since that read may never end (a stdin that stays open).
     void it.return?.()?.catch(() => {})
@@ -309,6 +332,7 @@ class ChunkSender {
   constructor (
     readonly writer: RemoteWriter | undefined, readonly progress: FileProgress, readonly max: number,
     readonly name: string, readonly feedback: Feedback, readonly summary: BackfillSummary, readonly seconds: boolean,
+    readonly screen: () => Promise<Codec>,
   ) {}
 
   async send (items: InputItem[], chunk: Chunk): Promise<void> {
@@ -346,11 +370,10 @@ class ChunkSender {
         return true
       } catch (err) {
         if (err instanceof ValidationError) {
-          const bad = list[err.seriesIndex]
-          this.#rejected.add(bad.metric)
-          this.summary.rejectedSeries++
-          this.feedback.problem(err.detail, `${this.name}: series ${describeLabels(bad.metric)}`)
-          list = list.filter((it) => it.metric !== bad.metric)
+          // Every item checked alone, once, and the rest sent: not one resend per bad series.
+          const before = list.length
+          list = validateOnly(await this.screen(), list, this.name, this.feedback, this.summary, this.#rejected)
+          if (list.length === before) throw err // the writer refused what the codec takes: not to be retried
           continue
         }
         if (err instanceof SendError) {
@@ -384,17 +407,19 @@ async function * skipDone (records: AsyncIterable<InputRecord>, done: number, su
   }
 }
 
-/** Dry run: encodes each item to validate it; returns the samples that passed. */
-function validateOnly (codec: Codec, items: InputItem[], name: string, feedback: Feedback, summary: BackfillSummary): number {
-  let ok = 0
+/** Encodes each item alone to validate it (a dry run; a chunk the writer refused); returns those that passed, reporting the others. */
+function validateOnly (codec: Codec, items: InputItem[], name: string, feedback: Feedback, summary: BackfillSummary, rejected?: WeakSet<object>): InputItem[] {
+  const ok: InputItem[] = []
   for (const item of items) {
     try {
       codec.begin()
       codec.append(item, 0)
-      ok += item.values.length
+      ok.push(item)
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err
       summary.rejectedSeries++
+      summary.rejectedSamples += item.values.length
+      rejected?.add(item.metric)
       feedback.problem(err.detail, `${name}: series ${describeLabels(item.metric)}`)
     }
   }

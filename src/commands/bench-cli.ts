@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { safeUrl } from '../redact.js'
-import { EXIT, EXIT_USAGE, UsageError, flagWords, parseFlags } from './args.js'
+import { EXIT, EXIT_USAGE, UsageError, checkWritable, flagWords, giveUpFlag, parseFlags } from './args.js'
 import { runLoad } from './loadgen.js'
 import { renderHtml } from './report-html.js'
 import { SEND_OPTIONS, SEND_USAGE, int, num, sendOptions } from './send-options.js'
@@ -22,7 +22,7 @@ export const BENCH_USAGE = `usage: prw bench --url URL [options]
   --duration S           seconds of load (default 30); what is not acknowledged 5 s later
                          (or --close-timeout MS) counts as failed
   --batch N              samples per request (default 2000)
-  --give-up-after S      stop when nothing was accepted for S seconds (default 180)
+  --give-up-after S      stop when nothing was accepted for S seconds (default 180; 0: never)
   --verbose              print every failure, not only the first 3 of each cause
   --json FILE            write the report as JSON
   --html FILE            write a self-contained HTML report with charts
@@ -61,10 +61,14 @@ export async function benchCommand (args: string[]): Promise<number> {
   if (batch === 0) throw new UsageError('--batch must be at least 1')
   // Shown and saved without user info or query (they may hold credentials); the writer refuses an unparsable URL by name.
   const shown = safeUrl(url)
+  checkWritable(values.json, '--json')
+  checkWritable(values.html, '--html')
+  const giveUpAfterMs = giveUpFlag(values['give-up-after'])
   const tty = process.stderr.isTTY
   const interrupt = new AbortController()
   const onSigint = (): void => {
     if (interrupt.signal.aborted) process.exit(EXIT.interrupted)
+    print('interrupted: stopping (Ctrl-C again to quit at once)')
     interrupt.abort()
   }
   process.on('SIGINT', onSigint)
@@ -82,7 +86,7 @@ export async function benchCommand (args: string[]): Promise<number> {
       churnInterval: int(values['churn-interval'], 10_000, '--churn-interval'),
       rate: num(values.rate, 0, '--rate'),
       duration: num(values.duration, 30, '--duration') * 1000,
-      giveUpAfterMs: num(values['give-up-after'], 180, '--give-up-after') * 1000,
+      giveUpAfterMs,
       verbose: values.verbose === true,
       signal: interrupt.signal,
       report: print,
@@ -107,7 +111,10 @@ export async function benchCommand (args: string[]): Promise<number> {
   for (const line of report.causes) console.log(flagWords(line))
   if (values.json) writeFileSync(values.json, JSON.stringify({ url: shown, ...report }, null, 2))
   if (values.html) writeFileSync(values.html, renderHtml(report, shown))
-  if (report.stopped === 'interrupted') return EXIT.interrupted
+  if (report.stopped === 'interrupted') {
+    console.log('interrupted')
+    return EXIT.interrupted
+  }
   if (report.stopped !== undefined) {
     console.log(`GAVE UP: ${flagWords(report.stopped)}`)
     return EXIT.gaveUp

@@ -46,6 +46,13 @@ interface Tally extends CauseCount {
 /** Samples refused for their time: the range, for the hint. */
 export interface TimeRange { oldest: number, newest: number }
 
+/** How long requests may wait for an answer before the user is told. */
+const QUIET_MS = 5000
+
+/** Kinds of input problems told apart; the rest are counted as one. */
+const MAX_CAUSES = 8
+const OTHER = '\u0000other'
+
 const TRANSPORT: ReadonlySet<FailureCause> = new Set(['dns', 'tls-untrusted', 'tls-name', 'tls-not-tls', 'not-http'])
 
 export class Feedback {
@@ -59,25 +66,31 @@ export class Feedback {
   readonly #o: FeedbackOptions
   readonly #examples: number
   readonly #host: { host: string, hostname: string }
+  /** The URL is http:// (a hint may suggest https://). */
+  readonly #plain: boolean
   #last: { title: string, count: number, until: number } | undefined
   #stopHint = ''
+  #waitingSince: number | undefined
 
   constructor (options: FeedbackOptions) {
     this.#o = options
     this.#examples = options.examples ?? 3
     this.#host = hostOf(options.url)
+    this.#plain = /^http:/i.test(options.url ?? '')
   }
 
   /** A failed attempt that the writer retries. The first of each cause is told at once. */
   retry (e: RetryEvent): void {
     const d = e.diagnosis
+    if (TRANSPORT.has(d.cause) && d.permanent) {
+      // Not a retry: the run stops instead.
+      const hint = this.hint(d.cause)
+      this.#stop(`${d.title}${detail(d, e.error)}: this cannot heal by retrying, giving up.`, hint ? ` ${hint}` : '')
+      return
+    }
     const t = this.#tally(this.retries, d.cause, d.title, this.hint(d.cause))
     t.count++
     this.#last = { title: d.title, count: t.count, until: Date.now() + e.delayMs }
-    if (TRANSPORT.has(d.cause) && d.permanent) {
-      this.#stop(`${d.title}${detail(d, e.error)}: this cannot heal by retrying, giving up.`, t.hint ? ` ${t.hint}` : '')
-      return
-    }
     if (t.count === 1 || this.#o.verbose === true) {
       const first = t.count === 1 ? `; retrying, next in ${seconds(e.delayMs)}` : ` (retry ${t.count})`
       this.#o.print(`${d.title}${detail(d, e.error)}${first}${t.count === 1 && t.hint ? `. ${t.hint}` : ''}`)
@@ -109,8 +122,10 @@ export class Feedback {
 
   /** An input problem (a malformed line, an invalid series): `where` is file:line or the series. */
   problem (message: string, where: string, hint?: string): void {
-    const key = causeOf(message)
-    const t = this.#tally(this.problems, key, key, hint)
+    let key = causeOf(message)
+    // At most MAX_CAUSES kinds are told apart: a file of garbage has a new "cause" on every line.
+    if (!this.problems.has(key) && this.problems.size >= MAX_CAUSES) key = OTHER
+    const t = this.#tally(this.problems, key, key === OTHER ? 'other problems' : key, key === OTHER ? undefined : hint)
     t.count++
     if (t.shown < this.#examples || this.#o.verbose === true) {
       t.shown++
@@ -118,12 +133,23 @@ export class Feedback {
     }
   }
 
-  /** The live retry state for a progress line, while retries are going on; '' otherwise. */
-  live (): string {
+  /** A line for the user, as it is. */
+  note (line: string): void {
+    this.#o.print(line)
+  }
+
+  /** Requests have waited for an answer since `since` (Date.now() time); undefined once one came. */
+  waiting (since: number | undefined): void {
+    this.#waitingSince = since
+  }
+
+  /** The live state for a progress line: retries going on, or requests waiting for an answer; '' otherwise. */
+  live (withWaiting = true): string {
     const l = this.#last
-    if (l === undefined) return ''
+    const waiting = withWaiting && this.#waitingSince !== undefined ? `waiting for an answer (${Math.round((Date.now() - this.#waitingSince) / 1000)} s)` : ''
+    if (l === undefined) return waiting
     const wait = l.until - Date.now()
-    if (wait < -10_000) return ''
+    if (wait < -10_000) return waiting
     return `${l.title}: retrying (${l.count})${wait > 0 ? `, next in ${seconds(wait)}` : ''}`
   }
 
@@ -141,9 +167,9 @@ export class Feedback {
     return out
   }
 
-  /** Counts by cause, for reports. */
-  counts (map: Map<string, Tally>): Record<string, number> {
-    return Object.fromEntries([...map].map(([k, t]) => [k, t.count]))
+  /** Counts by cause (its id, or with `titles` its title), for reports. */
+  counts (map: Map<string, Tally>, titles = false): Record<string, number> {
+    return Object.fromEntries([...map].map(([k, t]) => [titles ? t.title : k, t.count]))
   }
 
   /** What to do about a cause, in the command line's words. */
@@ -154,7 +180,7 @@ export class Feedback {
       case 'dns': return `${hostname} does not resolve: check the host name in --url.`
       case 'dns-retry': return `The name lookup of ${hostname} failed: is DNS reachable from here?`
       case 'unreachable': return `No route to ${host}: check the network and the address in --url.`
-      case 'reset': return `The server closed the connection without answering (if ${host} speaks TLS, use https://).`
+      case 'reset': return `The server closed the connection without answering${this.#plain ? ` (if ${host} speaks TLS, use https://)` : ''}.`
       case 'timeout': return 'The server may be overloaded or far away: raise --timeout, or lower --concurrency.'
       case 'tls-untrusted': return "Pass the server's CA certificate with --ca-file FILE (or --insecure to skip verification, for tests only)."
       case 'tls-name': return `Use the name the certificate was issued for in --url, or --server-name NAME.`
@@ -163,10 +189,10 @@ export class Feedback {
       case 'auth': return 'Check --bearer-token, --basic-auth and --tenant.'
       case 'not-found':
       case 'method': return 'Check the path in --url: Prometheus takes /api/v1/write (started with --web.enable-remote-write-receiver), Mimir and Cortex /api/v1/push, VictoriaMetrics /api/v1/write.'
-      case 'too-large': return 'The server takes smaller requests: lower --batch (bench), or raise its limit.'
+      case 'too-large': return 'The server takes smaller requests: lower --batch, or raise its limit.'
       case 'protocol': return 'This server does not take Remote Write 2.0: use --protocol v1 (or auto).'
       case 'too-old': return TOO_OLD_HINT
-      case 'throttled': return 'The server asks to slow down: lower --concurrency (or --rate).'
+      case 'throttled': return 'The server asks to slow down: lower --concurrency (bench: or --rate).'
       default: return undefined
     }
   }
@@ -210,13 +236,25 @@ export class Watchdog {
   constructor (writer: RemoteWriter, ms: number, feedback: Feedback) {
     let acked = -1
     let since = Date.now()
+    let told = false
     this.#timer = setInterval(() => {
       const s = writer.stats()
       const waiting = s.buffered.samples > 0 || s.inFlight > 0
       if (s.sent.requests !== acked || !waiting) {
         acked = s.sent.requests
         since = Date.now()
+        told = false
+        feedback.waiting(undefined)
         return
+      }
+      // A server that takes requests and never answers says nothing until --timeout: say it.
+      const quiet = Date.now() - since
+      if (s.inFlight > 0 && quiet >= QUIET_MS && feedback.live(false) === '') {
+        feedback.waiting(since)
+        if (!told) {
+          told = true
+          feedback.note(`no answer yet after ${Math.round(quiet / 1000)} s (${s.inFlight} request${s.inFlight === 1 ? '' : 's'} on the wire): the server may be slow or stuck; each attempt waits up to --timeout`)
+        }
       }
       if (Date.now() - since >= ms) {
         const live = feedback.live()
@@ -265,7 +303,7 @@ export function rangeOf (items: ReadonlyArray<{ timestamps: ArrayLike<number> }>
   return { oldest, newest }
 }
 
-const TOO_OLD_HINT = 'Prometheus refuses samples more than about an hour older than its newest unless out_of_order_time_window is set (tsdb: { out_of_order_time_window: 30d } in prometheus.yml, 2.39 or later); Mimir and Cortex: -ingester.out-of-order-time-window; or write blocks with promtool tsdb create-blocks-from openmetrics.'
+const TOO_OLD_HINT = 'Prometheus refuses samples more than about an hour older than its newest unless out_of_order_time_window is set (2.39 or later, in prometheus.yml: storage: { tsdb: { out_of_order_time_window: 30d } }); Mimir and Cortex: -ingester.out-of-order-time-window; or write blocks with promtool tsdb create-blocks-from openmetrics.'
 
 function hostOf (url: string | undefined): { host: string, hostname: string } {
   try {
@@ -301,11 +339,15 @@ function reasonTitle (reason: string): string {
 
 /** A message's cause: its words with the instance's values (quoted text, numbers) taken out. */
 export function causeOf (message: string): string {
-  return message.replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\b\d[\d.e+-]*\b/g, 'N').slice(0, 200)
+  return message
+    .replace(/"(?:[^"\\]|\\.)*"(?:\.\.\.)?/g, '"…"')
+    .replace(/'(?:[^'\\]|\\.)*'/g, "'…'")
+    .replace(/\b\d[\d.e+-]*\b/g, 'N')
+    .slice(0, 200)
 }
 
 function seconds (ms: number): string {
-  return ms < 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`
+  return ms < 1000 ? `${Math.max(1, Math.round(ms))} ms` : `${Math.round(ms / 1000)} s`
 }
 
 function iso (ms: number): string {

@@ -51,11 +51,17 @@ export interface LoadOptions {
 }
 
 /** One second of the run. */
+/** About one second of the run (the last one may be shorter): rates per second over it. */
 export interface LoadSecond {
+  /** Seconds since the start, at its end. */
   second: number
+  /** Samples acknowledged per second. */
   samples: number
+  /** Requests acknowledged per second. */
   requests: number
+  /** Bytes on the wire per second (acknowledged requests). */
   bytes: number
+  /** Failed attempts in it. */
   errors: number
   p50: number
   p99: number
@@ -93,6 +99,26 @@ export interface LoadReport {
   cpu: { userMs: number, systemMs: number, percentOfOneCore: number }
   seconds: LoadSecond[]
   config: Record<string, unknown>
+}
+
+/** Resolves when the writer has room again, at the deadline (performance.now() time), or on a stop, whichever is first. */
+async function untilReady (writer: RemoteWriter, deadline: number, stop: AbortSignal): Promise<void> {
+  if (stop.aborted) return
+  let timer: NodeJS.Timeout | undefined
+  let onStop: (() => void) | undefined
+  try {
+    await Promise.race([
+      writer.ready(),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.max(0, deadline - performance.now())) }),
+      new Promise<void>((resolve) => {
+        onStop = () => resolve()
+        stop.addEventListener('abort', onStop, { once: true })
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+    if (onStop !== undefined) stop.removeEventListener('abort', onStop)
+  }
 }
 
 /** Runs a load test and resolves with its report. */
@@ -160,17 +186,29 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
     samplesGenerated: generated, samplesSent: writer.stats().sent.samples, behind, elapsedMs: performance.now() - t0, retrying: feedback.live(),
   })
 
-  const tick = (): void => {
-    if (cur.samples === 0 && cur.errors === 0 && cur.requests === 0 && seconds.length > 0) return
+  let lastTick = performance.now()
+  /** One entry of `seconds`: rates over the time since the last (about a second; the last one shorter). */
+  const tick = (final = false): void => {
+    const now = performance.now()
+    const dt = (now - lastTick) / 1000
+    if (final && cur.samples === 0 && cur.errors === 0 && cur.requests === 0) return
+    if (!(dt > 0)) return
+    lastTick = now
     const s = cur.hist.summary()
     const second: LoadSecond = {
-      second: seconds.length + 1, samples: cur.samples, requests: cur.requests, bytes: cur.bytes, errors: cur.errors, p50: s.p50, p99: s.p99,
+      second: Math.round((now - t0) / 1000),
+      samples: cur.samples / dt,
+      requests: Math.round(cur.requests / dt),
+      bytes: cur.bytes / dt,
+      errors: cur.errors,
+      p50: s.p50,
+      p99: s.p99,
     }
     seconds.push(second)
     cur = { samples: 0, requests: 0, bytes: 0, errors: 0, hist: new LatencyHistogram() }
     options.onTick?.(second, totals())
   }
-  const ticker = setInterval(tick, 1000)
+  const ticker = setInterval(() => tick(), 1000)
 
   /**
    * The next `n` samples of the fleet, round robin, timestamped now, and always after the
@@ -229,8 +267,11 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
         churnStep()
         const ok = writer.write(batch(2000))
         generated += 2000
-        if (!ok) await writer.ready()
-        else await new Promise<void>((resolve) => setImmediate(resolve))
+        // A full buffer waits for room, but never past the end of the run or a stop (a silent
+        // server would hold it for the whole retry budget); and always lets timers and signals
+        // in (ready() can resolve in a microtask, turn after turn).
+        if (!ok) await untilReady(writer, t0 + duration, stop.signal)
+        await new Promise<void>((resolve) => setImmediate(resolve))
       }
     }
     // The run ends at its duration: what is not acknowledged within the drain time (or at once,
@@ -242,7 +283,7 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
     failed = err.summary.failed.samples
   } finally {
     clearInterval(ticker)
-    tick() // the last, partial second: what failed at the end shows on the live line too
+    tick(true) // the last, partial second: what failed at the end shows on the live line too
     watchdog.stop()
     options.signal?.removeEventListener('abort', onSignal)
   }
@@ -262,7 +303,7 @@ export async function runLoad (options: LoadOptions): Promise<LoadReport> {
     latency: stats.latency,
     errors,
     attempts,
-    failures: feedback.counts(feedback.failures),
+    failures: feedback.counts(feedback.failures, true),
     causes: feedback.summary(),
     ...(feedback.stopped !== undefined ? { stopped: feedback.stopped } : {}),
     cpu: { userMs: cpu.user / 1000, systemMs: cpu.system / 1000, percentOfOneCore: (100 * (cpu.user + cpu.system) / 1000) / elapsedMs },

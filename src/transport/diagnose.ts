@@ -63,6 +63,6 @@ export function diagnoseAnswer (status: number, body: string, retryable: boolean
   if (status === 415) return d('protocol', true, 'HTTP 415: protocol not supported')
   if (status === 429) return d('throttled', !retryable, 'HTTP 429: too many requests')
   if (status >= 500) return d('server-error', !retryable, `HTTP ${status}`)
-  if (status === 400 && /HTTP request to an HTTPS server/i.test(body)) return d('not-http', true, 'plain HTTP sent to an HTTPS server')
+  if (status === 400 && /HTTP request to an HTTPS server|plain HTTP request was sent to HTTPS port/i.test(body)) return d('not-http', true, 'plain HTTP sent to an HTTPS server')
   return d('rejected', !retryable, `HTTP ${status}`)
 }

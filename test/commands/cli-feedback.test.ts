@@ -147,8 +147,101 @@ describe('prw backfill interrupted', () => {
       const cp = join(dir, 'secret.checkpoint')
       const r = await prw(['backfill', '--url', rx.url.replace('http://', 'http://user:hunter2@'), '--bearer-token', 's3cr3t-token', '--checkpoint', cp, '--concurrency', '1', jsonl('secret.jsonl', 50, 2000)],
         { killWhen: () => rx.requests.length >= 2 })
-      expect(r.stdout).toMatch(/resume with: .*--bearer-token <BEARER_TOKEN>/)
+      expect(r.stdout).toMatch(/resume with: .*--bearer-token '<BEARER_TOKEN>'/)
       expect(r.stdout + r.stderr).not.toMatch(/hunter2|s3cr3t-token/)
+    } finally {
+      await rx.close()
+    }
+  })
+})
+
+describe('prw backfill from a stdin that stays open', () => {
+  // Two lines: a window of one sample is handed over once the next record shows it is complete.
+  const line = (name: string): string => `${JSON.stringify({ metric: { __name__: name }, values: [1], timestamps: [Date.now()] })}\n`
+  const head = line('open_stdin_a') + line('open_stdin_b')
+
+  it('stops on Ctrl-C', async () => {
+    const rx = await startReceiver()
+    try {
+      const r = await prw(['backfill', '--url', rx.url, '--format', 'jsonl', '-'], { stdin: head, keepStdinOpen: true, killAfterStderr: /./ })
+      expect(r.code).toBe(130)
+      expect(r.ms).toBeLessThan(8000)
+    } finally {
+      await rx.close()
+    }
+  })
+
+  it('exits once it gives up', async () => {
+    const url = await deadUrl()
+    const r = await prw(['backfill', '--url', url, '--format', 'jsonl', '--window', '1', '--give-up-after', '1', '-'], { stdin: head, keepStdinOpen: true })
+    expect(r.code).toBe(3)
+    expect(r.stdout).toMatch(/GAVE UP: nothing was accepted for 1 s/)
+    expect(r.ms).toBeLessThan(10_000)
+  })
+})
+
+describe('prw backfill against a server that never answers', () => {
+  it('says so after 5 s, not only at --timeout', async () => {
+    const rx = await startReceiver({ handler: () => new Promise(() => {}) })
+    try {
+      const r = await prw(['backfill', '--url', rx.url, '--give-up-after', '8', small])
+      expect(r.stderr).toMatch(/no answer yet after [56] s \(\d+ requests? on the wire\): the server may be slow or stuck/)
+      expect(r.code).toBe(3)
+    } finally {
+      await rx.close()
+    }
+  })
+})
+
+describe('prw backfill and its checks', () => {
+  it('--give-up-after 0 is never; below 1 s is refused', async () => {
+    const r = await prw(['backfill', '--url', 'http://127.0.0.1:1/x', '--give-up-after', '0.5', small])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--give-up-after must be 0 \(never\) or a number of seconds >= 1, got "0\.5"/)
+  })
+
+  it('a negative value names the flag', async () => {
+    const r = await prw(['bench', '--url', 'http://127.0.0.1:1/x', '--rate', '-5'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--rate must not be negative, got "-5"/)
+  })
+
+  it('a checkpoint that cannot be written is refused before anything is sent', async () => {
+    const r = await prw(['backfill', '--url', 'http://127.0.0.1:1/x', '--checkpoint', join(dir, 'no-such-dir', 'cp.json'), small])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--checkpoint \S+cp\.json: cannot write there \(no folder/)
+  })
+
+  it('a broken second file is named, and exits 1 (something was sent)', async () => {
+    const rx = await startReceiver()
+    try {
+      const csv = join(dir, 'badheader.csv')
+      writeFileSync(csv, 'when,value\n1,2\n')
+      const r = await prw(['backfill', '--url', rx.url, small, csv])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/badheader\.csv: /)
+      expect(rx.requests.length).toBeGreaterThan(0)
+    } finally {
+      await rx.close()
+    }
+  })
+
+  it('thousands of invalid series are reported once each cause, and the rest is sent without one resend per bad series', async () => {
+    const rx = await startReceiver()
+    try {
+      const lines: string[] = []
+      for (let s = 0; s < 3000; s++) {
+        lines.push(JSON.stringify({ metric: { __name__: s % 2 === 0 ? 'good_series' : 'bad-name', s: String(s) }, values: [1], timestamps: [Date.now()] }))
+      }
+      const f = join(dir, 'half-bad.jsonl')
+      writeFileSync(f, `${lines.join('\n')}\n`)
+      const r = await prw(['backfill', '--url', rx.url, f])
+      expect(r.code).toBe(1)
+      expect(rx.requests.length).toBeLessThanOrEqual(4) // one per shard
+      expect(rx.requests.reduce((n, q) => n + q.items.length, 0)).toBe(1500)
+      expect(r.stdout).toMatch(/NOT ACCEPTED: 0 malformed lines, 1500 invalid series/)
+      expect(lineCount(r.stderr)).toBeLessThan(10)
+      expect(r.ms).toBeLessThan(15_000)
     } finally {
       await rx.close()
     }
@@ -217,6 +310,21 @@ describe('prw bench when the server cannot be reached', () => {
     expect(r.stderr).toMatch(/connection refused; retrying/)
     expect(r.stdout).toMatch(/errors\s+connection refused: \d+/)
     expect(r.stdout).toMatch(/GAVE UP: nothing was accepted for 2 s/)
+  })
+
+  it('as fast as acknowledged, against a server that never answers: ends at --duration plus the drain, Ctrl-C at once', async () => {
+    const rx = await startReceiver({ handler: () => new Promise(() => {}) })
+    try {
+      const r = await prw(['bench', '--url', rx.url, '--duration', '2', '--series', '100'])
+      expect(r.ms).toBeLessThan(2000 + 5000 + 3000)
+      expect(r.code).toBe(1)
+      const c = await prw(['bench', '--url', rx.url, '--duration', '60', '--series', '100'], { killAfterStderr: /1s / })
+      expect(c.code).toBe(130)
+      expect(c.stderr).toMatch(/interrupted: stopping/)
+      expect(c.ms).toBeLessThan(10_000)
+    } finally {
+      await rx.close()
+    }
   })
 
   it('ends at --duration plus at most 5 s of draining, what is unacknowledged counted failed', async () => {

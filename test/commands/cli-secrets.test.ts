@@ -70,7 +70,7 @@ describe('prw and secrets', () => {
     const runs: Array<[string[], RegExp]> = [
       [['bench', '--url', bad, '--duration', '1'], /^prw: invalid url: /m],
       [['backfill', '--url', bad, f], /^prw: invalid url: /m],
-      [['backfill', '--url', ok.url, '--proxy', 'http://user:pw-SECRET-7@[bad', f], /^prw: invalid proxy: /m],
+      [['backfill', '--url', ok.url, '--proxy', 'http://user:pw-SECRET-7@[bad', f], /^prw: invalid --proxy: /m],
       [['demo', '--url', bad], /^prw: invalid url: /m],
     ]
     for (const [args, message] of runs) {

@@ -23,7 +23,7 @@ describe('prw timers', () => {
   it('--timeout past 2^31-1 is refused by name', async () => {
     const r = await prw(['demo', '--url', silent.url, '--timeout', String(2 ** 31), ...SMALL])
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/^prw: invalid timeout: must be a number of milliseconds > 0 and <= 2147483647 \(got 2147483648\)/m)
+    expect(r.stderr).toMatch(/^prw: invalid --timeout: must be a number of milliseconds > 0 and <= 2147483647 \(got 2147483648\)/m)
     expect(silent.requests.length).toBe(0)
   })
 

@@ -72,7 +72,7 @@ describe('Feedback', () => {
     for (let i = 0; i < 600; i++) fb.problem(`column "ts": invalid timestamp "2026-12-06T19:${String(i % 60).padStart(2, '0')}:00Z" (timestampUnit 'ms')`, `x.csv:${i + 2}`, 'Set how timestamps are written with --csv-timestamp-unit ms|s|iso.')
     expect(lines).toHaveLength(3)
     expect(lines[0]).toMatch(/^x\.csv:2: column "ts": invalid timestamp/)
-    expect(fb.summary()).toEqual(['600 × column "…": invalid timestamp "…" (timestampUnit \'ms\'). Set how timestamps are written with --csv-timestamp-unit ms|s|iso.'])
+    expect(fb.summary()).toEqual(['600 × column "…": invalid timestamp "…" (timestampUnit \'…\'). Set how timestamps are written with --csv-timestamp-unit ms|s|iso.'])
   })
 
   it('causeOf takes numbers and quoted text out', () => {
@@ -96,8 +96,10 @@ describe('argument helpers', () => {
   })
 
   it('the resume command keeps the arguments, quoted, and never a secret', () => {
-    const cmd = resumeCommand(['backfill', '--url', 'https://me:pw@h:1/w?token=abc', '--bearer-token', 'tok', '--basic-auth=u:p', '--header', 'Authorization: x', '--checkpoint', 'c p.json', 'a.jsonl'])
-    expect(cmd).toBe("prw backfill --url 'https://USER:PASSWORD@h:1/w?token=VALUE' --bearer-token <BEARER_TOKEN> --basic-auth=<BASIC_AUTH> --header <HEADER> --checkpoint 'c p.json' a.jsonl")
-    expect(cmd).not.toMatch(/pw@|abc|tok\b|u:p|Authorization/)
+    const cmd = resumeCommand(['backfill', '--url', 'https://me:pw@h:1/w?token=abc', '--bearer-token', 'tok', '--basic-auth=u:p', '--header', 'Authorization: x',
+      '--proxy', 'http://pu:PROXYPASS@p:3128', '--checkpoint', 'c p.json', 'a.jsonl'])
+    expect(cmd).toBe("prw backfill --url 'https://USER:PASSWORD@h:1/w?token=VALUE' --bearer-token '<BEARER_TOKEN>' --basic-auth='<BASIC_AUTH>' --header '<HEADER>' " +
+      "--proxy http://USER:PASSWORD@p:3128/ --checkpoint 'c p.json' a.jsonl")
+    expect(cmd).not.toMatch(/pw@|abc|tok\b|u:p|Authorization|PROXYPASS/)
   })
 })

@@ -26,6 +26,8 @@ export function prw (args: string[], opts: {
   killWhen?: () => boolean
   env?: Record<string, string>
   stdin?: string | Buffer
+  /** Leave standard input open after `stdin` was written (a producer that pauses). */
+  keepStdinOpen?: boolean
 } = {}): Promise<Run> {
   return new Promise((resolve) => {
     const t0 = performance.now()
@@ -33,7 +35,10 @@ export function prw (args: string[], opts: {
       env: { ...process.env, ...opts.env },
       stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     })
-    if (opts.stdin !== undefined) child.stdin?.end(opts.stdin)
+    if (opts.stdin !== undefined) {
+      if (opts.keepStdinOpen === true) child.stdin?.write(opts.stdin)
+      else child.stdin?.end(opts.stdin)
+    }
     let stdout = ''
     let stderr = ''
     let firstStderrMs = Infinity
@@ -55,6 +60,7 @@ export function prw (args: string[], opts: {
     const poll = opts.killWhen === undefined ? undefined : setInterval(() => { if (opts.killWhen?.() === true) kill() }, 50)
     child.on('close', (code) => {
       clearInterval(poll)
+      child.stdin?.destroy()
       resolve({ code, stdout, stderr, ms: performance.now() - t0, firstStderrMs })
     })
   })
