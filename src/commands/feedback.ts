@@ -315,7 +315,7 @@ function hostOf (url: string | undefined): { host: string, hostname: string } {
 }
 
 /** The error's own words after the title, when they add something (an HTTP body, an OpenSSL reason). */
-function detail (d: Diagnosis, error: string): string {
+export function detail (d: Diagnosis, error: string): string {
   if (d.cause === 'tls-untrusted' || d.cause === 'refused' || d.cause === 'tls-not-tls') return ''
   const m = /^server returned HTTP \d+: (.*)$/s.exec(error)
   if (m !== null) return ` (${clip(m[1], 200)})`

@@ -4,8 +4,9 @@
  * not acknowledged by --close-timeout.
  */
 import { safeUrl } from '../redact.js'
-import type { WriterSummary } from '../index.js'
-import { EXIT_USAGE, UsageError, parseFlags } from './args.js'
+import type { RetryEvent, WriterSummary } from '../index.js'
+import { EXIT_USAGE, UsageError, flagWords, parseFlags } from './args.js'
+import { Feedback, detail } from './feedback.js'
 import { limitsFlag } from './receive-cli.js'
 import { startRelay } from './relay.js'
 import { SEND_OPTIONS, SEND_USAGE, int, num, sendOptions } from './send-options.js'
@@ -61,6 +62,7 @@ export async function relayCommand (args: string[]): Promise<number> {
   const maxAge = values['max-age'] === undefined ? undefined : num(values['max-age'], 0, '--max-age') * 1000
   if (maxAge !== undefined && !(maxAge > 0)) throw new UsageError(`--max-age must be a number of seconds > 0, got ${JSON.stringify(values['max-age'])}`)
   const closeTimeout = writer.closeTimeout ?? 5000
+  const outage = new Outage(url)
   const relay = await startRelay({
     host: listen[1].replace(/^\[(.*)\]$/, '$1'),
     port: int(listen[2], 9201),
@@ -70,11 +72,13 @@ export async function relayCommand (args: string[]): Promise<number> {
     decodeLimits: limitsFlag(values.limit ?? []),
     onError: (err) => console.error(`upstream: ${err.message}`),
     onWarning: (err) => console.error(`spool: ${err.message}`),
+    onRetry: (e) => outage.retry(e),
   })
   console.log(`relaying ${relay.url} to ${safeUrl(url)} through the spool ${values.spool}; metrics on GET /metrics`)
   let last = relay.stats()
   const timer = setInterval(() => {
     const s = relay.stats()
+    if (s.forwarded.samples > last.forwarded.samples) outage.recovered()
     const rejected = Object.values(s.rejected).reduce((a, b) => a + b, 0) - Object.values(last.rejected).reduce((a, b) => a + b, 0)
     console.log(`received +${s.received.samples - last.received.samples}/5s, forwarded +${s.forwarded.samples - last.forwarded.samples}/5s` +
       `${rejected > 0 ? `, ${rejected} device requests refused` : ''}; spool ${(s.spool.bytes / 1e6).toFixed(1)} MB, ${s.spool.pendingSamples} samples waiting`)
@@ -96,3 +100,32 @@ export async function relayCommand (args: string[]): Promise<number> {
   return summary.failed.samples > 0 ? 1 : 0
 }
 
+/**
+ * The upstream's trouble, told as it starts (each new cause once, with what to do) and when it
+ * ends: a relay runs for days, so a cause that comes back after a recovery is told again.
+ */
+class Outage {
+  readonly #hints: Feedback
+  #cause: string | undefined
+  #since = 0
+  #retries = 0
+  constructor (url: string) {
+    this.#hints = new Feedback({ print: () => {}, url })
+  }
+
+  retry (e: RetryEvent): void {
+    this.#retries++
+    if (this.#cause === e.diagnosis.cause) return
+    if (this.#cause === undefined) this.#since = Date.now()
+    this.#cause = e.diagnosis.cause
+    const hint = this.#hints.hint(e.diagnosis.cause)
+    console.error(`upstream: ${e.diagnosis.title}${detail(e.diagnosis, e.error)}; retrying, devices' data waits in the spool${hint ? `. ${flagWords(hint)}` : ''}`)
+  }
+
+  recovered (): void {
+    if (this.#cause === undefined) return
+    console.error(`upstream: forwarding again after ${Math.round((Date.now() - this.#since) / 1000)} s and ${this.#retries} retries`)
+    this.#cause = undefined
+    this.#retries = 0
+  }
+}

@@ -10,7 +10,7 @@
  * Its counters are on `GET /metrics` in the Prometheus text format, for a Prometheus to scrape.
  */
 import { RemoteWriter } from '../index.js'
-import type { BatchError, DecodedItem, RemoteWriterOptions, SpoolOptions, WriterSummary } from '../index.js'
+import type { BatchError, DecodedItem, RemoteWriterOptions, RetryEvent, SpoolOptions, WriterSummary } from '../index.js'
 import { startReceiver } from './receiver.js'
 import type { Receiver, ReceiverOptions } from './receiver.js'
 
@@ -30,6 +30,8 @@ export interface RelayOptions {
   onError?: (err: BatchError) => void
   /** What the spool has to say (damage found, a stale lock taken over, a disk that fails). */
   onWarning?: (err: Error) => void
+  /** An upstream attempt failed and is retried (the request waits in the spool). */
+  onRetry?: (e: RetryEvent) => void
 }
 
 /** What a relay has done. */
@@ -84,6 +86,7 @@ export async function startRelay (o: RelayOptions): Promise<Relay> {
   })
   writer.on('error', (err: BatchError) => o.onError?.(err))
   writer.on('warning', (err: Error) => o.onWarning?.(err))
+  if (o.onRetry !== undefined) writer.on('retry', o.onRetry)
   const blocks = o.spool.onFull !== 'dropOldest'
   let commit: Promise<void> | undefined
   // Requests that arrive in one turn of the event loop share one flush (and one fsync).

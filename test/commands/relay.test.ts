@@ -739,6 +739,22 @@ describe('prw relay: the command line', () => {
     }
   })
 
+  it('tells at once that upstream is down, with what to do, and when it forwards again', async () => {
+    let up = false
+    const upstream = await fake(() => (up ? undefined : { status: 503, body: 'unavailable' }))
+    const child = spawnRelay(['--url', upstream.url, '--spool', newDir(), '--listen', '127.0.0.1:0'])
+    const url = await within(child.url, 20_000, 'the relay listening')
+    expect((await post(url, codec.encode([series('outage', 3, 1)]))).status).toBe(204)
+    const t0 = Date.now()
+    await until(() => /^upstream: HTTP 503 \(unavailable\); retrying, devices' data waits in the spool$/m.test(child.out.stderr), 10_000, 'the relay telling the outage')
+    expect(Date.now() - t0).toBeLessThan(3000)
+    up = true
+    await until(() => /^upstream: forwarding again after \d+ s and \d+ retries$/m.test(child.out.stderr), 20_000, 'the relay telling the recovery')
+    expect(child.out.stderr.match(/^upstream: HTTP 503/gm)).toHaveLength(1) // once per cause, not per retry
+    child.proc.kill('SIGINT')
+    expect((await within(child.exited, 15_000, 'the relay exiting')).code).toBe(0)
+  })
+
   it('prints no secret (bearer token, basic auth, URL user info and query, header) and /metrics has none, upstream answering 401 with them echoed', async () => {
     const echo = await fake((r) => ({ status: 401, body: `unauthorized ${r.url} ${JSON.stringify(r.headers)}` }))
     const credsUrl = echo.url.replace('http://', 'http://urluser:urlpw-SECRET-1@')
