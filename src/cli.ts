@@ -87,6 +87,10 @@ async function demo (args: string[]): Promise<number> {
     iotRounds: int(values['iot-rounds'], 10, '--iot-rounds'),
     faults: { failRate: num(values['fail-rate'], 0, '--fail-rate', 1), dropRequest: values['drop-request'] === undefined ? undefined : int(values['drop-request'], 0, '--drop-request') },
   })
+  if (report.stopped !== undefined) {
+    console.log(`GAVE UP: ${report.stopped}`)
+    return EXIT.gaveUp
+  }
   if (report.stats.failed.samples > 0) return 1
   if (report.verified && !report.verified.ok) return 1
   return 0
