@@ -12,7 +12,8 @@ import type { TimestampUnit } from '../input/csv.js'
 
 export const BACKFILL_USAGE = `usage: prw backfill --url URL [options] FILE... (or - for stdin)
 
-  --format F                 jsonl | prom | openmetrics | csv (default: by extension, else jsonl)
+  --format F                 auto | jsonl | prom | openmetrics | csv (default auto: told from the
+                             first lines, then the extension, and said)
   --window N                 samples regrouped and sorted per window (default 200000)
   --dry-run                  read, parse and encode only; send nothing
   --checkpoint FILE          record progress; a rerun resumes after what was acknowledged
@@ -21,7 +22,8 @@ export const BACKFILL_USAGE = `usage: prw backfill --url URL [options] FILE... (
   --give-up-after S          stop when nothing was accepted for S seconds (default 180; 0: never)
   --batch N                  samples per request (default 2000)
   --verbose                  print every problem, not only the first 3 of each cause
-  --csv-timestamp-column C   (default timestamp)   --csv-timestamp-unit ms|s|iso (default ms)
+  --csv-timestamp-column C   (default timestamp)   --csv-timestamp-unit auto|ms|s|iso (default auto:
+                             numbers are milliseconds, RFC 3339 dates are read)
   --csv-value-columns A,B    (default value)       --csv-label-columns A,B (default: the rest)
   --csv-metric-name NAME     --csv-delimiter D
 
@@ -29,7 +31,7 @@ ${EXIT_USAGE}
 
 ${SEND_USAGE}`
 
-const FORMATS: readonly InputFormat[] = ['jsonl', 'prom', 'openmetrics', 'csv']
+const FORMATS: ReadonlyArray<InputFormat | 'auto'> = ['auto', 'jsonl', 'prom', 'openmetrics', 'csv']
 
 export async function backfillCommand (args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, {
@@ -56,10 +58,10 @@ export async function backfillCommand (args: string[]): Promise<number> {
     return EXIT.ok
   }
   if (positionals.length === 0) throw new UsageError('backfill needs at least one FILE (or - for stdin)')
-  const format = values.format as InputFormat | undefined
+  const format = values.format as InputFormat | 'auto' | undefined
   if (format !== undefined && !FORMATS.includes(format)) throw new UsageError(`--format must be ${FORMATS.join(', ')}; got ${JSON.stringify(format)}`)
   const unit = values['csv-timestamp-unit']
-  if (unit !== undefined && !['ms', 's', 'iso'].includes(unit)) throw new UsageError(`--csv-timestamp-unit must be ms, s or iso; got ${JSON.stringify(unit)}`)
+  if (unit !== undefined && !['auto', 'ms', 's', 'iso'].includes(unit)) throw new UsageError(`--csv-timestamp-unit must be auto, ms, s or iso; got ${JSON.stringify(unit)}`)
   if (values.seconds === true && values.milliseconds === true) throw new UsageError('--seconds and --milliseconds contradict each other')
   const { url, writer } = sendOptions(values)
   const dryRun = values['dry-run'] === true

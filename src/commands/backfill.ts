@@ -10,8 +10,8 @@
  */
 import type { ReadStream } from 'node:fs'
 import { describeLabels } from '../errors.js'
-import { detectFormat, maybeGunzip, openInput, readItems, regroup } from '../input/index.js'
-import type { InputFormat, InputItem, InputRecord, ReadOptions } from '../input/index.js'
+import { FORMAT_NAMES, formatHint, openInput, readItems, regroup } from '../input/index.js'
+import type { InputFormat, InputItem, ReadOptions } from '../input/index.js'
 import type { CsvOptions } from '../input/csv.js'
 import { BatchError, InvalidArgumentError, RemoteWriter, SendError, ValidationError, createCodec } from '../index.js'
 import type { Codec, RemoteWriterOptions, RetryEvent } from '../index.js'
@@ -25,8 +25,8 @@ export interface BackfillOptions {
   /** Endpoint; not needed with dryRun. */
   url?: string
   writer?: Omit<RemoteWriterOptions, 'url'>
-  /** Input format; default: from each file's extension, else JSON lines. */
-  format?: InputFormat
+  /** Input format; default 'auto': told from each input's first bytes (then its extension), and said. */
+  format?: InputFormat | 'auto'
   csv?: Omit<CsvOptions, 'maxLineBytes'>
   /** Samples per regroup window (and per send() call). Default 200000. */
   windowSamples?: number
@@ -165,11 +165,19 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
       // A stop ends reading too: a stdin that stays open must not hold the run.
       const endInput = (): void => { input.stream.destroy() }
       stop.signal.addEventListener('abort', endInput, { once: true })
-      const format = options.format ?? detectFormat(input.name) ?? 'jsonl'
+      const format = options.format ?? 'auto'
       const start: FilePlace = checkpoint?.files[file] ?? { offset: 0, line: 0 }
       summary.files++
-      const readOptions = { format, ...(format === 'csv' ? options.csv : {}) } as ReadOptions
-      const records = skipDone(readItems(maybeGunzip(input.stream), readOptions), start.offset, summary)
+      const readOptions = {
+        ...options.csv,
+        format,
+        fileName: input.name,
+        // Said, never guessed silently: the format the content showed, and why.
+        onFormat: (f: InputFormat, why: string) => report(`reading ${input.name} as ${FORMAT_NAMES[f]} (${why})`),
+        skipThrough: start.offset,
+        onSkipped: (n: number) => { summary.samplesSkipped += n },
+      } as ReadOptions
+      const records = readItems(input.stream, readOptions)
       const progress = new FileProgress(start, windowSamples, (place) => saver?.set(file, place))
       /** Where to resume inside the first window: usable only if it was cut the same way. */
       let resume = start.window?.samples === windowSamples ? start.window : undefined
@@ -185,7 +193,8 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
               summary.lines += out.error.line - lastLine
               lastLine = out.error.line
             }
-            feedback.problem(out.error.message, `${input.name}:${out.error.line}`, lineHint(out.error.message, format))
+            const like = out.error.looksLike
+            feedback.problem(out.error.message, `${input.name}:${out.error.line}`, like === undefined ? undefined : `${formatHint(like)}: use --format ${like}.`)
             continue
           }
           seconds.check(out.items, input.name)
@@ -250,14 +259,6 @@ export async function backfill (options: BackfillOptions): Promise<BackfillSumma
   saver?.check()
   summary.elapsedMs = Date.now() - t0
   return summary
-}
-
-/** A hint for a malformed line's cause, where its message does not name the flag that changes how it is read. */
-function lineHint (message: string, format: string): string | undefined {
-  if (format === 'csv' && /invalid timestamp/.test(message) && !/--csv-timestamp-unit|timestampUnit/.test(message)) {
-    return 'Set how timestamps are written with --csv-timestamp-unit ms|s|iso.'
-  }
-  return undefined
 }
 
 /**
@@ -393,17 +394,6 @@ class ChunkSender {
         return false
       }
     }
-  }
-}
-
-/** Drops records a checkpoint covers (offset ≤ done), counting their samples. */
-async function * skipDone (records: AsyncIterable<InputRecord>, done: number, summary: BackfillSummary): AsyncGenerator<InputRecord> {
-  for await (const rec of records) {
-    if (rec.offset <= done) {
-      if ('item' in rec) summary.samplesSkipped += rec.item.values.length
-      continue
-    }
-    yield rec
   }
 }
 

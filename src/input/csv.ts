@@ -20,23 +20,29 @@
  */
 import { parse as parseCsv } from 'csv-parse/sync'
 import { InvalidArgumentError } from '../errors.js'
-import { setLabel } from '../labels.js'
+import { FORMAT_NAMES } from './formats.js'
+import type { RecordBatch } from './batch.js'
 import type { InputItem, InputRecord } from './record.js'
-import type { Line } from './lines.js'
+import { LabelMaker, PlainRows } from './csv-rows.js'
+import type { Plan, TimestampUnit } from './csv-rows.js'
+import { looksLike } from './sniff.js'
+import type { LineSpans } from './lines.js'
 import { DEFAULT_MAX_LINE_BYTES } from './lines.js'
 import { decimalToInteger, parseSampleValue } from './values.js'
+import { isoDateProblem, looksLikeDate, parseIsoDate, parseLenientDate } from './timestamps.js'
 
-/** How timestamps are written: integer (or decimal) milliseconds, seconds, or ISO-8601 text. */
-export type TimestampUnit = 'ms' | 's' | 'iso'
+export type { TimestampUnit, Plan } from './csv-rows.js'
 
 /** Options of the CSV reader. */
 export interface CsvOptions {
   /** Name of the timestamp column. Default 'timestamp'. */
   timestampColumn?: string
   /**
-   * 'ms' (default) or 's': a decimal number, converted exactly and rounded half to even to
-   * integer milliseconds. 'iso': an ISO-8601 date parsed with Date.parse (beware: a date-time
-   * without an offset or 'Z' is local time).
+   * 'auto' (default): a number is milliseconds (as 'ms'), an ISO-8601 / RFC 3339 date with
+   * its UTC offset (`2026-12-06T19:23:00Z`, `...00.5+02:00`) is a date; a date-time without
+   * an offset is refused (it would be local time). 'ms' or 's': a decimal number, converted
+   * exactly and rounded half to even to integer milliseconds. 'iso': an ISO-8601 date, also
+   * one without an offset (then local time, as Date.parse reads it).
    */
   timestampUnit?: TimestampUnit
   /** Columns holding sample values; each makes its own series. Default ['value']. */
@@ -57,20 +63,13 @@ export interface CsvOptions {
 /** A stateful reader fed with lines, in order; it appends what it finds to `out`. */
 export interface CsvReader {
   /** Handles a batch of lines. */
-  push (lines: readonly Line[], out: InputRecord[]): void
+  push (lines: LineSpans, out: RecordBatch): void
   /** Handles the end of input. */
-  end (out: InputRecord[]): void
+  end (out: RecordBatch): void
+  /** Records a line gives at most: one per value column (a record of several lines gives fewer). */
+  readonly samplesPerLine: number
 }
 
-interface Plan {
-  width: number
-  timestampIndex: number
-  timestampColumn: string
-  labels: Array<{ name: string, index: number }>
-  values: Array<{ name: string, index: number }>
-  /** Index of a `__name__` label column, or -1. */
-  nameIndex: number
-}
 
 /** A record cut from the lines: its text, first line and the offset after its last line. */
 interface RawRecord {
@@ -118,8 +117,10 @@ function columnList (names: readonly string[]): string {
   return names.map(n => JSON.stringify(n)).join(', ')
 }
 
-function makePlan (header: readonly string[], line: number, options: CsvOptions): Plan {
+function makePlan (header: readonly string[], line: number, options: CsvOptions, text: string): Plan {
   const names = header.map(h => h.trim())
+  const other = looksLike(text, 'csv')
+  const hint = other === undefined ? '' : ` (line ${line} looks like ${FORMAT_NAMES[other]}, not CSV)`
   const where = new Map<string, number>()
   names.forEach((n, i) => {
     if (where.has(n)) throw new InvalidArgumentError(`csv header (line ${line}): column ${JSON.stringify(n)} appears twice`)
@@ -128,7 +129,7 @@ function makePlan (header: readonly string[], line: number, options: CsvOptions)
   const find = (name: string, role: string, option: string): number => {
     const i = where.get(name)
     if (i === undefined) {
-      throw new InvalidArgumentError(`csv header (line ${line}): ${role} column ${JSON.stringify(name)} not found (columns: ${columnList(names)}); set ${option}`)
+      throw new InvalidArgumentError(`csv header (line ${line}): ${role} column ${JSON.stringify(name)} not found (columns: ${columnList(names)}); set ${option}${hint}`)
     }
     return i
   }
@@ -163,9 +164,26 @@ function makePlan (header: readonly string[], line: number, options: CsvOptions)
   }
 }
 
+/** A timestamp cell in milliseconds, or NaN. */
 function parseTimestamp (cell: string, unit: TimestampUnit): number {
-  if (unit === 'iso') return Date.parse(cell)
-  return decimalToInteger(cell, unit === 's' ? 3 : 0)
+  switch (unit) {
+    case 'auto': return looksLikeDate(cell) ? parseIsoDate(cell) : decimalToInteger(cell, 0)
+    case 'iso': return parseLenientDate(cell)
+    default: return decimalToInteger(cell, unit === 's' ? 3 : 0)
+  }
+}
+
+/** The error for a timestamp cell that did not parse: what was expected and how to say otherwise. */
+function timestampError (column: string, cell: string, unit: TimestampUnit): string {
+  const what = `column ${JSON.stringify(column)}: invalid timestamp ${JSON.stringify(cell)}`
+  if (unit !== 'auto') {
+    const hint = unit !== 'iso' && looksLikeDate(cell) ? ': it looks like a date (--csv-timestamp-unit iso, or leave the unit unset)' : ''
+    return `${what} (timestampUnit '${unit}')${hint}`
+  }
+  const problem = cell === '' ? 'empty' : looksLikeDate(cell) ? isoDateProblem(cell) : undefined
+  return problem !== undefined
+    ? `${what}: ${problem} (or set --csv-timestamp-unit iso, ms or s)`
+    : `${what}: expected a number of milliseconds or an ISO-8601 date like 2026-12-06T19:23:00Z (or set --csv-timestamp-unit iso, ms or s)`
 }
 
 /**
@@ -173,9 +191,9 @@ function parseTimestamp (cell: string, unit: TimestampUnit): number {
  * when the header lacks a named column.
  */
 export function createCsvReader (options: CsvOptions = {}): CsvReader {
-  const unit = options.timestampUnit ?? 'ms'
-  if (unit !== 'ms' && unit !== 's' && unit !== 'iso') {
-    throw new InvalidArgumentError(`csv: timestampUnit must be 'ms', 's' or 'iso', got ${JSON.stringify(unit)}`)
+  const unit = options.timestampUnit ?? 'auto'
+  if (unit !== 'auto' && unit !== 'ms' && unit !== 's' && unit !== 'iso') {
+    throw new InvalidArgumentError(`csv: timestampUnit must be 'auto', 'ms', 's' or 'iso', got ${JSON.stringify(unit)}`)
   }
   const delimiter = options.delimiter ?? ','
   if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
@@ -186,6 +204,8 @@ export function createCsvReader (options: CsvOptions = {}): CsvReader {
   const parseOptions = { delimiter, record_delimiter: '\n', relax_column_count: true, skip_empty_lines: false, max_record_size: maxChars }
 
   let plan: Plan | undefined
+  let labels: LabelMaker
+  let plain: PlainRows
   /** A record whose quoted field spans lines, still open. */
   let pending: { parts: string[], chars: number, line: number, eol: string } | undefined
   let batch: RawRecord[] = []
@@ -203,39 +223,42 @@ export function createCsvReader (options: CsvOptions = {}): CsvReader {
     }
   }
 
-  const emitRow = (row: string[], rec: RawRecord, out: InputRecord[]): void => {
+  /** A malformed record, with the format its text looks like if not CSV. */
+  const error = (rec: RawRecord, message: string): InputRecord => {
+    const other = looksLike(rec.text, 'csv')
+    return { error: other === undefined ? { line: rec.line, message } : { line: rec.line, message, looksLike: other }, offset: rec.offset }
+  }
+
+  /** The records of one row: a sample per value cell. `plain`: the cells were split without quotes. */
+  const emitRow = (row: string[], rec: RawRecord, out: RecordBatch, plain: boolean): void => {
     const p = plan as Plan
     const { line, offset } = rec
     if (row.length !== p.width) {
-      out.push({ error: { line, message: `expected ${p.width} fields as in the header, got ${row.length}` }, offset })
+      out.record(error(rec, `expected ${p.width} fields as in the header, got ${row.length}`))
       return
     }
     const tsCell = row[p.timestampIndex].trim()
     const ts = tsCell === '' ? NaN : parseTimestamp(tsCell, unit)
     if (!Number.isFinite(ts)) {
-      out.push({ error: { line, message: `column ${JSON.stringify(p.timestampColumn)}: invalid timestamp ${JSON.stringify(tsCell)} (timestampUnit '${unit}')` }, offset })
+      out.record(error(rec, timestampError(p.timestampColumn, tsCell, unit)))
       return
     }
-    const rowName = p.nameIndex >= 0 ? row[p.nameIndex] : ''
-    for (const v of p.values) {
+    for (let k = 0; k < p.values.length; k++) {
+      const v = p.values[k]
       const cell = row[v.index].trim()
       if (cell === '') continue
       const value = parseSampleValue(cell)
       if (value === undefined) {
-        out.push({ error: { line, message: `column ${JSON.stringify(v.name)}: invalid value ${JSON.stringify(cell)}` }, offset })
+        out.record(error(rec, `column ${JSON.stringify(v.name)}: invalid value ${JSON.stringify(cell)}`))
         continue
       }
-      const metric: Record<string, string> = { __name__: rowName !== '' ? rowName : options.metricName ?? v.name }
-      for (const l of p.labels) {
-        const lv = row[l.index]
-        if (lv !== '') setLabel(metric, l.name, lv)
-      }
+      const metric = plain ? labels.shared(row, k) : labels.make(row, k)
       const item: InputItem = { metric, values: [value], timestamps: [ts] }
-      out.push({ item, line, offset })
+      out.record({ item, line, offset })
     }
   }
 
-  const flush = (out: InputRecord[]): void => {
+  const flush = (out: RecordBatch): void => {
     if (batch.length === 0) return
     let rows: Array<string[] | string> | undefined
     try {
@@ -247,18 +270,26 @@ export function createCsvReader (options: CsvOptions = {}): CsvReader {
     rows ??= batch.map(parseOne)
     for (let i = 0; i < batch.length; i++) {
       const row = rows[i]
-      if (typeof row === 'string') out.push({ error: { line: batch[i].line, message: row }, offset: batch[i].offset })
-      else emitRow(row, batch[i], out)
+      if (typeof row === 'string') out.record(error(batch[i], row))
+      else emitRow(row, batch[i], out, false)
     }
     batch = []
     batchChars = 0
   }
 
-  const record = (rec: RawRecord, out: InputRecord[]): void => {
+  const record = (rec: RawRecord, out: RecordBatch): void => {
     if (plan === undefined) {
       const header = parseOne(rec)
       if (typeof header === 'string') throw new InvalidArgumentError(`csv header (line ${rec.line}): ${header}`)
-      plan = makePlan(header, rec.line, options)
+      plan = makePlan(header, rec.line, options, rec.text)
+      labels = new LabelMaker(plan, options.metricName, delimiter)
+      plain = new PlainRows(plan, unit, labels, delimiter)
+      return
+    }
+    // A record without quotes (a header's next row, or one made whole from lines) is split here.
+    if (!rec.text.includes('"')) {
+      flush(out)
+      if (!plain.read(rec.text, 0, rec.text.length, rec.line, rec.offset, out)) emitRow(rec.text.split(delimiter), rec, out, true)
       return
     }
     batch.push(rec)
@@ -266,54 +297,90 @@ export function createCsvReader (options: CsvOptions = {}): CsvReader {
     if (batch.length >= BATCH_RECORDS || batchChars >= BATCH_CHARS) flush(out)
   }
 
-  const fail = (line: number, offset: number, message: string, out: InputRecord[]): void => {
+  const fail = (line: number, offset: number, message: string, out: RecordBatch): void => {
     flush(out)
-    out.push({ error: { line, message }, offset })
+    out.record({ error: { line, message }, offset })
+  }
+
+  /** Where the next '"' is in the current text (Infinity: none), found from `quoteFrom` on. */
+  let quoteAt = 0
+  let quoteFrom = Infinity
+  /** Whether s[from, to) holds a quote: one indexOf for a run of rows without, not one each (which could scan to the chunk's end every time). */
+  const hasQuote = (s: string, from: number, to: number): boolean => {
+    if (from < quoteFrom || quoteAt < from) {
+      const q = s.indexOf('"', from)
+      quoteAt = q === -1 ? Infinity : q
+      quoteFrom = from
+    }
+    return quoteAt < to
+  }
+
+  /** A line with no printable ASCII first character is trimmed to see whether it is blank. */
+  const blank = (s: string, from: number, to: number): boolean => {
+    const c = s.charCodeAt(from)
+    return !(c > 32 && c < 127) && s.slice(from, to).trim() === ''
   }
 
   return {
     push (lines, out) {
-      for (const l of lines) {
-        lastOffset = l.offset
-        if (l.tooLong === true) {
+      const { texts, starts, ends, offsets } = lines
+      for (let k = 0; k < lines.count; k++) {
+        const line = lines.firstLine + k
+        const offset = offsets[k]
+        const s = texts[k]
+        const from = starts[k]
+        const to = ends[k]
+        lastOffset = offset
+        if (lines.fresh(k)) quoteFrom = Infinity
+        if (lines.tooLong(k)) {
           if (pending !== undefined) {
-            fail(pending.line, l.offset, `csv: quoted field starting here runs into a line longer than ${maxChars} bytes`, out)
+            fail(pending.line, offset, `csv: quoted field starting here runs into a line longer than ${maxChars} bytes`, out)
             pending = undefined
           }
-          fail(l.line, l.offset, `line is longer than ${maxChars} bytes (maxLineBytes)`, out)
+          fail(line, offset, `line is longer than ${maxChars} bytes (maxLineBytes)`, out)
           continue
         }
         if (pending !== undefined) {
-          pending.parts.push(pending.eol, l.text)
-          pending.chars += pending.eol.length + l.text.length
-          pending.eol = l.eol
-          if (quoteOpenAtEnd(l.text, true, delimiter)) {
+          const text = s.slice(from, to)
+          pending.parts.push(pending.eol, text)
+          pending.chars += pending.eol.length + text.length
+          pending.eol = lines.eol(k)
+          if (quoteOpenAtEnd(text, true, delimiter)) {
             if (pending.chars > maxChars) {
-              fail(pending.line, l.offset, `csv: quoted field not closed within ${maxChars} characters`, out)
+              fail(pending.line, offset, `csv: quoted field not closed within ${maxChars} characters`, out)
               pending = undefined
             }
             continue
           }
-          const text = pending.parts.join('')
-          const line = pending.line
+          const whole = pending.parts.join('')
+          const first = pending.line
           pending = undefined
-          record({ text, line, offset: l.offset }, out)
+          record({ text: whole, line: first, offset }, out)
           continue
         }
-        if (l.text.trim() === '') continue
-        if (quoteOpenAtEnd(l.text, false, delimiter)) {
-          pending = { parts: [l.text], chars: l.text.length, line: l.line, eol: l.eol }
+        if (blank(s, from, to)) continue
+        // Most rows have no quotes: read in place, which is much faster than csv-parse, and in
+        // order (the quoted records batched before go first).
+        if (!hasQuote(s, from, to) && plan !== undefined) {
+          flush(out)
+          if (!plain.read(s, from, to, line, offset, out)) emitRow(s.slice(from, to).split(delimiter), { text: s.slice(from, to), line, offset }, out, true)
           continue
         }
-        record({ text: l.text, line: l.line, offset: l.offset }, out)
+        const text = s.slice(from, to)
+        if (quoteOpenAtEnd(text, false, delimiter)) {
+          pending = { parts: [text], chars: text.length, line, eol: lines.eol(k) }
+          continue
+        }
+        record({ text, line, offset }, out)
       }
     },
     end (out) {
       flush(out)
       if (pending !== undefined) {
-        out.push({ error: { line: pending.line, message: 'csv: quoted field not closed at the end of input' }, offset: lastOffset })
+        out.record({ error: { line: pending.line, message: 'csv: quoted field not closed at the end of input' }, offset: lastOffset })
         pending = undefined
       }
     },
+    samplesPerLine: typeof options.valueColumns === 'string' ? 1 : Math.max(1, options.valueColumns?.length ?? 1),
   }
 }

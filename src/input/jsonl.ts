@@ -5,7 +5,8 @@
  * {"metric":{"__name__":"up","job":"node"},"values":[1,NaN,+Inf],"timestamps":[1700000000000,1700000015000,1700000030000]}
  * ```
  *
- * - Timestamps are milliseconds and are passed on as given.
+ * - Timestamps are milliseconds and are passed on as given; strings are read too: numbers of
+ *   milliseconds (`"1700000000000"`) and ISO-8601 dates with their offset (`"2026-12-06T19:23:00Z"`).
  * - VictoriaMetrics writes special values as bare `NaN`, `+Inf`, `-Inf` tokens, which are
  *   not JSON. A line that JSON.parse rejects is retried with every such token outside
  *   string literals quoted (`Inf`, `Infinity` and any letter case too), so label values
@@ -15,7 +16,8 @@
  */
 import { setLabel } from '../labels.js'
 import type { InputItem, LineResult } from './record.js'
-import { parseSampleValue } from './values.js'
+import { isoDateProblem, looksLikeDate, parseIsoDate } from './timestamps.js'
+import { DECIMAL, parseSampleValue } from './values.js'
 
 const SPECIAL_TOKEN = /[+-]?(?:inf(?:inity)?|nan)(?![A-Za-z0-9_])/iy
 
@@ -88,29 +90,46 @@ function parseMetric (raw: unknown): Record<string, string> | string {
 
 function parseValues (raw: unknown): number[] | string {
   if (!Array.isArray(raw)) return `"values" must be an array, got ${typeName(raw)}`
-  const values = new Array<number>(raw.length)
+  /** A copy, made at the first value that is not a number: the strings become numbers. */
+  let values: number[] | undefined
   for (let i = 0; i < raw.length; i++) {
     const v = raw[i]
     if (typeof v === 'number') {
-      values[i] = v
-    } else {
-      const parsed = typeof v === 'string' ? parseSampleValue(v.trim()) : undefined
-      if (parsed === undefined) return `"values[${i}]" must be a number, got ${typeName(v)}${typeof v === 'string' ? ` ${JSON.stringify(v)}` : ''}`
-      values[i] = parsed
+      if (values !== undefined) values[i] = v
+      continue
     }
+    const parsed = typeof v === 'string' ? parseSampleValue(v.trim()) : undefined
+    if (parsed === undefined) return `"values[${i}]" must be a number, got ${typeName(v)}${typeof v === 'string' ? ` ${JSON.stringify(v)}` : ''}`
+    values ??= (raw as number[]).slice(0, i)
+    values[i] = parsed
   }
-  return values
+  return values ?? raw as number[]
+}
+
+/** A timestamp written as a string: a number of milliseconds, or an ISO-8601 date with its offset; NaN otherwise. */
+function stringTimestamp (t: string): number {
+  return looksLikeDate(t) ? parseIsoDate(t) : DECIMAL.test(t) ? Number(t) : NaN
 }
 
 function parseTimestamps (raw: unknown): number[] | string {
   if (!Array.isArray(raw)) return `"timestamps" must be an array, got ${typeName(raw)}`
+  /** A copy, made at the first string: the strings become numbers. */
+  let out: number[] | undefined
   for (let i = 0; i < raw.length; i++) {
     const t = raw[i]
-    if (typeof t !== 'number' || !Number.isFinite(t)) {
-      return `"timestamps[${i}]" must be a finite number of milliseconds, got ${typeof t === 'string' ? JSON.stringify(t) : typeName(t)}`
+    if (typeof t === 'number' && Number.isFinite(t)) {
+      if (out !== undefined) out[i] = t
+      continue
     }
+    const ms = typeof t === 'string' ? stringTimestamp(t) : NaN
+    if (!Number.isFinite(ms)) {
+      const problem = typeof t === 'string' && looksLikeDate(t) ? `: ${isoDateProblem(t) as string}` : ''
+      return `"timestamps[${i}]" must be a finite number of milliseconds or an ISO-8601 date, got ${typeof t === 'string' ? JSON.stringify(t) : typeName(t)}${problem}`
+    }
+    out ??= (raw as number[]).slice(0, i)
+    out[i] = ms
   }
-  return raw as number[]
+  return out ?? raw as number[]
 }
 
 function typeName (v: unknown): string {

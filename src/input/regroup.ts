@@ -5,6 +5,10 @@
  */
 import { InvalidArgumentError } from '../errors.js'
 import type { ErrorRecord, InputItem, InputRecord } from './record.js'
+import { seriesKey } from './record.js'
+import { batchesOf } from './reader.js'
+
+export { seriesKey }
 
 /** Options of {@link regroup}. */
 export interface RegroupOptions {
@@ -33,20 +37,6 @@ export interface RegroupBatch {
 
 /** What {@link regroup} yields: merged batches, and error records passed through. */
 export type RegroupOutput = RegroupBatch | ErrorRecord
-
-/**
- * The key of a label set: its pairs sorted by name, length-prefixed so that no two
- * different label sets share a key.
- */
-export function seriesKey (metric: Readonly<Record<string, string>>): string {
-  const names = Object.keys(metric).sort()
-  let key = ''
-  for (const name of names) {
-    const value = metric[name]
-    key += `${name.length}:${name}${value.length}:${value}`
-  }
-  return key
-}
 
 /** Whether timestamps are in non-decreasing order. */
 function isSorted (ts: readonly number[]): boolean {
@@ -79,7 +69,7 @@ interface Entry {
 /** Copies the entry's arrays, once, so that the caller's records are never modified. */
 function own (entry: Entry): InputItem {
   if (!entry.owned) {
-    entry.item = { metric: entry.item.metric, values: Array.from(entry.item.values), timestamps: Array.from(entry.item.timestamps) }
+    entry.item = { metric: entry.item.metric, values: entry.item.values.slice(), timestamps: entry.item.timestamps.slice() }
     entry.owned = true
   }
   return entry.item
@@ -123,18 +113,18 @@ export async function * regroup (records: AsyncIterable<InputRecord>, options: R
     return batch
   }
 
-  for await (const rec of records) {
+  /** Takes one record; returns what to yield for it: the record itself (an error), the window it closes, or nothing. */
+  const take = (rec: InputRecord): RegroupOutput | undefined => {
     if ('error' in rec) {
-      yield rec
       if (rec.offset > offset) {
         offset = rec.offset
         line = rec.error.line
       }
-      continue
+      return rec
     }
     const n = rec.item.values.length
     // Flush only at a line boundary, so that `offset` never claims half a line.
-    if (buffered > 0 && buffered + n > window && rec.offset !== offset) yield flush()
+    const closed = buffered > 0 && buffered + n > window && rec.offset !== offset ? flush() : undefined
     const key = seriesKey(rec.item.metric)
     const entry = series.get(key)
     if (entry === undefined) series.set(key, { item: rec.item, owned: false })
@@ -142,6 +132,42 @@ export async function * regroup (records: AsyncIterable<InputRecord>, options: R
     buffered += n
     offset = rec.offset
     line = rec.line
+    return closed
+  }
+
+  /** take() for a one-sample record of a RecordBatch, without making the record. */
+  const takeSample = (metric: Record<string, string>, value: number, timestamp: number, at: number, where: number): RegroupBatch | undefined => {
+    const closed = buffered > 0 && buffered + 1 > window && where !== offset ? flush() : undefined
+    const key = seriesKey(metric)
+    const entry = series.get(key)
+    if (entry === undefined) {
+      series.set(key, { item: { metric, values: [value], timestamps: [timestamp] }, owned: true })
+    } else {
+      const item = own(entry)
+      item.values.push(value)
+      item.timestamps.push(timestamp)
+    }
+    buffered++
+    offset = where
+    line = at
+    return closed
+  }
+
+  // readItems' records come a batch at a time, in columns: no promise turn and no object per record.
+  const batches = batchesOf(records)
+  if (batches !== undefined) {
+    for await (const b of batches) {
+      for (let i = 0; i < b.length; i++) {
+        const rec = b.whole[i]
+        const out = rec !== null ? take(rec) : takeSample(b.metric[i], b.value[i], b.timestamp[i], b.line[i], b.offset[i])
+        if (out !== undefined) yield out
+      }
+    }
+  } else {
+    for await (const rec of records) {
+      const out = take(rec)
+      if (out !== undefined) yield out
+    }
   }
   if (series.size > 0) yield flush()
 }

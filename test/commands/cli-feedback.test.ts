@@ -249,6 +249,44 @@ describe('prw backfill and its checks', () => {
 })
 
 describe('prw backfill reads what it is given', () => {
+  it('Prometheus text piped in without --format is recognised, and it says so', async () => {
+    const rx = await startReceiver()
+    try {
+      const t = Date.now()
+      const text = `# HELP up whether up\n# TYPE up gauge\nup{job="a"} 1 ${t}\nup{job="b"} 0 ${t}\n`
+      const r = await prw(['backfill', '--url', rx.url, '-'], { stdin: text })
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stderr).toMatch(/reading <stdin> as Prometheus text \(line 1 is "# HELP"/)
+      expect(r.stdout).toMatch(/^2 samples accepted of 2 read from 4 lines/m)
+    } finally {
+      await rx.close()
+    }
+  })
+
+  it('CSV with RFC 3339 timestamps is read without a flag', async () => {
+    let got: number[] = []
+    const rx = await startReceiver({ handler: (req) => { got = got.concat(req.items.flatMap((x) => x.timestamps)) } })
+    try {
+      const f = join(dir, 'iso.csv')
+      writeFileSync(f, 'timestamp,host,value\n2026-12-06T19:23:00Z,a,1\n2026-12-06T19:23:15.5+01:00,a,2\n')
+      const r = await prw(['backfill', '--url', rx.url, '--csv-metric-name', 'temp', f])
+      expect(r.code, r.stderr).toBe(0)
+      expect(got.sort()).toEqual([Date.UTC(2026, 11, 6, 18, 23, 15, 500), Date.UTC(2026, 11, 6, 19, 23, 0)])
+    } finally {
+      await rx.close()
+    }
+  })
+
+  it('600,000 lines of bad timestamps print at most a screenful, with the flag to set', async () => {
+    const f = join(dir, 'bad-ts.csv')
+    writeFileSync(f, `timestamp,host,value\n${'yesterday,a,1\n'.repeat(600_000)}`)
+    const r = await prw(['backfill', '--dry-run', '--csv-metric-name', 'temp', f])
+    expect(r.code).toBe(1)
+    expect(lineCount(r.stdout) + lineCount(r.stderr)).toBeLessThan(25)
+    expect(r.stdout).toMatch(/^600000 × column "…": invalid timestamp "…".*--csv-timestamp-unit/m)
+    expect(r.stdout).toMatch(/NOT ACCEPTED: 600000 malformed lines/)
+  })
+
   it('seconds timestamps are converted, and it says so once', async () => {
     let got: number[] = []
     const rx = await startReceiver({ handler: (req) => { got = req.items.flatMap((s) => s.timestamps) } })
