@@ -75,6 +75,16 @@ describe('Feedback', () => {
     expect(fb.summary()).toEqual(['600 × column "…": invalid timestamp "…" (timestampUnit \'…\'). Set how timestamps are written with --csv-timestamp-unit ms|s|iso.'])
   })
 
+  it('tells at most 8 kinds of input problems apart: garbage does not make a new cause a line', () => {
+    const { fb, lines } = collect()
+    const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima']
+    for (const w of words) for (let i = 0; i < 5; i++) fb.problem(`unexpected ${w}`, `x:${i}`)
+    const summary = fb.summary()
+    expect(summary).toHaveLength(9)
+    expect(summary[8]).toBe('20 × other problems')
+    expect(lines.length).toBeLessThanOrEqual(9 * 3)
+  })
+
   it('causeOf takes numbers and quoted text out', () => {
     expect(causeOf('line 12: value "abc" at 3.5e3')).toBe('line N: value "…" at N')
   })
