@@ -90,6 +90,7 @@ async function demo (shape: WorkloadShape, options: DemoOptions, rx: ReceiverPro
   const feedback = new Feedback({
     print: options.report ?? ((line) => process.stderr.write(`${line}\n`)),
     url,
+    verboseFlag: false,
     onStop: () => { writer.close({ timeout: 0 }).catch(() => {}) },
   })
   writer.on('retry', (e: RetryEvent) => feedback.retry(e))

@@ -17,6 +17,8 @@ export interface FeedbackOptions {
   print: (line: string) => void
   /** Every instance, not only the first few of each cause. */
   verbose?: boolean
+  /** Whether the command has --verbose, to mention it. Default true. */
+  verboseFlag?: boolean
   /** Instances printed per cause. Default 3. */
   examples?: number
   /** The endpoint, for hints (shown as host only). */
@@ -112,7 +114,7 @@ export class Feedback {
     const consequence = this.stopped !== undefined && err.diagnosis === undefined
     if (!consequence && (t.shown < this.#examples || this.#o.verbose === true)) {
       t.shown++
-      this.#o.print(`${clip(err.message, 400)}${t.shown === this.#examples && this.#o.verbose !== true ? ' (more like this are counted, not shown; --verbose shows all)' : ''}`)
+      this.#o.print(`${clip(err.message, 400)}${this.#more(t)}`)
     }
     const stopAfter = this.#o.stopAfter ?? 5
     if (this.accepted === 0 && err.diagnosis?.permanent === true && this.failures.size === 1 && t.count >= stopAfter) {
@@ -129,7 +131,7 @@ export class Feedback {
     t.count++
     if (t.shown < this.#examples || this.#o.verbose === true) {
       t.shown++
-      this.#o.print(`${where}: ${message}${t.shown === this.#examples && this.#o.verbose !== true ? ' (more like this are counted, not shown; --verbose shows all)' : ''}`)
+      this.#o.print(`${where}: ${message}${this.#more(t)}`)
     }
   }
 
@@ -201,6 +203,12 @@ export class Feedback {
     let hint = t.hint ?? ''
     if (key === 'too-old' && t.oldest <= t.newest) hint = `The refused requests held samples from ${iso(t.oldest)} to ${iso(t.newest)}. ${hint}`
     return hint ? ` ${hint}` : ''
+  }
+
+  /** After the last example of a cause: that the rest are only counted (and how to see them, where the command can). */
+  #more (t: Tally): string {
+    if (t.shown !== this.#examples || this.#o.verbose === true) return ''
+    return ` (more like this are counted, not shown${this.#o.verboseFlag === false ? '' : '; --verbose shows all'})`
   }
 
   #tally (map: Map<string, Tally>, key: string, title: string, hint: string | undefined): Tally {

@@ -30,6 +30,18 @@ describe('Feedback', () => {
     expect(fb.summary()).toEqual(['retries: connection refused 50'])
   })
 
+  it('mentions --verbose only where the command has it', () => {
+    const tooOld: Diagnosis = { cause: 'too-old', permanent: true, title: 't' }
+    const withFlag = collect()
+    const without = collect({ verboseFlag: false })
+    for (let i = 0; i < 3; i++) {
+      withFlag.fb.failed(failure(tooOld))
+      without.fb.failed(failure(tooOld))
+    }
+    expect(withFlag.lines[2]).toMatch(/\(more like this are counted, not shown; --verbose shows all\)$/)
+    expect(without.lines[2]).toMatch(/\(more like this are counted, not shown\)$/)
+  })
+
   it('verbose tells every retry', () => {
     const { fb, lines } = collect({ verbose: true })
     for (let i = 0; i < 5; i++) fb.retry(retry(refused))
