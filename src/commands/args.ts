@@ -153,6 +153,21 @@ export function flagWords (message: string): string {
   return out
 }
 
+/**
+ * Ctrl-C for a command that sends: the first says so and aborts the signal (the run stops and
+ * reports), a second quits at once. `release()` removes the handler.
+ */
+export function interruptOnSigint (print: (line: string) => void): { signal: AbortSignal, release: () => void } {
+  const interrupt = new AbortController()
+  const onSigint = (): void => {
+    if (interrupt.signal.aborted) process.exit(EXIT.interrupted)
+    print('interrupted: stopping (Ctrl-C again to quit at once)')
+    interrupt.abort()
+  }
+  process.on('SIGINT', onSigint)
+  return { signal: interrupt.signal, release: () => { process.off('SIGINT', onSigint) } }
+}
+
 /** Whether an error is the user's command line: a usage error, or an option value the library refused. */
 export function isUsage (err: unknown): boolean {
   return err instanceof UsageError || err instanceof InvalidArgumentError

@@ -5,7 +5,7 @@
  */
 import { backfill } from './backfill.js'
 import type { BackfillProgress, BackfillSummary } from './backfill.js'
-import { EXIT, EXIT_USAGE, UsageError, checkFiles, checkWritable, flagWords, giveUpFlag, parseFlags, resumeCommand } from './args.js'
+import { EXIT, EXIT_USAGE, UsageError, checkFiles, checkWritable, flagWords, giveUpFlag, interruptOnSigint, parseFlags, resumeCommand } from './args.js'
 import { SEND_OPTIONS, SEND_USAGE, int, sendOptions } from './send-options.js'
 import type { InputFormat } from '../input/index.js'
 import type { TimestampUnit } from '../input/csv.js'
@@ -76,13 +76,7 @@ export async function backfillCommand (args: string[]): Promise<number> {
   const list = (v: string | undefined): string[] | undefined => v?.split(',').map((x) => x.trim()).filter(Boolean)
 
   const bar = progressLine(process.stderr, dryRun)
-  const interrupt = new AbortController()
-  const onSigint = (): void => {
-    if (interrupt.signal.aborted) process.exit(EXIT.interrupted) // a second Ctrl-C does not wait
-    bar.print('interrupted: stopping (Ctrl-C again to quit at once)')
-    interrupt.abort()
-  }
-  process.on('SIGINT', onSigint)
+  const interrupt = interruptOnSigint((line) => bar.print(line))
   let summary: BackfillSummary
   try {
     summary = await backfill({
@@ -108,7 +102,7 @@ export async function backfillCommand (args: string[]): Promise<number> {
       onProgress: (p) => bar.update(p),
     })
   } finally {
-    process.off('SIGINT', onSigint)
+    interrupt.release()
     bar.done()
   }
   return finish(summary, dryRun, values.checkpoint)
@@ -124,8 +118,8 @@ function finish (summary: BackfillSummary, dryRun: boolean, checkpoint: string |
   } else {
     console.log(`${summary.samplesSent} samples accepted of ${summary.samplesRead} read from ${files} in ${secs.toFixed(1)} s (${rate} samples/s)`)
     const retries = Object.values(summary.retries).reduce((a, b) => a + b, 0)
-    const unsent = summary.failures.stopped ?? 0
-    console.log(`requests: ${summary.requests} accepted, ${summary.failedRequests - unsent} failed${unsent > 0 ? `, ${unsent} not sent (the run stopped)` : ''}; ${summary.attempts} attempts, ${retries} retries`)
+    const unsentRequests = summary.failures.stopped ?? 0
+    console.log(`requests: ${summary.requests} accepted, ${summary.failedRequests - unsentRequests} failed${unsentRequests > 0 ? `, ${unsentRequests} not sent (the run stopped)` : ''}; ${summary.attempts} attempts, ${retries} retries`)
   }
   if (summary.samplesSkipped > 0) console.log(`${summary.samplesSkipped} samples skipped: acknowledged before the checkpoint`)
   const unsent = summary.samplesRead - summary.samplesSent - summary.failedSamples - summary.rejectedSamples

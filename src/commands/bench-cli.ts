@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { safeUrl } from '../redact.js'
-import { EXIT, EXIT_USAGE, UsageError, checkWritable, flagWords, giveUpFlag, parseFlags } from './args.js'
+import { EXIT, EXIT_USAGE, UsageError, checkWritable, flagWords, giveUpFlag, interruptOnSigint, parseFlags } from './args.js'
 import { runLoad } from './loadgen.js'
 import { renderHtml } from './report-html.js'
 import { SEND_OPTIONS, SEND_USAGE, int, num, sendOptions } from './send-options.js'
@@ -65,14 +65,8 @@ export async function benchCommand (args: string[]): Promise<number> {
   checkWritable(values.html, '--html')
   const giveUpAfterMs = giveUpFlag(values['give-up-after'])
   const tty = process.stderr.isTTY
-  const interrupt = new AbortController()
-  const onSigint = (): void => {
-    if (interrupt.signal.aborted) process.exit(EXIT.interrupted)
-    print('interrupted: stopping (Ctrl-C again to quit at once)')
-    interrupt.abort()
-  }
-  process.on('SIGINT', onSigint)
   const print = (line: string): void => { process.stderr.write(`${tty ? '\r\x1b[K' : ''}${flagWords(line)}\n`) }
+  const interrupt = interruptOnSigint(print)
   let report
   try {
     report = await runLoad({
@@ -96,7 +90,7 @@ export async function benchCommand (args: string[]): Promise<number> {
       },
     })
   } finally {
-    process.off('SIGINT', onSigint)
+    interrupt.release()
   }
   if (tty) process.stderr.write('\n')
   const l = report.latency

@@ -101,10 +101,10 @@ export class Feedback {
 
   /** A request that failed for good; `range` is the time range of its samples when known. */
   failed (err: BatchError, range?: TimeRange): void {
-    const d: Diagnosis = err.diagnosis ?? { cause: 'network', permanent: false, title: err.reason }
+    const d = err.diagnosis
     // What the run's own stop failed (aborted, or not acknowledged at its deadline) is one cause.
-    const key = err.diagnosis?.cause ?? (this.stopped !== undefined ? 'stopped' : err.reason)
-    const t = this.#tally(this.failures, key, err.diagnosis?.title ?? reasonTitle(key), err.diagnosis === undefined ? undefined : this.hint(d.cause))
+    const key = d?.cause ?? (this.stopped !== undefined ? 'stopped' : err.reason)
+    const t = this.#tally(this.failures, key, d?.title ?? reasonTitle(key), d === undefined ? undefined : this.hint(d.cause))
     t.count++
     t.samples += err.sampleCount
     if (range !== undefined) {
